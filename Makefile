@@ -1,0 +1,51 @@
+# xxci: `make demo` runs the example pipeline end to end; `make test` runs every check.
+# Both do all set-up themselves (virtualenv, Docker engine, local test image).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup docker protos protos-check lint typecheck unit test demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+docker: $(STAMP)
+	scripts/ensure-docker.sh
+	scripts/build-test-image.sh
+
+protos: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py
+
+protos-check: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py --check
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+test: $(STAMP) docker protos-check lint typecheck
+	$(BIN)/pytest -q
+
+demo: $(STAMP) docker
+	$(BIN)/xxci check
+	$(BIN)/xxci dry-run --pipeline example
+	$(BIN)/xxci run --local --pipeline example
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/report_queries.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

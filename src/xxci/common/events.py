@@ -1,0 +1,260 @@
+"""Events: every state change in xxci, as an immutable fact.
+
+An event is a frozen dataclass. Its JSON form is ``{"field": value, ...}`` stored next
+to its type name; decoding is version tolerant: unknown fields are ignored and missing
+ones take their defaults, so an old log replays on new code and the other way round.
+
+Streams: ``run:<id>`` holds one run's events (``RunCreated`` first); ``worker:<id>``
+holds a worker's connections and the messages of it that were rejected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+__all__ = [
+    "EVENT_TYPES",
+    "CancelRequested",
+    "Event",
+    "JobAssigned",
+    "JobAttemptLost",
+    "JobFinished",
+    "JobQueued",
+    "JobStarted",
+    "MessageRejected",
+    "RecordedEvent",
+    "RunCreated",
+    "RunFinished",
+    "StageFinished",
+    "StageStarted",
+    "StepFinished",
+    "WorkerConnected",
+    "WorkerDisconnected",
+    "decode_event",
+    "encode_event",
+    "run_stream",
+    "worker_stream",
+]
+
+
+def run_stream(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def worker_stream(worker_id: str) -> str:
+    return f"worker:{worker_id}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of all events. ``type`` is the stored name; never rename one."""
+
+    type: ClassVar[str] = "Event"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+def _register(cls: type[Event]) -> type[Event]:
+    cls.type = cls.__name__
+    EVENT_TYPES[cls.__name__] = cls
+    return cls
+
+
+# --- run stream --------------------------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True)
+class RunCreated(Event):
+    """A run was submitted. ``pipeline`` is the resolved spec (``Pipeline.to_dict``)."""
+
+    run_id: str
+    pipeline: Mapping[str, Any]
+    number: int
+    repo: str = ""
+    branch: str = ""
+    commit: str = ""
+    source_blob: str = ""
+    local: bool = False
+
+
+@_register
+@dataclass(frozen=True)
+class StageStarted(Event):
+    stage: str
+
+
+@_register
+@dataclass(frozen=True)
+class JobQueued(Event):
+    """A job is ready to run (its stage started, its needs succeeded) as ``attempt``."""
+
+    job: str
+    attempt: int = 1
+
+
+@_register
+@dataclass(frozen=True)
+class JobAssigned(Event):
+    """An attempt was offered to a worker; the lease must be renewed by heartbeats."""
+
+    job: str
+    attempt: int
+    worker_id: str
+    worker_name: str = ""
+    lease_seconds: float = 30.0
+
+
+@_register
+@dataclass(frozen=True)
+class JobStarted(Event):
+    """The attempt's container started."""
+
+    job: str
+    attempt: int
+    container: str = ""
+    image_digest: str = ""
+
+
+@_register
+@dataclass(frozen=True)
+class StepFinished(Event):
+    """Script command ``index`` (0-based) ended with ``exit_code``."""
+
+    job: str
+    attempt: int
+    index: int
+    exit_code: int
+
+
+@_register
+@dataclass(frozen=True)
+class JobFinished(Event):
+    """The job ended. ``status`` is a JobStatus value, ``failure_reason`` a
+    FailureReason value or ``""``; ``allowed`` marks a failure that allow_failure
+    permits."""
+
+    job: str
+    attempt: int
+    status: str
+    exit_code: int | None = None
+    failure_reason: str = ""
+    allowed: bool = False
+    message: str = ""
+    artifacts_blob: str = ""
+
+
+@_register
+@dataclass(frozen=True)
+class JobAttemptLost(Event):
+    """The worker running an attempt went away (lease expired, rejected, gone)."""
+
+    job: str
+    attempt: int
+    reason: str = ""
+
+
+@_register
+@dataclass(frozen=True)
+class CancelRequested(Event):
+    """Cancel the whole run (``job`` empty) or one job."""
+
+    job: str = ""
+    reason: str = ""
+
+
+@_register
+@dataclass(frozen=True)
+class StageFinished(Event):
+    stage: str
+    status: str
+
+
+@_register
+@dataclass(frozen=True)
+class RunFinished(Event):
+    status: str
+
+
+# --- worker stream ------------------------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True)
+class WorkerConnected(Event):
+    worker_id: str
+    name: str
+    capacity: int
+    labels: tuple[str, ...] = ()
+    version: str = ""
+    peer: str = ""
+
+
+@_register
+@dataclass(frozen=True)
+class WorkerDisconnected(Event):
+    worker_id: str
+    reason: str = ""
+
+
+@_register
+@dataclass(frozen=True)
+class MessageRejected(Event):
+    """A worker said something about an attempt that is not current; kept for audit."""
+
+    worker_id: str
+    run_id: str
+    job: str
+    attempt: int
+    message: str
+    reason: str
+
+
+# --- codec --------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def encode_event(event: Event) -> tuple[str, str]:
+    """Return ``(type, json)`` for storage."""
+    data = {f.name: _jsonable(getattr(event, f.name)) for f in dataclasses.fields(event)}
+    return event.type, json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def decode_event(type_name: str, data: str | Mapping[str, Any]) -> Event:
+    """Rebuild an event from its stored form, tolerating added and removed fields."""
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise ValueError(f"unknown event type {type_name!r}")
+    raw: Mapping[str, Any] = json.loads(data) if isinstance(data, str) else data
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in raw:
+            value = raw[f.name]
+            if isinstance(value, list) and "tuple" in str(f.type):
+                value = tuple(value)
+            kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as stored: its global position, its stream and version, its time."""
+
+    seq: int
+    stream: str
+    version: int
+    at: datetime
+    event: Event = field(compare=False)

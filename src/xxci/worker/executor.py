@@ -1,0 +1,85 @@
+"""What a worker asks of whatever runs a job: the executor contract.
+
+The connection loop turns an ``AssignJob`` message into an :class:`Assignment`, fetches
+the blobs it names to local files, and calls :meth:`Executor.run`. The executor reports
+progress through :class:`ExecutionListener` as it happens and returns one
+:class:`ExecutionResult`. It never raises for a job that failed: a failing script, a
+timeout, an image that cannot be pulled and a cancel are all results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from xxci.common.spec.model import ArtifactWhen
+from xxci.common.status import FailureReason, JobStatus
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One attempt of one job, as the worker received it."""
+
+    run_id: str
+    job: str
+    attempt: int
+    stage: str
+    image: str
+    script: tuple[str, ...]
+    variables: Mapping[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 3600.0
+    artifact_paths: tuple[str, ...] = ()
+    artifact_when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Local files to put into ``/workspace`` before the script runs.
+
+    ``source`` is a tar archive of the source tree (or None for an empty workspace);
+    ``artifacts`` are tar archives of earlier jobs' artifacts, unpacked over it in order.
+    """
+
+    source: Path | None = None
+    artifacts: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """How an attempt ended. ``artifacts`` is a tar archive to upload, if any."""
+
+    status: JobStatus
+    exit_code: int | None = None
+    failure_reason: FailureReason | None = None
+    message: str = ""
+    artifacts: Path | None = None
+
+
+class ExecutionListener(Protocol):
+    """Receives an attempt's progress, in order, as it happens."""
+
+    async def started(self, container: str, image_digest: str) -> None: ...
+
+    async def output(self, stream: str, data: bytes) -> None:
+        """``stream`` is "stdout", "stderr" or "system" (lines xxci writes itself)."""
+
+    async def step_finished(self, index: int, exit_code: int) -> None: ...
+
+
+class Executor(Protocol):
+    """Runs one attempt to its end."""
+
+    async def run(
+        self,
+        assignment: Assignment,
+        workspace: Workspace,
+        listener: ExecutionListener,
+        cancel: asyncio.Event,
+        grace_seconds: float = 10.0,
+    ) -> ExecutionResult:
+        """Run the script; when ``cancel`` is set, stop the job (SIGTERM, then SIGKILL
+        after ``grace_seconds``) and return a CANCELED result."""
+        ...
