@@ -1,0 +1,33 @@
+"""The storage edge of the orchestrator: event log, run index, logs and blobs.
+
+Events, the run index and log chunks share one SQLite file (WAL); blobs are files
+under their own directory. Everything here is I/O behind small async interfaces; the
+domain (events, fold, scheduler) knows nothing of it.
+"""
+
+from xxci.orchestrator.store.blob_store import (
+    CHUNK_SIZE,
+    BlobRef,
+    BlobStore,
+    BlobTooLargeError,
+    BlobWriter,
+    DigestMismatchError,
+    parse_digest,
+)
+from xxci.orchestrator.store.event_store import EventStore
+from xxci.orchestrator.store.log_store import LogChunk, LogStore
+from xxci.orchestrator.store.run_index import RunRow
+
+__all__ = [
+    "CHUNK_SIZE",
+    "BlobRef",
+    "BlobStore",
+    "BlobTooLargeError",
+    "BlobWriter",
+    "DigestMismatchError",
+    "EventStore",
+    "LogChunk",
+    "LogStore",
+    "RunRow",
+    "parse_digest",
+]

@@ -1,0 +1,308 @@
+"""Job logs: chunks of output per job attempt, kept out of the event log.
+
+Schema (in the same SQLite file as the events, through its own connections)::
+
+    logs(run_id TEXT, job TEXT, attempt INTEGER, seq INTEGER,   -- seq >= 1, per attempt
+         stream TEXT ("stdout" | "stderr" | "system"), data BLOB, at TEXT,
+         PRIMARY KEY (run_id, job, attempt, seq))
+
+Appends are idempotent: a chunk resent after a reconnect (same key) is stored once, the
+first copy wins. Durability is ``synchronous=NORMAL``: in WAL mode a commit then costs
+no fsync (only checkpoints do), a process crash loses nothing committed, and a power
+loss can lose the last moments of output but never corrupts the file. Chunks arrive
+far more often than events, so this is the right trade.
+
+Writes are group-committed: appends wait in a bounded queue (a full queue slows the
+producers down) and one writer task stores everything queued so far in one
+transaction, so many jobs streaming at once cost one commit per burst, not per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import aiosqlite
+
+from xxci.orchestrator.store._sqlite import Database, Synchronous, format_time, parse_time
+
+__all__ = ["LogChunk", "LogStore"]
+
+LOGS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS logs (
+    run_id  TEXT NOT NULL,
+    job     TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    stream  TEXT NOT NULL,
+    data    BLOB NOT NULL,
+    at      TEXT NOT NULL,
+    PRIMARY KEY (run_id, job, attempt, seq)
+)
+"""
+
+_COLUMNS = "run_id, job, attempt, seq, stream, data, at"
+_QUEUE_SIZE = 256  # pending append calls
+_BATCH_ROWS = 1000  # chunks per transaction (and per INSERT: 7 parameters each)
+
+_Key = tuple[str, str, int]
+_ChunkId = tuple[str, str, int, int]
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """One piece of an attempt's output; ``seq`` orders chunks within the attempt."""
+
+    run_id: str
+    job: str
+    attempt: int
+    seq: int
+    stream: str
+    data: bytes
+    at: datetime
+
+    @property
+    def key(self) -> _Key:
+        return (self.run_id, self.job, self.attempt)
+
+    @property
+    def id(self) -> _ChunkId:
+        return (self.run_id, self.job, self.attempt, self.seq)
+
+
+@dataclass
+class _Pending:
+    """One append call waiting for the writer: its chunks and how many were new."""
+
+    chunks: list[LogChunk]
+    stored: asyncio.Future[int]
+
+
+class LogStore:
+    """Idempotent, followable storage of log chunks. Open with ``await LogStore.open(path)``."""
+
+    def __init__(self, db: Database) -> None:
+        """Use ``open``; this starts the writer task, so it needs a running loop."""
+        self._db = db
+        self._changed = asyncio.Condition()
+        # Highest committed seq per attempt, kept only while someone follows it.
+        self._followed: Counter[_Key] = Counter()
+        self._latest: dict[_Key, int] = {}
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(_QUEUE_SIZE)
+        self._closing = False
+        self._writer = asyncio.create_task(self._write_forever(), name=f"log writer {db.path}")
+
+    @classmethod
+    async def open(cls, path: Path, *, synchronous: Synchronous = "NORMAL") -> LogStore:
+        db = await Database.open(path, synchronous=synchronous)
+        try:
+            await db.complete(_create_schema(db))
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    async def close(self) -> None:
+        """Store every append already queued, stop the writer and close. Idempotent."""
+        if not self._closing:
+            self._closing = True
+            await self._queue.put(None)
+            await self._writer
+        await self._db.close()
+
+    async def __aenter__(self) -> LogStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- writing ------------------------------------------------------------------
+
+    async def append(
+        self,
+        run_id: str,
+        job: str,
+        attempt: int,
+        seq: int,
+        stream: str,
+        data: bytes,
+        at: datetime | None = None,
+    ) -> bool:
+        """Store one chunk; False if a chunk with this key was already stored."""
+        chunk = LogChunk(run_id, job, attempt, seq, stream, data, at or datetime.now(UTC))
+        return await self.append_many([chunk]) == 1
+
+    async def append_many(self, chunks: Iterable[LogChunk]) -> int:
+        """Store ``chunks`` (atomically, with whatever else is queued); returns how many
+        were new. Cancelling the caller does not withdraw chunks already queued."""
+        batch = list(chunks)
+        for chunk in batch:
+            if chunk.seq < 1 or chunk.attempt < 1:
+                raise ValueError(f"log chunk seq and attempt start at 1: {chunk.id}")
+            format_time(chunk.at)  # reject naive timestamps here, not in the writer
+        if not batch:
+            return 0
+        if self._closing:
+            raise RuntimeError(f"{self._db.path}: log store is closed")
+        pending = _Pending(batch, asyncio.get_running_loop().create_future())
+        await self._queue.put(pending)
+        return await pending.stored
+
+    async def _write_forever(self) -> None:
+        """The writer task: take what is queued, store it in one transaction, repeat."""
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            group, rows, stop = [first], len(first.chunks), False
+            while rows < _BATCH_ROWS and not self._queue.empty():
+                pending = self._queue.get_nowait()
+                if pending is None:
+                    stop = True
+                    break
+                group.append(pending)
+                rows += len(pending.chunks)
+            await self._write(group)
+            if stop:
+                return
+
+    async def _write(self, group: list[_Pending]) -> None:
+        chunks = [chunk for pending in group for chunk in pending.chunks]
+        try:
+            async with self._db.transaction() as conn:
+                new = await _insert(conn, chunks)
+        except Exception as exc:  # reported to every caller of the group
+            for pending in group:
+                if not pending.stored.done():
+                    pending.stored.set_exception(exc)
+            return
+        for pending in group:
+            count = 0
+            for chunk in pending.chunks:
+                if chunk.id in new:
+                    new.discard(chunk.id)  # a chunk twice in one group is new once
+                    count += 1
+            if not pending.stored.done():  # done: the caller was cancelled
+                pending.stored.set_result(count)
+        await self._published(chunks)
+
+    async def _published(self, batch: Sequence[LogChunk]) -> None:
+        woken = False
+        for chunk in batch:
+            if chunk.key in self._followed and chunk.seq > self._latest.get(chunk.key, 0):
+                self._latest[chunk.key] = chunk.seq
+                woken = True
+        if woken:
+            async with self._changed:
+                self._changed.notify_all()
+
+    # --- reading and following ------------------------------------------------------
+
+    async def read(
+        self, run_id: str, job: str, attempt: int, after_seq: int = 0, limit: int | None = None
+    ) -> list[LogChunk]:
+        """Chunks of the attempt with ``seq > after_seq`` in seq order, at most ``limit``."""
+        sql = (
+            f"SELECT {_COLUMNS} FROM logs WHERE run_id = ? AND job = ? AND attempt = ?"
+            " AND seq > ? ORDER BY seq"
+        )
+        params: list[object] = [run_id, job, attempt, after_seq]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [
+            LogChunk(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), parse_time(r[6]))
+            for r in await self._db.read(sql, params)
+        ]
+
+    async def attempts(self, run_id: str, job: str) -> list[int]:
+        """The attempts of a job that have any output, ascending."""
+        rows = await self._db.read(
+            "SELECT DISTINCT attempt FROM logs WHERE run_id = ? AND job = ? ORDER BY attempt",
+            (run_id, job),
+        )
+        return [int(r[0]) for r in rows]
+
+    async def last_seq(self, run_id: str, job: str, attempt: int) -> int:
+        """The attempt's highest stored seq; 0 if it has no output."""
+        rows = await self._db.read(
+            "SELECT COALESCE(MAX(seq), 0) FROM logs WHERE run_id = ? AND job = ? AND attempt = ?",
+            (run_id, job, attempt),
+        )
+        return int(rows[0][0])
+
+    async def wait_for(
+        self,
+        run_id: str,
+        job: str,
+        attempt: int,
+        after_seq: int,
+        timeout: float,  # noqa: ASYNC109 -- a timeout is not an error here (see EventStore)
+    ) -> bool:
+        """Wait until the attempt has a chunk with ``seq > after_seq``; False after
+        ``timeout`` s. Returns at once if it has one.
+
+        Wakes on appends made through this store, with no polling (appends by another
+        process are noticed when the timeout expires and the follower reads again).
+        Chunks may arrive out of order: read after waking rather than assume seqs are
+        contiguous.
+        """
+        key = (run_id, job, attempt)
+        self._followed[key] += 1
+        try:
+            async with asyncio.timeout(timeout):
+                # Registered first, then read: a chunk committed in between is either
+                # visible to this read or recorded in _latest by _published.
+                stored = await self.last_seq(run_id, job, attempt)
+                self._latest[key] = max(self._latest.get(key, 0), stored)
+                async with self._changed:
+                    await self._changed.wait_for(lambda: self._latest.get(key, 0) > after_seq)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._followed[key] -= 1
+            if self._followed[key] <= 0:
+                del self._followed[key]
+                self._latest.pop(key, None)
+
+
+async def _create_schema(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute_fetchall(LOGS_SCHEMA)
+
+
+async def _insert(conn: aiosqlite.Connection, chunks: Sequence[LogChunk]) -> set[_ChunkId]:
+    """Insert ``chunks``, skipping keys already stored; returns the ids of the new ones."""
+    new: set[_ChunkId] = set()
+    for start in range(0, len(chunks), _BATCH_ROWS):
+        part = chunks[start : start + _BATCH_ROWS]
+        params: list[object] = []
+        for c in part:
+            params += (
+                c.run_id,
+                c.job,
+                c.attempt,
+                c.seq,
+                c.stream,
+                bytes(c.data),
+                format_time(c.at),
+            )
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(part))
+        rows = await conn.execute_fetchall(
+            f"INSERT OR IGNORE INTO logs ({_COLUMNS}) VALUES {values} "
+            "RETURNING run_id, job, attempt, seq",
+            params,
+        )
+        new.update((str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows)
+    return new

@@ -1,0 +1,158 @@
+"""The run index: per-pipeline numbers, written with RunCreated, rebuildable from the log."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from xxci.common.errors import ConflictError, NotFoundError
+from xxci.common.events import RunCreated, StageStarted, run_stream
+from xxci.orchestrator.store import EventStore, RunRow
+
+
+def make(run_id: str, pipeline: str, repo: str = "/repo") -> Callable[[int], RunCreated]:
+    def build(number: int) -> RunCreated:
+        return RunCreated(
+            run_id=run_id,
+            pipeline={"name": pipeline, "stages": ["build"], "jobs": []},
+            number=number,
+            repo=repo,
+            branch="main",
+            commit=f"c-{run_id}",
+        )
+
+    return build
+
+
+async def test_numbers_count_per_pipeline(event_store: EventStore) -> None:
+    assert await event_store.next_run_number("build") == 1
+    (first,) = await event_store.append_run_created("r1", make("r1", "build"))
+    (second,) = await event_store.append_run_created("r2", make("r2", "build"))
+    (other,) = await event_store.append_run_created("r3", make("r3", "deploy"))
+
+    assert isinstance(first.event, RunCreated) and first.event.number == 1
+    assert isinstance(second.event, RunCreated) and second.event.number == 2
+    assert isinstance(other.event, RunCreated) and other.event.number == 1
+    assert first.stream == run_stream("r1") and first.version == 1
+    assert await event_store.next_run_number("build") == 3
+    assert [r.event for r in await event_store.read_stream(run_stream("r2"))] == [second.event]
+
+    row = await event_store.get_run("r2")
+    assert row == RunRow(
+        run_id="r2",
+        stream="run:r2",
+        pipeline="build",
+        number=2,
+        repo="/repo",
+        branch="main",
+        commit="c-r2",
+        created_seq=second.seq,
+        created_at=second.at,
+    )
+
+
+async def test_concurrent_submissions_get_distinct_gapless_numbers(
+    event_store: EventStore, db_path: Path
+) -> None:
+    other = await EventStore.open(db_path)  # a second process on the same file
+    try:
+        stores = [event_store, other]
+        recorded = await asyncio.gather(
+            *(stores[i % 2].append_run_created(f"r{i}", make(f"r{i}", "build")) for i in range(30))
+        )
+    finally:
+        await other.close()
+    numbers = sorted(r.event.number for (r,) in recorded if isinstance(r.event, RunCreated))
+    assert numbers == list(range(1, 31))
+    assert [r.number for r in await event_store.find_runs(pipeline="build")] == numbers
+
+
+async def test_failed_submission_takes_no_number(event_store: EventStore) -> None:
+    await event_store.append_run_created("r1", make("r1", "build"))
+
+    with pytest.raises(ConflictError):  # the run's stream exists already
+        await event_store.append_run_created("r1", make("r1", "build"))
+
+    calls: list[int] = []
+
+    def fails_inside_the_transaction(number: int) -> RunCreated:
+        calls.append(number)
+        if number > 0:
+            raise RuntimeError("spec could not be resolved")
+        return make("r8", "build")(number)
+
+    with pytest.raises(RuntimeError):
+        await event_store.append_run_created("r8", fails_inside_the_transaction)
+    assert calls == [0, 2]  # probed for the pipeline name, then called with the number
+    with pytest.raises(ValueError, match="expected 'r9'"):
+        await event_store.append_run_created("r9", make("r1", "build"))
+
+    assert await event_store.next_run_number("build") == 2
+    assert [r.run_id for r in await event_store.find_runs()] == ["r1"]
+    assert await event_store.streams("run:") == ["run:r1"]
+
+
+async def test_plain_append_of_run_created_is_indexed_atomically(event_store: EventStore) -> None:
+    await event_store.append(run_stream("a"), 0, [make("a", "build")(1), StageStarted("s")])
+    assert [r.run_id for r in await event_store.find_runs(pipeline="build", number=1)] == ["a"]
+
+    with pytest.raises(ConflictError, match="UNIQUE"):  # number 1 is taken
+        await event_store.append(run_stream("b"), 0, [make("b", "build")(1)])
+    assert await event_store.read_stream(run_stream("b")) == []
+
+    with pytest.raises(ValueError, match="first event"):
+        await event_store.append(run_stream("a"), 2, [make("a", "build")(2)])
+    with pytest.raises(ValueError, match="first event"):
+        await event_store.append(run_stream("elsewhere"), 0, [make("c", "build")(2)])
+
+
+async def test_find_runs_filters(event_store: EventStore) -> None:
+    for run_id, pipeline, repo in [
+        ("r1", "build", "/a"),
+        ("r2", "build", "/b"),
+        ("r3", "deploy", "/a"),
+        ("r4", "build", "/a"),
+    ]:
+        await event_store.append_run_created(run_id, make(run_id, pipeline, repo))
+
+    def ids(rows: list[RunRow]) -> list[str]:
+        return [r.run_id for r in rows]
+
+    assert ids(await event_store.find_runs()) == ["r1", "r2", "r3", "r4"]
+    assert ids(await event_store.find_runs(repo="/a")) == ["r1", "r3", "r4"]
+    assert ids(await event_store.find_runs(repo="/a", pipeline="build")) == ["r1", "r4"]
+    assert ids(await event_store.find_runs(pipeline="build", number=2)) == ["r2"]
+    assert ids(await event_store.find_runs(pipeline="build", limit=2)) == ["r2", "r4"]
+    assert await event_store.find_runs(repo="/nowhere") == []
+    with pytest.raises(NotFoundError):
+        await event_store.get_run("nope")
+
+
+async def test_rebuild_gives_the_same_rows(event_store: EventStore, db_path: Path) -> None:
+    for i in range(5):
+        await event_store.append_run_created(f"r{i}", make(f"r{i}", "build", f"/repo{i % 2}"))
+    before = await event_store.find_runs()
+    with sqlite3.connect(db_path) as raw:  # damage the index behind the store's back
+        raw.execute("DELETE FROM runs WHERE run_id IN ('r1', 'r3')")
+        raw.execute("UPDATE runs SET repo = 'wrong' WHERE run_id = 'r4'")
+
+    assert await event_store.rebuild_run_index() == 5
+    assert await event_store.find_runs() == before
+
+
+async def test_log_from_before_the_index_gets_one_on_open(db_path: Path) -> None:
+    """A file written by a version without the runs table: the index is built on open."""
+    async with await EventStore.open(db_path) as store:
+        await store.append_run_created("r1", make("r1", "build"))
+        await store.append_run_created("r2", make("r2", "build"))
+        before = await store.find_runs()
+    with sqlite3.connect(db_path) as raw:
+        raw.execute("DROP TABLE runs")
+
+    async with await EventStore.open(db_path) as store:
+        assert await store.find_runs() == before
+        assert await store.next_run_number("build") == 3
