@@ -43,6 +43,15 @@ class AllowFailure:
             return True
         return exit_code is not None and exit_code in self.exit_codes
 
+    def permits_failure(self, reason: str, exit_code: int | None) -> bool:
+        """Whether a failure with ``reason`` (a FailureReason value) is allowed. With
+        ``exit_codes`` only script failures with one of them are; a cancel never is."""
+        if not self.allowed or reason == "canceled":
+            return False
+        if self.exit_codes:
+            return reason == "script_failure" and exit_code in self.exit_codes
+        return True
+
     def to_dict(self) -> dict[str, Any]:
         return {"allowed": self.allowed, "exit_codes": list(self.exit_codes)}
 

@@ -1,0 +1,137 @@
+"""Questions the orchestrator and the scheduler ask of a ``RunState``; all pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from xxci.common.status import JobStatus, StageStatus
+from xxci.orchestrator.results import RETRYABLE_REASONS, passed
+from xxci.orchestrator.state import JobState, RunState, StageState
+
+__all__ = [
+    "NeedsCheck",
+    "cancel_requested_at",
+    "check_needs",
+    "current_stage",
+    "is_current",
+    "is_settled",
+    "queued_jobs",
+    "ready_jobs",
+    "running_jobs",
+    "stage_jobs",
+    "will_retry",
+]
+
+
+def is_current(state: RunState, job: str, attempt: int, worker_id: str | None = None) -> bool:
+    """Whether a worker message about ``(job, attempt)`` may still be applied: the run
+    is not over and that attempt is the job's live one (queued or running), held by
+    ``worker_id`` when one is given. Anything else is stale and must be rejected."""
+    current = state.jobs.get(job)
+    if state.finished or current is None or attempt < 1 or current.attempt != attempt:
+        return False
+    if current.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return False
+    return worker_id is None or current.worker_id == worker_id
+
+
+def cancel_requested_at(state: RunState, job: JobState) -> datetime | None:
+    """When the job was first asked to cancel (for itself or with the whole run)."""
+    times = [t for t in (job.cancel_requested_at, state.cancel_requested_at) if t is not None]
+    return min(times) if times else None
+
+
+def will_retry(state: RunState, job: JobState) -> bool:
+    """Whether a FAILED attempt is going to be followed by another (``retry: N``).
+
+    Retried: script, timeout, image pull and system failures, while fewer than N
+    retries were used, the stage still runs and nobody asked to cancel. Lost attempts
+    do not count against N.
+    """
+    if state.finished or job.status is not JobStatus.FAILED or job.attempt < 1:
+        return False
+    if job.failure_reason not in RETRYABLE_REASONS or cancel_requested_at(state, job) is not None:
+        return False
+    stage = state.stages.get(job.stage)
+    spec = state.specs.get(job.name)
+    if stage is None or stage.status is not StageStatus.RUNNING or spec is None:
+        return False
+    return job.failed_attempts <= spec.retry
+
+
+def is_settled(state: RunState, job: JobState) -> bool:
+    """Finished for good: finished, and no retry is coming."""
+    return job.finished and not will_retry(state, job)
+
+
+def current_stage(state: RunState) -> StageState | None:
+    """The first stage that has not finished (running, or next to start)."""
+    return next((s for s in state.stages.values() if not s.status.finished), None)
+
+
+def stage_jobs(state: RunState, stage: str) -> list[JobState]:
+    found = state.stages.get(stage)
+    return [state.jobs[name] for name in found.jobs] if found else []
+
+
+@dataclass(frozen=True)
+class NeedsCheck:
+    """Where a job stands with its ``needs``: ``ready`` to queue, ``broken`` (it can
+    never run; the text names the need), or waiting on the needs in ``waiting_on``."""
+
+    ready: bool
+    broken: str = ""
+    waiting_on: tuple[str, ...] = ()
+
+
+def check_needs(state: RunState, name: str) -> NeedsCheck:
+    """A need passes when it settled with SUCCESS or an allowed failure."""
+    job, spec = state.jobs.get(name), state.specs.get(name)
+    if job is None or spec is None:
+        return NeedsCheck(ready=False, broken=f"{name!r} is not a job of this pipeline")
+    order = {stage: i for i, stage in enumerate(state.stages)}
+    waiting: list[str] = []
+    for need in spec.needs:
+        dep = state.jobs.get(need)
+        if dep is None:
+            return NeedsCheck(ready=False, broken=f"need {need!r} is not a job of this pipeline")
+        if order.get(dep.stage, len(order)) > order.get(job.stage, -1):
+            return NeedsCheck(ready=False, broken=f"need {need!r} is in a later stage")
+        if not is_settled(state, dep):
+            waiting.append(need)
+        elif not passed(dep):
+            return NeedsCheck(ready=False, broken=f"need {need!r} {_describe(dep)}")
+    return NeedsCheck(ready=not waiting, waiting_on=tuple(waiting))
+
+
+def _describe(job: JobState) -> str:
+    if job.status is JobStatus.CANCELED:
+        return "was canceled"
+    if job.status is JobStatus.SKIPPED:
+        return "was skipped"
+    return f"failed ({job.failure_reason})" if job.failure_reason else "failed"
+
+
+def ready_jobs(state: RunState) -> list[JobState]:
+    """PENDING jobs of a running stage whose needs all passed: the next to queue."""
+    return [
+        job
+        for job in state.jobs.values()
+        if job.status is JobStatus.PENDING
+        and (stage := state.stages.get(job.stage)) is not None
+        and stage.status is StageStatus.RUNNING
+        and cancel_requested_at(state, job) is None
+        and check_needs(state, job.name).ready
+    ]
+
+
+def queued_jobs(state: RunState) -> list[JobState]:
+    """Jobs waiting for a worker, oldest first."""
+    queued = [j for j in state.jobs.values() if j.status is JobStatus.QUEUED]
+    return sorted(queued, key=lambda j: j.queued_seq)
+
+
+def running_jobs(state: RunState) -> list[JobState]:
+    """Jobs whose current attempt a worker holds (assigned or started)."""
+    return [j for j in state.jobs.values() if j.status is JobStatus.RUNNING]

@@ -1,0 +1,119 @@
+"""How job outcomes combine into stage and run results, and which failures count.
+
+Results combine buildbot style: the worst one wins, in the order
+
+    SKIPPED < SUCCESS < CANCELED < FAILED
+
+where SKIPPED is neutral (a stage of only skipped jobs is SKIPPED, skipped jobs next to
+successful ones do not change SUCCESS). FAILED beats CANCELED as in GitLab: a stage in
+which one job failed and the others were then canceled failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from xxci.common.spec.model import Job
+from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
+from xxci.orchestrator.state import JobState, RunState
+
+__all__ = [
+    "RETRYABLE_REASONS",
+    "failure_allowed",
+    "job_result",
+    "passed",
+    "run_result",
+    "stage_result",
+    "worst_status",
+]
+
+RETRYABLE_REASONS = frozenset(
+    {
+        FailureReason.SCRIPT_FAILURE,
+        FailureReason.TIMEOUT,
+        FailureReason.IMAGE_PULL_FAILURE,
+        FailureReason.SYSTEM_FAILURE,
+    }
+)
+"""Failures that ``retry: N`` retries (GitLab's ``when: always``). A cancel or a failed
+need is never retried; lost workers have their own budget (see the scheduler)."""
+
+_ORDER = (StageStatus.SKIPPED, StageStatus.SUCCESS, StageStatus.CANCELED, StageStatus.FAILED)
+
+
+def worst_status(results: Iterable[StageStatus]) -> StageStatus:
+    """Combine finished results; the worst wins. Nothing to combine gives SUCCESS.
+
+    Raises ValueError on an unfinished status (PENDING, RUNNING).
+    """
+    worst: StageStatus | None = None
+    for result in results:
+        if result not in _ORDER:
+            raise ValueError(f"cannot combine an unfinished result: {result}")
+        if worst is None or _ORDER.index(result) > _ORDER.index(worst):
+            worst = result
+    return StageStatus.SUCCESS if worst is None else worst
+
+
+def job_result(job: JobState) -> StageStatus:
+    """What a finished job contributes to its stage: a failure it is allowed to have
+    counts as SUCCESS. An unfinished job gives RUNNING (PENDING if never queued)."""
+    match job.status:
+        case JobStatus.SUCCESS:
+            return StageStatus.SUCCESS
+        case JobStatus.FAILED:
+            return StageStatus.SUCCESS if job.allowed_failure else StageStatus.FAILED
+        case JobStatus.CANCELED:
+            return StageStatus.CANCELED
+        case JobStatus.SKIPPED:
+            return StageStatus.SKIPPED
+        case JobStatus.PENDING:
+            return StageStatus.PENDING
+        case _:
+            return StageStatus.RUNNING
+
+
+def passed(job: JobState) -> bool:
+    """True for a job that succeeded or failed as allowed: its dependents may run."""
+    return job_result(job) is StageStatus.SUCCESS
+
+
+def stage_result(jobs: Iterable[JobState]) -> StageStatus:
+    """The result of a stage whose jobs have all finished.
+
+    A job that failed with ``dependency_failed`` is a consequence, not a cause: the
+    stage shows the result of the jobs that did run (so canceling a job that others
+    need gives CANCELED, not FAILED). Only when nothing else explains it (a need that
+    can never be met) does it make the stage FAILED.
+    """
+    causes: list[StageStatus] = []
+    consequences = False
+    for job in jobs:
+        result = job_result(job)
+        if result is StageStatus.FAILED and job.failure_reason is FailureReason.DEPENDENCY_FAILED:
+            consequences = True
+        else:
+            causes.append(result)
+    worst = worst_status(causes)
+    if consequences and worst in (StageStatus.SUCCESS, StageStatus.SKIPPED):
+        return StageStatus.FAILED
+    return worst
+
+
+def run_result(state: RunState) -> RunStatus:
+    """The result of a run whose stages have all finished: FAILED if a stage failed,
+    else CANCELED if a stage was canceled or a run cancel was requested, else SUCCESS."""
+    worst = worst_status(s.status for s in state.stages.values() if s.status.finished)
+    if worst is StageStatus.FAILED:
+        return RunStatus.FAILED
+    if worst is StageStatus.SUCCESS and not state.cancel_requested:
+        return RunStatus.SUCCESS
+    # CANCELED, a cancel that came after the last job, or (unreachable) all skipped.
+    return RunStatus.CANCELED
+
+
+def failure_allowed(job: Job, reason: FailureReason | None, exit_code: int | None) -> bool:
+    """Whether the job's ``allow_failure`` covers this failure (see
+    ``AllowFailure.permits_failure``: never a cancel; with ``exit_codes`` only a script
+    failure with one of them)."""
+    return job.allow_failure.permits_failure(reason.value if reason else "", exit_code)

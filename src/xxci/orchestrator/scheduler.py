@@ -1,0 +1,232 @@
+"""The scheduler: what happens next in a run, as events. Pure.
+
+``decide(state, now)`` returns the events that follow from ``state`` at time ``now``;
+the orchestrator appends them, applies them, and calls it again until it returns
+``[]``. Each call returns only the immediately-next decisions, and never one that the
+state already shows, so calling it twice on the same state gives the same answer and
+calling it on a settled state gives ``[]``. Nothing is decided after ``RunFinished``.
+
+Rules (GitLab's where the two overlap):
+
+- Stages run in order. A stage starts when every earlier stage succeeded; it finishes
+  when all of its jobs have finished for good, with the worst of their results
+  (``results.stage_result``: an allowed failure counts as success, and a
+  ``dependency_failed`` job shows the result of its cause).
+- In a running stage a PENDING job is queued (``JobQueued``) once all its ``needs``
+  passed. If a need failed, was canceled or skipped, it ends FAILED with reason
+  ``dependency_failed`` instead, naming the need; that propagates down the chain. A job
+  whose needs can never be met (a cycle) ends the same way once nothing else moves.
+  Other jobs of a stage with a failure still run: only dependents are affected.
+- Retry model: a worker reports each attempt with ``JobFinished``. A FAILED attempt
+  that ``lookup.will_retry`` accepts (``retry: N``) is followed by
+  ``JobQueued(attempt + 1)``; the fold moves the job back to QUEUED and the failed
+  attempt stays in ``JobState.attempts``. ``JobAttemptLost`` moves the job back to
+  PENDING; it is queued again as ``attempt + 1`` unless ``MAX_LOST_ATTEMPTS`` attempts
+  were lost, then it ends FAILED with ``worker_lost``. Lost attempts and ``retry`` are
+  separate budgets.
+- Back-stops: a RUNNING attempt (assigned to a worker) still running
+  ``timeout + TIMEOUT_GRACE_SECONDS`` after it started (after its assignment if its
+  container never started) ends FAILED with ``timeout`` (retried like any timeout). A
+  QUEUED job waits for a worker as long as it takes: a queue is not a hang.
+- Cancel of the run: every job not yet running ends CANCELED at once, in every stage;
+  running attempts are told to stop (``jobs_to_cancel``) and end with their worker's
+  report, or CANCELED by the scheduler ``cancel_grace + CANCEL_BACKSTOP_SECONDS`` after
+  the request. No retry or re-queue happens after a cancel. The stages that were never
+  reached end CANCELED, the run CANCELED (FAILED if a stage had already failed).
+- Cancel of one job: the same for that job alone. It is not an allowed failure, so its
+  stage ends CANCELED (FAILED if something else failed), its dependents FAILED with
+  ``dependency_failed``, and the run stops there like after a failure.
+- After a stage that did not succeed, the later stages are not started: their jobs end
+  SKIPPED (``JobFinished`` per job, for the audit trail), then the stages SKIPPED, then
+  ``RunFinished`` with the combined result.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from xxci.common.events import (
+    Event,
+    JobFinished,
+    JobQueued,
+    RunFinished,
+    StageFinished,
+    StageStarted,
+)
+from xxci.common.status import FailureReason, JobStatus, StageStatus
+from xxci.orchestrator.lookup import (
+    cancel_requested_at,
+    check_needs,
+    is_settled,
+    will_retry,
+)
+from xxci.orchestrator.results import failure_allowed, run_result, stage_result
+from xxci.orchestrator.state import JobState, RunState, StageState
+
+__all__ = [
+    "CANCEL_BACKSTOP_SECONDS",
+    "DEFAULT_CANCEL_GRACE_SECONDS",
+    "MAX_LOST_ATTEMPTS",
+    "TIMEOUT_GRACE_SECONDS",
+    "decide",
+    "jobs_to_cancel",
+]
+
+TIMEOUT_GRACE_SECONDS = 60.0
+"""How long past its timeout the scheduler waits for a worker to report a timeout."""
+DEFAULT_CANCEL_GRACE_SECONDS = 10.0
+"""The SIGTERM-to-SIGKILL grace a worker gets on cancel (the orchestrator may differ)."""
+CANCEL_BACKSTOP_SECONDS = 60.0
+"""How long past the cancel grace the scheduler waits for a worker to confirm."""
+MAX_LOST_ATTEMPTS = 3
+"""Attempts a job may lose to vanished workers before it fails with ``worker_lost``."""
+
+
+def decide(
+    state: RunState, now: datetime, *, cancel_grace: float = DEFAULT_CANCEL_GRACE_SECONDS
+) -> list[Event]:
+    """The next events of the run at time ``now`` (``[]`` when nothing is to be done)."""
+    if state.finished:
+        return []
+    decided: list[Event] = []
+    for job in state.jobs.values():
+        event = _decide_job(state, job, now, cancel_grace)
+        if event is not None:
+            decided.append(event)
+    return decided or _break_deadlock(state) or _decide_stages(state)
+
+
+def jobs_to_cancel(state: RunState) -> list[tuple[str, int]]:
+    """``(job, attempt)`` of every running attempt that has been asked to cancel: the
+    orchestrator sends each one's worker ``CancelJob`` (sending twice is harmless)."""
+    return [
+        (job.name, job.attempt)
+        for job in state.jobs.values()
+        if job.status is JobStatus.RUNNING and cancel_requested_at(state, job) is not None
+    ]
+
+
+def _decide_job(state: RunState, job: JobState, now: datetime, grace: float) -> Event | None:
+    canceled_at = cancel_requested_at(state, job)
+    if job.status in (JobStatus.PENDING, JobStatus.QUEUED):
+        if canceled_at is not None:
+            return _finish(job, JobStatus.CANCELED, FailureReason.CANCELED, "canceled")
+        if job.status is JobStatus.PENDING:
+            return _decide_pending(state, job)
+        return None
+    if job.status is JobStatus.RUNNING:
+        return _backstop(state, job, now, grace, canceled_at)
+    if will_retry(state, job):
+        return JobQueued(job=job.name, attempt=job.attempt + 1)
+    return None
+
+
+def _decide_pending(state: RunState, job: JobState) -> Event | None:
+    stage = state.stages.get(job.stage)
+    if stage is None or stage.status is not StageStatus.RUNNING:
+        return None
+    needs = check_needs(state, job.name)
+    if needs.broken:
+        return _fail(state, job, FailureReason.DEPENDENCY_FAILED, needs.broken)
+    if not needs.ready:
+        return None
+    if job.lost_attempts >= MAX_LOST_ATTEMPTS:
+        message = f"gave up after losing the worker {job.lost_attempts} times"
+        return _fail(state, job, FailureReason.WORKER_LOST, message)
+    return JobQueued(job=job.name, attempt=job.attempt + 1)
+
+
+def _break_deadlock(state: RunState) -> list[Event]:
+    """Fail the jobs whose needs can never be met (a cycle): called when no job has
+    anything else to do, so if none is queued or running either, nothing will move."""
+    if any(j.status in (JobStatus.QUEUED, JobStatus.RUNNING) for j in state.jobs.values()):
+        return []
+    stuck: list[Event] = []
+    for job in state.jobs.values():
+        stage = state.stages.get(job.stage)
+        if job.status is JobStatus.PENDING and stage and stage.status is StageStatus.RUNNING:
+            waiting = ", ".join(repr(n) for n in check_needs(state, job.name).waiting_on)
+            message = f"needs {waiting} can never finish"
+            stuck.append(_fail(state, job, FailureReason.DEPENDENCY_FAILED, message))
+    return stuck
+
+
+def _backstop(
+    state: RunState, job: JobState, now: datetime, grace: float, canceled_at: datetime | None
+) -> Event | None:
+    if canceled_at is not None:
+        asked = max(canceled_at, job.assigned_at or canceled_at)
+        if now >= asked + timedelta(seconds=grace + CANCEL_BACKSTOP_SECONDS):
+            message = "canceled; the worker did not confirm in time"
+            return _finish(job, JobStatus.CANCELED, FailureReason.CANCELED, message)
+    began = job.started_at or job.assigned_at
+    spec = state.specs.get(job.name)
+    if began is None or spec is None:
+        return None
+    if now >= began + timedelta(seconds=spec.timeout_seconds + TIMEOUT_GRACE_SECONDS):
+        message = f"no result {spec.timeout_seconds}s after it started (timeout)"
+        return _fail(state, job, FailureReason.TIMEOUT, message)
+    return None
+
+
+def _decide_stages(state: RunState) -> list[Event]:
+    stages = list(state.stages.values())
+    for index, stage in enumerate(stages):
+        if stage.status.finished:
+            continue
+        if stage.status is StageStatus.RUNNING:
+            jobs = [state.jobs[name] for name in stage.jobs]
+            if all(is_settled(state, job) for job in jobs):
+                return [StageFinished(stage=stage.name, status=stage_result(jobs).value)]
+            return []
+        earlier = stages[:index]
+        if not state.cancel_requested and all(s.status is StageStatus.SUCCESS for s in earlier):
+            return [StageStarted(stage=stage.name)]
+        return _close(state, stages[index:], _blocker(earlier))
+    return [RunFinished(status=run_result(state).value)]
+
+
+def _blocker(earlier: list[StageState]) -> str:
+    failed = next((s for s in earlier if s.status is not StageStatus.SUCCESS), None)
+    return f"stage {failed.name!r} did not succeed" if failed else "the run was canceled"
+
+
+def _close(state: RunState, rest: list[StageState], why: str) -> list[Event]:
+    """Close stages that will never start: skip their jobs, then the stages."""
+    status = StageStatus.CANCELED if state.cancel_requested else StageStatus.SKIPPED
+    jobs = [state.jobs[name] for stage in rest for name in stage.jobs]
+    open_jobs = [j for j in jobs if not j.finished]
+    if any(j.status is not JobStatus.PENDING for j in open_jobs):
+        return []  # not reachable through the fold; wait rather than guess
+    if open_jobs:
+        if state.cancel_requested:
+            reason: FailureReason | None = FailureReason.CANCELED
+            job_status = JobStatus.CANCELED
+        else:
+            reason, job_status = None, JobStatus.SKIPPED
+        return [_finish(j, job_status, reason, f"not run: {why}") for j in open_jobs]
+    return [StageFinished(stage=s.name, status=status.value) for s in rest if not s.status.finished]
+
+
+def _finish(
+    job: JobState, status: JobStatus, reason: FailureReason | None, message: str
+) -> JobFinished:
+    return JobFinished(
+        job=job.name,
+        attempt=job.attempt,
+        status=status.value,
+        failure_reason=reason.value if reason else "",
+        message=message,
+    )
+
+
+def _fail(state: RunState, job: JobState, reason: FailureReason, message: str) -> JobFinished:
+    spec = state.specs.get(job.name)
+    return JobFinished(
+        job=job.name,
+        attempt=job.attempt,
+        status=JobStatus.FAILED.value,
+        failure_reason=reason.value,
+        allowed=spec is not None and failure_allowed(spec, reason, None),
+        message=message,
+    )

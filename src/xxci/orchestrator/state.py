@@ -1,0 +1,440 @@
+"""The state of one run, and the pure fold that derives it from the run's events.
+
+``apply(state, record)`` is the only place a run, stage or job status changes:
+nothing else stores a status. ``replay(records)`` folds a whole ``run:<id>`` stream;
+the same fold answers "what did this run look like at event N".
+
+The fold is total over well-typed events: an event that does not apply to the current
+state (a stale attempt, a job that already finished, a stage out of order, anything
+after ``RunFinished``) is ignored, never an error. Only ``version`` and ``last_seq``
+always advance, since they are positions in the stream. The one thing it refuses is a
+stream that does not start with ``RunCreated``.
+
+The states are frozen dataclasses; their mappings are fresh copies per change, so
+treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from xxci.common.events import (
+    CancelRequested,
+    Event,
+    JobAssigned,
+    JobAttemptLost,
+    JobFinished,
+    JobQueued,
+    JobStarted,
+    RecordedEvent,
+    RunCreated,
+    RunFinished,
+    StageFinished,
+    StageStarted,
+    StepFinished,
+    run_stream,
+)
+from xxci.common.spec.model import Job, Pipeline
+from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
+
+__all__ = ["AttemptState", "JobState", "RunState", "StageState", "apply", "replay"]
+
+
+@dataclass(frozen=True)
+class AttemptState:
+    """One attempt of a job as its history keeps it.
+
+    A lost attempt (its worker vanished) ends ``FAILED`` with reason ``worker_lost``
+    and ``lost=True``; it does not count against the job's ``retry`` budget.
+    """
+
+    number: int
+    status: JobStatus = JobStatus.QUEUED
+    worker_id: str = ""
+    worker_name: str = ""
+    exit_code: int | None = None
+    failure_reason: FailureReason | None = None
+    lost: bool = False
+    message: str = ""
+    queued_at: datetime | None = None
+    assigned_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobState:
+    """A job of the run; the per-attempt fields describe the current attempt.
+
+    ``status`` is RUNNING from the moment an attempt is assigned to a worker (the
+    worker owns it then, image pull included); ``started_at`` is when its container
+    started. ``attempt`` is 0 until the job is first queued. After a lost attempt the
+    job is back to PENDING (same ``attempt``) until the scheduler re-queues it.
+    ``attempts`` holds every attempt, the current one last.
+    """
+
+    name: str
+    stage: str
+    status: JobStatus = JobStatus.PENDING
+    attempt: int = 0
+    worker_id: str = ""
+    worker_name: str = ""
+    lease_seconds: float = 0.0
+    container: str = ""
+    image_digest: str = ""
+    exit_code: int | None = None
+    failure_reason: FailureReason | None = None
+    allowed_failure: bool = False
+    message: str = ""
+    artifacts_blob: str = ""
+    queued_seq: int = 0
+    queued_at: datetime | None = None
+    assigned_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    steps: Mapping[int, int] = field(default_factory=dict)
+    """Exit code per script index (0-based) of the current attempt."""
+    attempts: tuple[AttemptState, ...] = ()
+    lost_attempts: int = 0
+    cancel_requested_at: datetime | None = None
+    """When this one job was asked to cancel (a run cancel is on ``RunState``)."""
+
+    @property
+    def finished(self) -> bool:
+        return self.status.finished
+
+    @property
+    def failed_attempts(self) -> int:
+        """Attempts that failed on their own (lost attempts excluded)."""
+        return sum(1 for a in self.attempts if a.status is JobStatus.FAILED and not a.lost)
+
+
+@dataclass(frozen=True)
+class StageState:
+    name: str
+    jobs: tuple[str, ...] = ()
+    """Names of the stage's jobs, in pipeline order."""
+    status: StageStatus = StageStatus.PENDING
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunState:
+    """One run as its events describe it: spec, statuses, and stream position."""
+
+    run_id: str
+    number: int
+    pipeline: Pipeline
+    repo: str = ""
+    branch: str = ""
+    commit: str = ""
+    source_blob: str = ""
+    local: bool = False
+    status: RunStatus = RunStatus.PENDING
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    version: int = 0
+    """Version of the last record applied (the expected version for the next append)."""
+    last_seq: int = 0
+    cancel_requested: bool = False
+    cancel_requested_at: datetime | None = None
+    cancel_reason: str = ""
+    stages: Mapping[str, StageState] = field(default_factory=dict)
+    """Every stage, in run order."""
+    jobs: Mapping[str, JobState] = field(default_factory=dict)
+    """Every job, in pipeline order."""
+    specs: Mapping[str, Job] = field(default_factory=dict, repr=False, compare=False)
+    """The resolved spec of each job, by name (an index into ``pipeline``)."""
+
+    @property
+    def stream(self) -> str:
+        return run_stream(self.run_id)
+
+    @property
+    def finished(self) -> bool:
+        return self.status.finished
+
+
+# --- the fold -----------------------------------------------------------------------
+
+
+def apply(state: RunState | None, rec: RecordedEvent) -> RunState:
+    """Return the state after ``rec``; ``state`` is None before the stream's first event.
+
+    Raises ValueError only when the stream does not start with a valid ``RunCreated``.
+    """
+    event = rec.event
+    if state is None:
+        if not isinstance(event, RunCreated):
+            raise ValueError(f"a run stream must start with RunCreated, not {event.type}")
+        return _created(event, rec)
+    handler = _HANDLERS.get(type(event))
+    new = state
+    if handler is not None and not state.finished:
+        new = handler(state, event, rec.at, rec.seq)
+    return dataclasses.replace(new, version=rec.version, last_seq=rec.seq)
+
+
+def replay(records: Iterable[RecordedEvent]) -> RunState:
+    """Fold a whole run stream (in version order). Raises ValueError if it is empty."""
+    state: RunState | None = None
+    for rec in records:
+        state = apply(state, rec)
+    if state is None:
+        raise ValueError("cannot replay an empty run stream")
+    return state
+
+
+def _created(ev: RunCreated, rec: RecordedEvent) -> RunState:
+    try:
+        pipeline = Pipeline.from_dict(ev.pipeline)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"RunCreated of run {ev.run_id!r} carries an invalid pipeline") from exc
+    stages = {
+        name: StageState(name=name, jobs=tuple(j.name for j in pipeline.jobs_in_stage(name)))
+        for name in pipeline.stages
+    }
+    return RunState(
+        run_id=ev.run_id,
+        number=ev.number,
+        pipeline=pipeline,
+        repo=ev.repo,
+        branch=ev.branch,
+        commit=ev.commit,
+        source_blob=ev.source_blob,
+        local=ev.local,
+        created_at=rec.at,
+        version=rec.version,
+        last_seq=rec.seq,
+        stages=stages,
+        jobs={j.name: JobState(name=j.name, stage=j.stage) for j in pipeline.jobs},
+        specs={j.name: j for j in pipeline.jobs},
+    )
+
+
+def _with_job(state: RunState, job: JobState) -> RunState:
+    return dataclasses.replace(state, jobs={**state.jobs, job.name: job})
+
+
+def _with_stage(state: RunState, stage: StageState) -> RunState:
+    return dataclasses.replace(state, stages={**state.stages, stage.name: stage})
+
+
+def _with_attempt(job: JobState, **changes: Any) -> tuple[AttemptState, ...]:
+    """The attempt history with the current attempt updated (if it is still open)."""
+    if not job.attempts or job.attempts[-1].status.finished:
+        return job.attempts
+    return (*job.attempts[:-1], dataclasses.replace(job.attempts[-1], **changes))
+
+
+def _current_job(state: RunState, name: str, attempt: int, *statuses: JobStatus) -> JobState | None:
+    job = state.jobs.get(name)
+    if job is None or job.attempt != attempt or job.status not in statuses:
+        return None
+    return job
+
+
+def _on_stage_started(state: RunState, ev: StageStarted, at: datetime, seq: int) -> RunState:
+    stage = state.stages.get(ev.stage)
+    if stage is None or stage.status is not StageStatus.PENDING:
+        return state
+    for other in state.stages.values():  # every earlier stage must be over
+        if other.name == ev.stage:
+            break
+        if not other.status.finished:
+            return state
+    state = _with_stage(
+        state, dataclasses.replace(stage, status=StageStatus.RUNNING, started_at=at)
+    )
+    if state.status is RunStatus.PENDING:
+        state = dataclasses.replace(state, status=RunStatus.RUNNING, started_at=at)
+    return state
+
+
+def _on_stage_finished(state: RunState, ev: StageFinished, at: datetime, seq: int) -> RunState:
+    stage = state.stages.get(ev.stage)
+    status = _parse(StageStatus, ev.status)
+    if stage is None or stage.status.finished or status is None or not status.finished:
+        return state
+    return _with_stage(state, dataclasses.replace(stage, status=status, finished_at=at))
+
+
+def _on_run_finished(state: RunState, ev: RunFinished, at: datetime, seq: int) -> RunState:
+    status = _parse(RunStatus, ev.status)
+    if status is None or not status.finished:
+        return state
+    return dataclasses.replace(state, status=status, finished_at=at)
+
+
+def _on_job_queued(state: RunState, ev: JobQueued, at: datetime, seq: int) -> RunState:
+    job = _current_job(state, ev.job, ev.attempt - 1, JobStatus.PENDING, JobStatus.FAILED)
+    stage = state.stages.get(job.stage) if job is not None else None
+    if job is None or stage is None or stage.status is not StageStatus.RUNNING:
+        return state
+    attempt = AttemptState(number=ev.attempt, queued_at=at)
+    return _with_job(
+        state,
+        JobState(
+            name=job.name,
+            stage=job.stage,
+            status=JobStatus.QUEUED,
+            attempt=ev.attempt,
+            queued_seq=seq,
+            queued_at=at,
+            attempts=(*job.attempts, attempt),
+            lost_attempts=job.lost_attempts,
+            cancel_requested_at=job.cancel_requested_at,
+        ),
+    )
+
+
+def _on_job_assigned(state: RunState, ev: JobAssigned, at: datetime, seq: int) -> RunState:
+    job = _current_job(state, ev.job, ev.attempt, JobStatus.QUEUED)
+    if job is None:
+        return state
+    worker: dict[str, Any] = {"worker_id": ev.worker_id, "worker_name": ev.worker_name}
+    return _with_job(
+        state,
+        dataclasses.replace(
+            job,
+            status=JobStatus.RUNNING,
+            lease_seconds=ev.lease_seconds,
+            assigned_at=at,
+            attempts=_with_attempt(job, status=JobStatus.RUNNING, assigned_at=at, **worker),
+            **worker,
+        ),
+    )
+
+
+def _on_job_started(state: RunState, ev: JobStarted, at: datetime, seq: int) -> RunState:
+    job = _current_job(state, ev.job, ev.attempt, JobStatus.RUNNING)
+    if job is None or job.started_at is not None:
+        return state
+    return _with_job(
+        state,
+        dataclasses.replace(
+            job,
+            container=ev.container,
+            image_digest=ev.image_digest,
+            started_at=at,
+            attempts=_with_attempt(job, started_at=at),
+        ),
+    )
+
+
+def _on_step_finished(state: RunState, ev: StepFinished, at: datetime, seq: int) -> RunState:
+    job = _current_job(state, ev.job, ev.attempt, JobStatus.RUNNING)
+    if job is None or ev.index < 0:
+        return state
+    return _with_job(state, dataclasses.replace(job, steps={**job.steps, ev.index: ev.exit_code}))
+
+
+def _on_job_finished(state: RunState, ev: JobFinished, at: datetime, seq: int) -> RunState:
+    job = state.jobs.get(ev.job)
+    status = _parse(JobStatus, ev.status)
+    if job is None or job.finished or job.attempt != ev.attempt:
+        return state
+    if status is None or not status.finished:
+        return state
+    reason = _parse(FailureReason, ev.failure_reason) if status is not JobStatus.SUCCESS else None
+    if job.status is JobStatus.PENDING and job.attempt > 0 and not _closes_between(status, reason):
+        return state  # a late report of a lost attempt: no worker holds the job now
+    outcome: dict[str, Any] = {
+        "status": status,
+        "exit_code": ev.exit_code,
+        "failure_reason": reason,
+        "message": ev.message,
+        "finished_at": at,
+    }
+    return _with_job(
+        state,
+        dataclasses.replace(
+            job,
+            allowed_failure=ev.allowed and status is JobStatus.FAILED,
+            artifacts_blob=ev.artifacts_blob,
+            attempts=_with_attempt(job, **outcome),
+            **outcome,
+        ),
+    )
+
+
+def _closes_between(status: JobStatus, reason: FailureReason | None) -> bool:
+    """Whether a ``JobFinished`` may close a job between attempts (its last one lost):
+    only the scheduler's verdicts can, never a worker's outcome."""
+    if status in (JobStatus.CANCELED, JobStatus.SKIPPED):
+        return True
+    return reason in (FailureReason.WORKER_LOST, FailureReason.DEPENDENCY_FAILED)
+
+
+def _on_attempt_lost(state: RunState, ev: JobAttemptLost, at: datetime, seq: int) -> RunState:
+    job = _current_job(state, ev.job, ev.attempt, JobStatus.RUNNING)
+    if job is None:
+        return state
+    lost = _with_attempt(
+        job,
+        status=JobStatus.FAILED,
+        failure_reason=FailureReason.WORKER_LOST,
+        lost=True,
+        message=ev.reason,
+        finished_at=at,
+    )
+    return _with_job(
+        state,
+        dataclasses.replace(
+            job,
+            status=JobStatus.PENDING,
+            worker_id="",
+            worker_name="",
+            message=ev.reason,
+            lost_attempts=job.lost_attempts + 1,
+            attempts=lost,
+        ),
+    )
+
+
+def _on_cancel(state: RunState, ev: CancelRequested, at: datetime, seq: int) -> RunState:
+    if not ev.job:
+        if state.cancel_requested:
+            return state
+        return dataclasses.replace(
+            state, cancel_requested=True, cancel_requested_at=at, cancel_reason=ev.reason
+        )
+    job = state.jobs.get(ev.job)
+    # A FAILED job may still be awaiting a retry, which the request must stop.
+    if job is None or job.cancel_requested_at is not None:
+        return state
+    if job.finished and job.status is not JobStatus.FAILED:
+        return state
+    return _with_job(state, dataclasses.replace(job, cancel_requested_at=at))
+
+
+_E = TypeVar("_E")
+
+
+def _parse(enum_type: Callable[[str], _E], value: str) -> _E | None:
+    try:
+        return enum_type(value)
+    except ValueError:
+        return None
+
+
+_Handler = Callable[[RunState, Any, datetime, int], RunState]
+
+_HANDLERS: dict[type[Event], _Handler] = {
+    StageStarted: _on_stage_started,
+    StageFinished: _on_stage_finished,
+    RunFinished: _on_run_finished,
+    JobQueued: _on_job_queued,
+    JobAssigned: _on_job_assigned,
+    JobStarted: _on_job_started,
+    StepFinished: _on_step_finished,
+    JobFinished: _on_job_finished,
+    JobAttemptLost: _on_attempt_lost,
+    CancelRequested: _on_cancel,
+}

@@ -1,0 +1,73 @@
+"""How job outcomes combine, and which failures are allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from xxci.common.status import FailureReason, JobStatus, StageStatus
+from xxci.orchestrator.results import failure_allowed, stage_result, worst_status
+from xxci.orchestrator.state import JobState
+
+from .harness import job
+
+S = StageStatus
+
+
+@pytest.mark.parametrize(
+    ("results", "expected"),
+    [
+        ([], S.SUCCESS),
+        ([S.SKIPPED, S.SKIPPED], S.SKIPPED),
+        ([S.SKIPPED, S.SUCCESS], S.SUCCESS),
+        ([S.SUCCESS, S.CANCELED], S.CANCELED),
+        ([S.CANCELED, S.FAILED, S.SUCCESS], S.FAILED),
+    ],
+)
+def test_worst_status(results: list[StageStatus], expected: StageStatus) -> None:
+    assert worst_status(results) is expected
+
+
+def test_worst_status_refuses_unfinished_results() -> None:
+    with pytest.raises(ValueError, match="unfinished"):
+        worst_status([S.SUCCESS, S.RUNNING])
+
+
+def _js(status: JobStatus, reason: FailureReason | None = None, allowed: bool = False) -> JobState:
+    return JobState(
+        name="j", stage="s", status=status, failure_reason=reason, allowed_failure=allowed
+    )
+
+
+def test_stage_result_counts_allowed_failures_as_success() -> None:
+    assert stage_result([_js(JobStatus.SUCCESS), _js(JobStatus.FAILED, allowed=True)]) is S.SUCCESS
+    assert stage_result([_js(JobStatus.SUCCESS), _js(JobStatus.FAILED)]) is S.FAILED
+
+
+def test_stage_result_shows_the_cause_not_the_dependency_failures() -> None:
+    dep = _js(JobStatus.FAILED, FailureReason.DEPENDENCY_FAILED)
+    assert stage_result([_js(JobStatus.CANCELED), dep]) is S.CANCELED
+    assert stage_result([_js(JobStatus.FAILED), dep]) is S.FAILED
+    assert stage_result([_js(JobStatus.SUCCESS), dep]) is S.FAILED  # nothing else explains it
+
+
+@pytest.mark.parametrize(
+    ("allow", "codes", "reason", "exit_code", "expected"),
+    [
+        (False, (), FailureReason.SCRIPT_FAILURE, 1, False),
+        (True, (), FailureReason.SCRIPT_FAILURE, 1, True),
+        (True, (), FailureReason.TIMEOUT, None, True),
+        (True, (), FailureReason.CANCELED, None, False),
+        (True, (3,), FailureReason.SCRIPT_FAILURE, 3, True),
+        (True, (3,), FailureReason.SCRIPT_FAILURE, 4, False),
+        (True, (3,), FailureReason.SYSTEM_FAILURE, 3, False),
+    ],
+)
+def test_failure_allowed(
+    allow: bool,
+    codes: tuple[int, ...],
+    reason: FailureReason,
+    exit_code: int | None,
+    expected: bool,
+) -> None:
+    spec = job("j", allow=allow, exit_codes=codes)
+    assert failure_allowed(spec, reason, exit_code) is expected
