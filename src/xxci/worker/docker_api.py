@@ -1,0 +1,258 @@
+"""A small typed face on aiodocker: the few Docker engine calls the executor makes.
+
+aiodocker's own errors (and aiohttp's) are translated here, once, and chained::
+
+    XxciError
+    └── DockerError            the engine refused or failed a call (``status`` = HTTP)
+        ├── DockerUnavailable  the engine could not be reached at all
+        └── ImagePullFailed    an image could not be pulled (``reason`` = Docker's words)
+
+The engine is found the way the docker CLI finds it (``DOCKER_HOST`` first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tarfile
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiodocker
+import aiohttp
+from aiodocker.containers import DockerContainer
+from aiodocker.exceptions import DockerError as _AioDockerError
+
+from xxci.common.errors import ConnectionFailed, XxciError
+
+__all__ = [
+    "Container",
+    "DockerEngine",
+    "DockerError",
+    "DockerUnavailable",
+    "ImageInfo",
+    "ImagePullFailed",
+]
+
+_CONTROL_TIMEOUT = 120.0
+"""Bound on calls that should answer at once (create, start, kill, inspect, remove)."""
+
+_STDOUT, _STDERR = 1, 2
+
+
+class DockerError(XxciError):
+    """A Docker engine call failed; ``str()`` says which and why."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DockerUnavailable(DockerError, ConnectionFailed):
+    """The engine did not answer (not running, wrong DOCKER_HOST, no permission)."""
+
+
+class ImagePullFailed(DockerError):
+    """An image is absent and could not be pulled."""
+
+    def __init__(self, image: str, reason: str) -> None:
+        super().__init__(f"image {image!r} could not be pulled: {reason}")
+        self.image = image
+        self.reason = reason
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except _AioDockerError as exc:
+        if exc.status == 900:  # aiodocker's code for "cannot connect"
+            raise DockerUnavailable(f"cannot reach the Docker engine: {exc.message}") from exc
+        raise DockerError(f"{action}: {exc.message}", exc.status) from exc
+    except aiohttp.ClientError as exc:
+        raise DockerUnavailable(f"{action}: lost the Docker engine: {exc}") from exc
+    except TimeoutError as exc:
+        raise DockerError(f"{action}: the Docker engine did not answer in time") from exc
+
+
+@asynccontextmanager
+async def _call(action: str, limit: float | None = _CONTROL_TIMEOUT) -> AsyncIterator[None]:
+    with _translated(action):
+        async with asyncio.timeout(limit):
+            yield
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """A local image: its ID and the digest to report (repo digest when it has one)."""
+
+    id: str
+    digest: str
+
+
+class DockerEngine:
+    """One connection to a Docker engine. Use as an async context manager."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self._url = url
+        self._docker: aiodocker.Docker | None = None
+
+    async def __aenter__(self) -> DockerEngine:
+        with _translated("connecting to Docker"):
+            self._docker = aiodocker.Docker(url=self._url)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._docker is not None:
+            await self._docker.close()
+            self._docker = None
+
+    @property
+    def _api(self) -> aiodocker.Docker:
+        if self._docker is None:
+            raise RuntimeError("DockerEngine used outside 'async with'")
+        return self._docker
+
+    async def ping(self) -> str:
+        """The engine's version; raises :class:`DockerUnavailable` if it is not there."""
+        async with _call("asking the engine's version"):
+            version = await self._api.version()
+        return str(version.get("Version", "?"))
+
+    async def image(self, ref: str) -> ImageInfo | None:
+        """The local image ``ref`` names, or None if it is absent."""
+        try:
+            async with _call(f"inspecting image {ref!r}"):
+                data = await self._api.images.inspect(ref)
+        except DockerError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        image_id = str(data["Id"])
+        repo_digests = data.get("RepoDigests") or []
+        return ImageInfo(id=image_id, digest=str(repo_digests[0]) if repo_digests else image_id)
+
+    async def pull(self, ref: str) -> None:
+        """Pull ``ref`` (``:latest`` when it names no tag); :class:`ImagePullFailed` if not."""
+        try:
+            await self._api.images.pull(ref)
+        except _AioDockerError as exc:
+            if exc.status == 900:
+                raise DockerUnavailable(f"cannot reach the Docker engine: {exc.message}") from exc
+            raise ImagePullFailed(ref, str(exc.message).strip()) from exc
+        except aiohttp.ClientError as exc:
+            raise DockerUnavailable(f"pulling {ref!r}: lost the Docker engine: {exc}") from exc
+
+    async def create_container(self, config: Mapping[str, Any], name: str | None) -> Container:
+        """Create (not start) a container from an engine API ``ContainerConfig``."""
+        async with _call("creating the container"):
+            created = await self._api.containers.create(dict(config), name=name)
+        return Container(created)
+
+    async def container_ids(self, labels: Mapping[str, str]) -> list[str]:
+        """IDs of all containers (running or not) carrying every one of ``labels``."""
+        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
+        async with _call("listing containers"):
+            found = await self._api.containers.list(all=True, filters={"label": wanted})
+        return sorted(c.id for c in found)
+
+    def container(self, container_id: str) -> Container:
+        """A handle on an existing container."""
+        return Container(self._api.containers.container(container_id))
+
+
+class Container:
+    """One container, for the calls a job attempt makes on it."""
+
+    def __init__(self, handle: DockerContainer) -> None:
+        self._handle = handle
+
+    @property
+    def id(self) -> str:
+        return self._handle.id
+
+    async def put_archive(self, path: str, data: bytes | Path) -> None:
+        """Unpack a tar archive (plain or compressed) at ``path``, which must exist."""
+        with _translated(f"copying files into {path}"):
+            if isinstance(data, Path):
+                with data.open("rb") as stream:
+                    await self._handle.put_archive(path, stream)  # type: ignore[no-untyped-call]
+            else:
+                await self._handle.put_archive(path, data)  # type: ignore[no-untyped-call]
+
+    async def get_archive(self, path: str) -> tarfile.TarFile | None:
+        """``path`` (and everything under it) as a tar archive; None if it does not exist.
+
+        The archive is held in memory.
+        """
+        try:
+            with _translated(f"copying {path} out of the container"):
+                return await self._handle.get_archive(path)
+        except DockerError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    @asynccontextmanager
+    async def attach(self) -> AsyncIterator[AsyncIterator[tuple[str, bytes]]]:
+        """Attach to stdout and stderr; yields an iterator of ``(stream, bytes)``.
+
+        Attach before :meth:`start` to see every byte; the iterator ends when the
+        container's output closes.
+        """
+        # logs=False: attached before start, the live stream has every byte; logs=True
+        # would replay the log file too, and duplicate what races the switch-over.
+        stream = self._handle.attach(stdout=True, stderr=True, logs=False)
+        with _translated("attaching to the container"):
+            await stream.__aenter__()
+        try:
+            yield _read_frames(stream)
+        finally:
+            await stream.close()
+
+    async def start(self) -> None:
+        async with _call("starting the container"):
+            await self._handle.start()
+
+    async def wait(self) -> int:
+        """Wait for the container to stop; its exit status."""
+        async with _call("waiting for the container", limit=None):
+            result = await self._handle.wait()
+        return int(result.get("StatusCode", -1))
+
+    async def signal(self, name: str) -> None:
+        """Send a signal; a container that already stopped is not an error."""
+        try:
+            async with _call(f"sending {name} to the container"):
+                await self._handle.kill(signal=name)
+        except DockerError as exc:
+            if exc.status in (404, 409):  # gone, or not running
+                return
+            raise
+
+    async def remove(self) -> None:
+        """Remove the container and its anonymous volumes, killing it if needed."""
+        try:
+            async with _call("removing the container"):
+                await self._handle.delete(force=True, v=True)
+        except DockerError as exc:
+            if exc.status == 404:
+                return
+            raise
+
+
+async def _read_frames(stream: Any) -> AsyncIterator[tuple[str, bytes]]:
+    while True:
+        with _translated("reading the container's output"):
+            message = await stream.read_out()
+        if message is None:
+            return
+        yield ("stderr" if message.stream == _STDERR else "stdout", bytes(message.data))

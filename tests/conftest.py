@@ -1,0 +1,41 @@
+"""Fixtures shared by every test folder.
+
+Docker: tests marked ``docker`` use the ``docker_image`` fixture. It FAILS (never
+skips) when the engine does not answer or the local test image is missing: ``make
+test`` starts both (``make docker``), so either means a broken setup, not a reason
+to quietly test less.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from xxci.worker.docker_api import DockerEngine, DockerError
+
+DOCKER_TEST_IMAGE = "xxci-test/busybox:latest"
+
+
+async def _docker_problem(image: str) -> str | None:
+    try:
+        async with DockerEngine() as engine:
+            await engine.ping()
+            if await engine.image(image) is None:
+                return f"the test image {image} is missing"
+    except DockerError as exc:
+        return f"no Docker engine answers ({exc})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_image() -> str:
+    """The locally built test image (busybox), on an engine that answers."""
+    problem = asyncio.run(_docker_problem(DOCKER_TEST_IMAGE))
+    if problem is not None:
+        pytest.fail(
+            f"{problem}. Run `make docker` (scripts/ensure-docker.sh and "
+            "scripts/build-test-image.sh) before the Docker tests.",
+            pytrace=False,
+        )
+    return DOCKER_TEST_IMAGE

@@ -1,0 +1,443 @@
+"""DockerExecutor against the real engine and the local busybox image.
+
+Every run goes through :func:`execute`, which also checks that no container of the
+attempt is left behind, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tarfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from xxci.common.spec.model import ArtifactWhen
+from xxci.common.status import FailureReason, JobStatus
+from xxci.worker.docker_api import DockerEngine
+from xxci.worker.docker_executor import LABEL_RUN, DockerExecutor
+from xxci.worker.executor import Assignment, ExecutionResult, Workspace
+from xxci.worker.workspace import pack_directory
+
+pytestmark = pytest.mark.docker
+
+
+@dataclass(frozen=True)
+class Started:
+    at: float
+    container: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Out:
+    at: float
+    stream: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Step:
+    at: float
+    index: int
+    exit_code: int
+
+
+@dataclass
+class Recorder:
+    """An ExecutionListener that keeps every call, with when it happened."""
+
+    on_output: Callable[[Recorder], None] | None = None
+    events: list[Started | Out | Step] = field(default_factory=list)
+
+    async def started(self, container: str, image_digest: str) -> None:
+        self.events.append(Started(time.monotonic(), container, image_digest))
+
+    async def output(self, stream: str, data: bytes) -> None:
+        self.events.append(Out(time.monotonic(), stream, data))
+        if self.on_output is not None:
+            self.on_output(self)
+
+    async def step_finished(self, index: int, exit_code: int) -> None:
+        self.events.append(Step(time.monotonic(), index, exit_code))
+
+    @property
+    def outputs(self) -> list[Out]:
+        return [e for e in self.events if isinstance(e, Out)]
+
+    def text(self, stream: str) -> str:
+        return b"".join(o.data for o in self.outputs if o.stream == stream).decode()
+
+    @property
+    def steps(self) -> list[tuple[int, int]]:
+        return [(e.index, e.exit_code) for e in self.events if isinstance(e, Step)]
+
+    @property
+    def all_output(self) -> bytes:
+        return b"".join(o.data for o in self.outputs)
+
+
+async def containers_of(run_id: str) -> list[str]:
+    async with DockerEngine() as engine:
+        return await engine.container_ids({LABEL_RUN: run_id})
+
+
+async def execute(
+    image: str,
+    script: list[str],
+    *,
+    recorder: Recorder | None = None,
+    cancel: asyncio.Event | None = None,
+    workspace: Workspace | None = None,
+    executor: DockerExecutor | None = None,
+    grace: float = 10.0,
+    **fields: object,
+) -> tuple[ExecutionResult, Recorder]:
+    recorder = recorder or Recorder()
+    run_id = f"test-{uuid.uuid4().hex[:12]}"
+    assignment = Assignment(
+        run_id=run_id,
+        job="job",
+        attempt=1,
+        stage="test",
+        image=image,
+        script=tuple(script),
+        **fields,  # type: ignore[arg-type]
+    )
+    executor = executor or DockerExecutor()
+    async with asyncio.timeout(60):
+        result = await executor.run(
+            assignment, workspace or Workspace(), recorder, cancel or asyncio.Event(), grace
+        )
+    assert await containers_of(run_id) == [], "the attempt's container was not removed"
+    return result, recorder
+
+
+def files_in(directory: Path) -> list[Path]:
+    return list(directory.iterdir())
+
+
+def member_names(archive: Path) -> set[str]:
+    with tarfile.open(archive) as tar:
+        return {m.name for m in tar.getmembers()}
+
+
+async def test_success_reports_started_output_and_every_step(docker_image: str) -> None:
+    result, rec = await execute(docker_image, ["echo one", "echo two", "true"])
+
+    assert result.status is JobStatus.SUCCESS
+    assert result.exit_code == 0
+    assert result.failure_reason is None
+    assert rec.steps == [(0, 0), (1, 0), (2, 0)]
+    first = rec.events[0]
+    assert isinstance(first, Started)
+    assert len(first.container) == 64
+    assert first.digest.startswith("sha256:")
+    assert rec.text("stdout") == "one\ntwo\n"
+    assert rec.text("system") == "$ echo one\n$ echo two\n$ true\n"
+    # Each command's line comes before its output, and its step after it.
+    assert rec.events[1:4] == [
+        Out(rec.events[1].at, "system", b"$ echo one\n"),
+        Out(rec.events[2].at, "stdout", b"one\n"),
+        Step(rec.events[3].at, 0, 0),
+    ]
+
+
+async def test_stops_at_first_failing_command_with_its_exit_code(docker_image: str) -> None:
+    result, rec = await execute(docker_image, ["echo before", "exit 3", "echo after"])
+
+    assert result.status is JobStatus.FAILED
+    assert result.failure_reason is FailureReason.SCRIPT_FAILURE
+    assert result.exit_code == 3
+    assert "exit 3" in result.message
+    assert rec.steps == [(0, 0), (1, 3)]
+    assert "after" not in rec.text("stdout")
+
+
+async def test_false_stops_the_script(docker_image: str) -> None:
+    result, rec = await execute(docker_image, ["false", "echo after"])
+
+    assert (result.status, result.exit_code) == (JobStatus.FAILED, 1)
+    assert rec.steps == [(0, 1)]
+    assert rec.text("stdout") == ""
+
+
+async def test_set_e_in_a_multiline_command_and_a_removed_exit_trap(docker_image: str) -> None:
+    result, rec = await execute(docker_image, ["set -e\nfalse\necho unreachable"])
+    assert (result.exit_code, rec.steps) == (1, [(0, 1)])
+    assert "unreachable" not in rec.text("stdout")
+
+    # A command that drops xxci's EXIT trap still gets its step reported.
+    result, rec = await execute(docker_image, ["true", "trap - EXIT; exit 5"])
+    assert (result.exit_code, rec.steps) == (5, [(0, 0), (1, 5)])
+
+
+async def test_cd_and_export_carry_to_the_next_command(docker_image: str) -> None:
+    result, rec = await execute(
+        docker_image,
+        ["mkdir -p sub/dir && cd sub/dir", "export GREETING=hello", 'pwd; echo "$GREETING"'],
+    )
+
+    assert result.status is JobStatus.SUCCESS
+    assert rec.text("stdout") == "/workspace/sub/dir\nhello\n"
+
+
+async def test_output_is_streamed_in_order_and_markers_never_leak(docker_image: str) -> None:
+    result, rec = await execute(
+        docker_image,
+        [
+            "echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2",
+            "printf 'no newline'",
+            "echo err2 >&2; cat /.xxci/run.sh >/dev/null",
+            "exec >/dev/null; echo hidden",  # markers do not go through the job's stdout
+            "echo still-hidden",
+        ],
+    )
+
+    assert result.status is JobStatus.SUCCESS
+    assert rec.steps == [(i, 0) for i in range(5)]
+    assert rec.text("stdout") == "out1\nout2\nno newline"
+    assert rec.text("stderr") == "err1\nerr2\n"
+    assert b"\x1e" not in rec.all_output
+    assert b"xxci:" not in rec.all_output
+    joined = b"|".join(o.data for o in rec.outputs)
+    assert joined.index(b"out1") < joined.index(b"err1") < joined.index(b"out2")
+
+
+async def test_steps_are_reported_as_they_finish(docker_image: str) -> None:
+    result, rec = await execute(docker_image, ["true", "sleep 1"])
+    ended = time.monotonic()
+
+    assert result.status is JobStatus.SUCCESS
+    first_step_at = next(e.at for e in rec.events if isinstance(e, Step) and e.index == 0)
+    assert ended - first_step_at > 0.8, "step 0 was reported only at the end"
+
+
+async def test_variables_are_in_the_environment(docker_image: str) -> None:
+    result, rec = await execute(
+        docker_image,
+        ['echo "$FOO|$CI_JOB_NAME"'],
+        variables={"FOO": "bar baz 'quoted'", "CI_JOB_NAME": "job"},
+    )
+
+    assert result.status is JobStatus.SUCCESS
+    assert rec.text("stdout") == "bar baz 'quoted'|job\n"
+
+
+async def test_source_tree_and_earlier_artifacts_are_in_the_workspace(
+    docker_image: str, tmp_path: Path
+) -> None:
+    tree = tmp_path / "repo"
+    (tree / "sub").mkdir(parents=True)
+    (tree / ".git").mkdir()
+    (tree / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (tree / "hello.txt").write_text("hello\n")
+    (tree / "sub" / "nested.txt").write_text("nested\n")
+    (tree / "shared.txt").write_text("from source\n")
+    source = pack_directory(tree, tmp_path / "source.tar.gz")
+    earlier = tmp_path / "earlier"
+    (earlier / "out").mkdir(parents=True)
+    (earlier / "out" / "lib.so").write_text("built\n")
+    (earlier / "shared.txt").write_text("from artifacts\n")
+    artifacts = pack_directory(earlier, tmp_path / "artifacts.tar.gz")
+
+    result, rec = await execute(
+        docker_image,
+        ["cat hello.txt sub/nested.txt out/lib.so shared.txt", "test ! -e .git"],
+        workspace=Workspace(source=source, artifacts=(artifacts,)),
+    )
+
+    assert result.status is JobStatus.SUCCESS, rec.text("stderr")
+    assert rec.text("stdout") == "hello\nnested\nbuilt\nfrom artifacts\n"
+
+
+_MAKE_FILES = (
+    "mkdir -p build/libs build/x/doc build/y reports/deep"
+    " && echo jar > build/libs/a.jar && echo txt > build/libs/b.txt"
+    " && echo html > build/x/doc/index.html && echo y > build/y/doc"
+    " && echo r1 > reports/r1.xml && echo r2 > reports/deep/r2.xml && echo o > other.txt"
+)
+
+
+async def test_artifacts_are_collected_by_glob(docker_image: str, tmp_path: Path) -> None:
+    result, _ = await execute(
+        docker_image,
+        [_MAKE_FILES],
+        artifact_paths=("build/libs/*.jar", "build/**/doc/", "**/*.xml", "missing/**"),
+        executor=DockerExecutor(artifact_dir=tmp_path),
+    )
+
+    assert result.status is JobStatus.SUCCESS
+    assert result.artifacts is not None and result.artifacts.parent == tmp_path
+    assert member_names(result.artifacts) == {
+        "build/libs/a.jar",
+        "build/x/doc",
+        "build/x/doc/index.html",
+        "reports/r1.xml",
+        "reports/deep/r2.xml",
+    }
+    with tarfile.open(result.artifacts) as tar:
+        jar = tar.extractfile("build/libs/a.jar")
+        assert jar is not None and jar.read() == b"jar\n"
+
+
+@pytest.mark.parametrize(
+    ("when", "fails", "collected"),
+    [
+        (ArtifactWhen.ON_SUCCESS, False, True),
+        (ArtifactWhen.ON_SUCCESS, True, False),
+        (ArtifactWhen.ON_FAILURE, False, False),
+        (ArtifactWhen.ON_FAILURE, True, True),
+        (ArtifactWhen.ALWAYS, True, True),
+    ],
+)
+async def test_artifacts_follow_their_when_rule(
+    docker_image: str, tmp_path: Path, when: ArtifactWhen, fails: bool, collected: bool
+) -> None:
+    script = ["echo log > run.log", "exit 2" if fails else "true"]
+    result, _ = await execute(
+        docker_image,
+        script,
+        artifact_paths=("*.log",),
+        artifact_when=when,
+        executor=DockerExecutor(artifact_dir=tmp_path),
+    )
+
+    assert result.status is (JobStatus.FAILED if fails else JobStatus.SUCCESS)
+    if collected:
+        assert result.artifacts is not None
+        assert member_names(result.artifacts) == {"run.log"}
+    else:
+        assert result.artifacts is None
+        assert files_in(tmp_path) == []
+
+
+async def test_nothing_matched_gives_no_archive(docker_image: str, tmp_path: Path) -> None:
+    result, rec = await execute(
+        docker_image,
+        ["true"],
+        artifact_paths=("dist/*.whl",),
+        executor=DockerExecutor(artifact_dir=tmp_path),
+    )
+
+    assert result.status is JobStatus.SUCCESS
+    assert result.artifacts is None
+    assert "no files matched dist/*.whl" in rec.text("system")
+    assert files_in(tmp_path) == []
+
+
+async def test_timeout_fails_the_job(docker_image: str) -> None:
+    started = time.monotonic()
+    result, rec = await execute(docker_image, ["echo start", "sleep 30"], timeout_seconds=1)
+
+    assert time.monotonic() - started < 10
+    assert result.status is JobStatus.FAILED
+    assert result.failure_reason is FailureReason.TIMEOUT
+    assert result.message == "job exceeded its timeout of 1s"
+    assert rec.text("stdout") == "start\n"
+    assert rec.steps == [(0, 0)]
+
+
+def _cancel_when_ready(cancel: asyncio.Event) -> Recorder:
+    def check(rec: Recorder) -> None:
+        if "ready" in rec.text("stdout"):
+            cancel.set()
+
+    return Recorder(on_output=check)
+
+
+async def test_cancel_sends_sigterm_to_the_running_command(docker_image: str) -> None:
+    cancel = asyncio.Event()
+    started = time.monotonic()
+    result, rec = await execute(
+        docker_image,
+        ["trap 'echo got TERM; exit 143' TERM", "echo ready; sleep 30; echo slept"],
+        recorder=_cancel_when_ready(cancel),
+        cancel=cancel,
+        grace=20,
+    )
+
+    # The trap ran right away: SIGTERM reached `sleep` too, not only the shell.
+    assert time.monotonic() - started < 10
+    assert result.status is JobStatus.CANCELED
+    assert result.failure_reason is FailureReason.CANCELED
+    assert rec.text("stdout") == "ready\ngot TERM\n"
+
+
+async def test_cancel_kills_after_the_grace_period(docker_image: str) -> None:
+    cancel = asyncio.Event()
+    result, rec = await execute(
+        docker_image,
+        ["trap 'echo ignoring TERM' TERM", "echo ready; while true; do sleep 0.1; done"],
+        recorder=_cancel_when_ready(cancel),
+        cancel=cancel,
+        grace=1,
+    )
+    canceled_at = next(o.at for o in rec.outputs if b"ready" in o.data)
+    ended = time.monotonic()
+
+    assert result.status is JobStatus.CANCELED
+    assert "ignoring TERM" in rec.text("stdout")
+    assert "SIGKILL" in rec.text("system")
+    assert 1.0 <= ended - canceled_at < 8
+
+
+async def test_cancel_before_start_runs_nothing(docker_image: str) -> None:
+    cancel = asyncio.Event()
+    cancel.set()
+    result, rec = await execute(docker_image, ["echo never"], cancel=cancel)
+
+    assert result.status is JobStatus.CANCELED
+    assert rec.events == []
+
+
+async def test_task_cancellation_propagates_and_removes_the_container(docker_image: str) -> None:
+    ready = asyncio.Event()
+    rec = Recorder(on_output=lambda r: ready.set() if "ready" in r.text("stdout") else None)
+    run_id = f"test-{uuid.uuid4().hex[:12]}"
+    assignment = Assignment(
+        run_id=run_id,
+        job="job",
+        attempt=1,
+        stage="test",
+        image=docker_image,
+        script=("echo ready; sleep 30",),
+    )
+    task = asyncio.create_task(DockerExecutor().run(assignment, Workspace(), rec, asyncio.Event()))
+    async with asyncio.timeout(20):
+        await ready.wait()
+    assert len(await containers_of(run_id)) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await containers_of(run_id) == []
+
+
+async def test_image_pull_failure_names_the_image(docker_image: str) -> None:
+    # A registry under .invalid never resolves: the pull fails fast, with or without
+    # network, and nothing is created.
+    image = "registry.invalid/xxci/nope:latest"
+    started = time.monotonic()
+    result, rec = await execute(image, ["true"])
+
+    assert time.monotonic() - started < 30
+    assert result.status is JobStatus.FAILED
+    assert result.failure_reason is FailureReason.IMAGE_PULL_FAILURE
+    assert result.message.startswith(f"image '{image}' could not be pulled: ")
+    assert rec.events == []
+
+
+async def test_unreachable_engine_is_a_system_failure() -> None:
+    executor = DockerExecutor(docker_url="unix:///nonexistent/docker.sock")
+    assignment = Assignment(
+        run_id="r", job="j", attempt=1, stage="s", image="busybox", script=("true",)
+    )
+    result = await executor.run(assignment, Workspace(), Recorder(), asyncio.Event())
+
+    assert result.status is JobStatus.FAILED
+    assert result.failure_reason is FailureReason.SYSTEM_FAILURE
+    assert "cannot reach the Docker engine" in result.message
