@@ -1,0 +1,270 @@
+"""The gRPC boundary shared by the CLI, the worker and the server: tokens, channels, errors.
+
+Every call carries ``authorization: Bearer <token>``. Clients get a channel that adds
+it from :func:`open_channel` (TLS when a CA certificate is given); the server checks
+it with :class:`TokenAuthInterceptor`, which answers ``UNAUTHENTICATED`` ("missing or
+invalid token") before the handler ever runs. A server configured without a token is
+open. :func:`translate_rpc_error` turns a failed call into the
+:class:`~xxci.common.errors.XxciError` a user should see, once, at the boundary.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import grpc
+import grpc.aio
+
+from xxci.common.errors import (
+    AuthError,
+    ConflictError,
+    ConnectionFailed,
+    NotFoundError,
+    UsageError,
+    XxciError,
+)
+
+__all__ = [
+    "AUTHORIZATION_KEY",
+    "CHANNEL_OPTIONS",
+    "INVALID_TOKEN_DETAILS",
+    "TokenAuthInterceptor",
+    "bearer_value",
+    "client_interceptors",
+    "open_channel",
+    "token_from_metadata",
+    "translate_rpc_error",
+]
+
+AUTHORIZATION_KEY = "authorization"
+INVALID_TOKEN_DETAILS = "missing or invalid token"
+_SCHEME = "bearer"
+
+if TYPE_CHECKING:
+    _UnaryUnary = grpc.aio.UnaryUnaryClientInterceptor[Any, Any]
+    _UnaryStream = grpc.aio.UnaryStreamClientInterceptor[Any, Any]
+    _StreamUnary = grpc.aio.StreamUnaryClientInterceptor[Any, Any]
+    _StreamStream = grpc.aio.StreamStreamClientInterceptor[Any, Any]
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    _UnaryUnary = grpc.aio.UnaryUnaryClientInterceptor
+    _UnaryStream = grpc.aio.UnaryStreamClientInterceptor
+    _StreamUnary = grpc.aio.StreamUnaryClientInterceptor
+    _StreamStream = grpc.aio.StreamStreamClientInterceptor
+    _ServerInterceptor = grpc.aio.ServerInterceptor
+
+
+def bearer_value(token: str) -> str:
+    """The ``authorization`` header value for ``token``."""
+    return f"Bearer {token}"
+
+
+def token_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+    """The bearer token in ``metadata``, or None when there is none (or another scheme)."""
+    for key, value in metadata or ():
+        if key.lower() != AUTHORIZATION_KEY:
+            continue
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        scheme, _, token = text.strip().partition(" ")
+        if scheme.lower() == _SCHEME and token.strip():
+            return token.strip()
+        return None
+    return None
+
+
+class _BearerToken:
+    """Adds ``authorization: Bearer <token>`` to a call's metadata (replacing any)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = (AUTHORIZATION_KEY, bearer_value(token))
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata()
+        for key, value in details.metadata or ():
+            if key.lower() != AUTHORIZATION_KEY:
+                metadata.add(key, value)
+        metadata.add(*self._header)
+        return grpc.aio.ClientCallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            details.wait_for_ready,
+        )
+
+
+# grpc.aio files each interceptor object under the FIRST call shape it implements
+# (an if/elif on isinstance), so every shape needs an object of its own. grpc.aio
+# passes coroutine continuations; the stubs type them as plain callables, hence Any.
+
+
+class _UnaryUnaryBearer(_BearerToken, _UnaryUnary):
+    async def intercept_unary_unary(
+        self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+
+class _UnaryStreamBearer(_BearerToken, _UnaryStream):
+    async def intercept_unary_stream(
+        self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request)
+
+
+class _StreamUnaryBearer(_BearerToken, _StreamUnary):
+    async def intercept_stream_unary(
+        self,
+        continuation: Any,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request_iterator)
+
+
+class _StreamStreamBearer(_BearerToken, _StreamStream):
+    async def intercept_stream_stream(
+        self,
+        continuation: Any,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
+        return await continuation(self._details(client_call_details), request_iterator)
+
+
+def client_interceptors(token: str | None) -> list[_BearerToken]:
+    """Interceptors sending ``token`` on calls of all four shapes (none without a token)."""
+    if not token:
+        return []
+    return [
+        _UnaryUnaryBearer(token),
+        _UnaryStreamBearer(token),
+        _StreamUnaryBearer(token),
+        _StreamStreamBearer(token),
+    ]
+
+
+async def _deny(request_or_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, INVALID_TOKEN_DETAILS)
+
+
+def _denying_handler(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler of the same call shape as ``handler`` that only says UNAUTHENTICATED."""
+    kwargs: dict[str, Any] = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    factory: Callable[..., grpc.RpcMethodHandler[Any, Any]]
+    if handler.request_streaming and handler.response_streaming:
+        factory = grpc.stream_stream_rpc_method_handler
+    elif handler.request_streaming:
+        factory = grpc.stream_unary_rpc_method_handler
+    elif handler.response_streaming:
+        factory = grpc.unary_stream_rpc_method_handler
+    else:
+        factory = grpc.unary_unary_rpc_method_handler
+    return factory(_deny, **kwargs)
+
+
+class TokenAuthInterceptor(_ServerInterceptor):
+    """Server interceptor: rejects calls without the right bearer token.
+
+    The comparison is constant-time. ``token=None`` (or empty) means the server is
+    open and every call passes.
+    """
+
+    def __init__(self, token: str | None) -> None:
+        self._token = token.encode() if token else None
+
+    def allows(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> bool:
+        """Whether a call with ``metadata`` may proceed."""
+        if self._token is None:
+            return True
+        presented = token_from_metadata(metadata)
+        if presented is None:
+            return False
+        return hmac.compare_digest(presented.encode(), self._token)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        # No handler means an unknown method: let grpc answer UNIMPLEMENTED.
+        if handler is None or self.allows(handler_call_details.invocation_metadata):
+            return handler
+        return _denying_handler(handler)
+
+
+# -- client channels and error translation ----------------------------------------
+
+#: Reconnect quickly: workers retry with their own backoff (capped at 10 s), and
+#: grpc's default channel backoff (up to 120 s) would otherwise stretch every retry.
+#: Keepalive pings find a dead orchestrator host within ~40 s on a quiet stream (the
+#: server must allow pings every 30 s: grpc.http2.min_ping_interval_without_data_ms).
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 10_000),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+)
+
+
+def open_channel(target: str, token: str | None, tls_ca: Path | None = None) -> grpc.aio.Channel:
+    """A channel to ``target`` ("host:port") carrying ``token`` on every call.
+
+    With ``tls_ca`` (a PEM file) the channel is TLS, trusting that CA; without it the
+    channel is plaintext. Close it with ``await channel.close()``.
+    """
+    # The stubs leave client interceptors untyped ("must cast"); ours cover every shape.
+    interceptors = cast("list[Any]", client_interceptors(token))
+    if tls_ca is None:
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    try:
+        root = tls_ca.read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read the TLS CA certificate {tls_ca}: {err.strerror}") from err
+    credentials = grpc.ssl_channel_credentials(root_certificates=root)
+    return grpc.aio.secure_channel(
+        target, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
+    )
+
+
+def translate_rpc_error(err: grpc.aio.AioRpcError, target: str) -> XxciError:
+    """The xxci error for a failed call to the orchestrator at ``target``.
+
+    UNAVAILABLE / DEADLINE_EXCEEDED -> ConnectionFailed, UNAUTHENTICATED /
+    PERMISSION_DENIED -> AuthError, NOT_FOUND -> NotFoundError, ABORTED -> ConflictError,
+    INVALID_ARGUMENT / FAILED_PRECONDITION -> XxciError with the server's text as is;
+    anything else -> XxciError naming the status. The result is chained to ``err``.
+    """
+    code = err.code()
+    details = (err.details() or "").strip()
+    result: XxciError
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        result = ConnectionFailed(
+            f"cannot reach the orchestrator at {target}: {details or code.name.lower()}"
+        )
+    elif code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        result = AuthError(
+            f"the orchestrator at {target} refused the token: {details or code.name.lower()}"
+        )
+    elif code == grpc.StatusCode.NOT_FOUND:
+        result = NotFoundError(details or "not found")
+    elif code == grpc.StatusCode.ABORTED:
+        result = ConflictError(details or "conflicting update, try again")
+    elif code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+        result = XxciError(details or code.name.lower())
+    else:
+        result = XxciError(
+            f"the orchestrator at {target} failed the call ({code.name}): {details or 'no details'}"
+        )
+    result.__cause__ = err
+    return result

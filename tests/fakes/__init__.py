@@ -1,0 +1,1 @@
+"""Fakes shared by test folders: a scripted executor and a scripted orchestrator."""

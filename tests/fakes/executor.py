@@ -1,0 +1,155 @@
+"""A scripted stand-in for the Docker executor (same contract, no Docker).
+
+Each job name maps to a :class:`FakeJob`: steps that write output lines and exit with a
+code, optionally held at a gate (an ``asyncio.Event`` the test sets) so a test decides
+when a job moves on, zuul-style. A cancel is honoured at any gate or sleep: the job
+ends CANCELED at once. What the executor saw (assignment, workspace bytes, cancel) is
+recorded in :attr:`FakeExecutor.runs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xxci.common.spec.model import ArtifactWhen
+from xxci.common.status import FailureReason, JobStatus
+from xxci.worker.executor import (
+    Assignment,
+    ExecutionListener,
+    ExecutionResult,
+    Workspace,
+)
+
+
+@dataclass
+class FakeStep:
+    """One script line: output ``(stream, bytes)`` pieces, then ``exit_code``."""
+
+    output: list[tuple[str, bytes]] = field(default_factory=list)
+    exit_code: int = 0
+    gate: asyncio.Event | None = None  # wait for it before the output
+    seconds: float = 0.0  # sleep before the output
+
+
+@dataclass
+class FakeJob:
+    steps: list[FakeStep] = field(default_factory=lambda: [FakeStep([("stdout", b"ok\n")])])
+    artifacts: bytes | None = None  # contents of the artifacts archive to return
+    raise_error: Exception | None = None  # break the contract: raise from run()
+
+
+@dataclass
+class FakeRun:
+    assignment: Assignment
+    source: bytes | None
+    artifacts: list[bytes]
+    cancel: asyncio.Event
+    grace_seconds: float
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    result: ExecutionResult | None = None
+
+
+class _Canceled(Exception):
+    pass
+
+
+class FakeExecutor:
+    """Implements :class:`xxci.worker.executor.Executor` from :class:`FakeJob` scripts."""
+
+    def __init__(self, jobs: dict[str, FakeJob] | None = None) -> None:
+        self.jobs = dict(jobs or {})
+        self.runs: dict[str, FakeRun] = {}
+        self._tmp = Path(tempfile.mkdtemp(prefix="fake-executor-"))
+
+    def run_of(self, job: str) -> FakeRun:
+        return self.runs[job]
+
+    async def run(
+        self,
+        assignment: Assignment,
+        workspace: Workspace,
+        listener: ExecutionListener,
+        cancel: asyncio.Event,
+        grace_seconds: float = 10.0,
+    ) -> ExecutionResult:
+        job = self.jobs.get(assignment.job, FakeJob())
+        record = FakeRun(
+            assignment=assignment,
+            source=workspace.source.read_bytes() if workspace.source else None,
+            artifacts=[p.read_bytes() for p in workspace.artifacts],
+            cancel=cancel,
+            grace_seconds=grace_seconds,
+        )
+        self.runs[assignment.job] = record
+        if job.raise_error is not None:
+            raise job.raise_error
+        await listener.started(f"fake-{assignment.job}-{assignment.attempt}", "sha256:fake")
+        record.started.set()
+        result = await self._steps(job, listener, cancel)
+        if job.artifacts is not None and _collect(assignment.artifact_when, result.status):
+            path = self._tmp / f"{assignment.job}-{assignment.attempt}.tar"
+            path.write_bytes(job.artifacts)
+            result = ExecutionResult(
+                status=result.status,
+                exit_code=result.exit_code,
+                failure_reason=result.failure_reason,
+                message=result.message,
+                artifacts=path,
+            )
+        record.result = result
+        return result
+
+    async def _steps(
+        self, job: FakeJob, listener: ExecutionListener, cancel: asyncio.Event
+    ) -> ExecutionResult:
+        for index, step in enumerate(job.steps):
+            try:
+                if step.gate is not None:
+                    await _unless_canceled(step.gate.wait(), cancel)
+                if step.seconds:
+                    await _unless_canceled(asyncio.sleep(step.seconds), cancel)
+            except _Canceled:
+                await listener.output("system", b"canceled\n")
+                return ExecutionResult(
+                    status=JobStatus.CANCELED,
+                    exit_code=143,
+                    failure_reason=FailureReason.CANCELED,
+                    message="canceled",
+                )
+            for stream, data in step.output:
+                await listener.output(stream, data)
+            await listener.step_finished(index, step.exit_code)
+            if step.exit_code != 0:
+                return ExecutionResult(
+                    status=JobStatus.FAILED,
+                    exit_code=step.exit_code,
+                    failure_reason=FailureReason.SCRIPT_FAILURE,
+                    message=f"step {index} exited with {step.exit_code}",
+                )
+        return ExecutionResult(status=JobStatus.SUCCESS, exit_code=0)
+
+
+def _collect(when: ArtifactWhen, status: JobStatus) -> bool:
+    if when is ArtifactWhen.ALWAYS:
+        return True
+    if when is ArtifactWhen.ON_FAILURE:
+        return status is JobStatus.FAILED
+    return status is JobStatus.SUCCESS
+
+
+async def _unless_canceled(awaitable: Awaitable[object], cancel: asyncio.Event) -> None:
+    """Await ``awaitable`` unless ``cancel`` is set first (then raise _Canceled)."""
+    work = asyncio.ensure_future(awaitable)
+    canceled = asyncio.ensure_future(cancel.wait())
+    try:
+        done, _ = await asyncio.wait({work, canceled}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work, canceled):
+            task.cancel()
+        await asyncio.gather(work, canceled, return_exceptions=True)
+    if canceled in done and work not in done:
+        raise _Canceled

@@ -1,0 +1,105 @@
+"""``xxci worker`` through the asyncclick runner: real exit codes, real output, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from asyncclick.testing import CliRunner, Result
+from fakes.executor import FakeExecutor, FakeJob, FakeStep
+from fakes.orchestrator import FakeServer, eventually
+
+from xxci.cli import worker_cmd
+from xxci.cli.main import cli
+from xxci.common.pb.v1 import worker_pb2
+
+pytestmark = pytest.mark.timeout(15)
+
+
+@pytest.fixture
+def fake_executor(monkeypatch: pytest.MonkeyPatch) -> FakeExecutor:
+    executor = FakeExecutor()
+    monkeypatch.setattr(worker_cmd, "_make_executor", lambda work_dir: executor)
+    return executor
+
+
+def start(args: list[str], env: dict[str, str | None] | None = None) -> asyncio.Task[Result]:
+    return asyncio.create_task(CliRunner().invoke(cli, args, env=env, catch_exceptions=False))
+
+
+async def test_connects_prints_one_line_and_drains_on_sigterm(
+    server: FakeServer, fake_executor: FakeExecutor, tmp_path: Path
+) -> None:
+    task = start(
+        [
+            "worker",
+            "--name",
+            "box",
+            "--capacity",
+            "3",
+            "--label",
+            "a",
+            "--label",
+            "b",
+            "--work-dir",
+            str(tmp_path / "w"),
+        ],
+        env={"XXCI_SERVER": server.target, "XXCI_TOKEN": None},
+    )
+    hellos = await eventually(lambda: server.workers.of_kind("hello"), what="Hello")
+    assert (hellos[0].name, hellos[0].capacity, list(hellos[0].labels)) == ("box", 3, ["a", "b"])
+    os.kill(os.getpid(), signal.SIGTERM)
+    async with asyncio.timeout(5):
+        result = await task
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"worker 'box' connected to {server.target} as w-1 (capacity 3)\n"
+    assert server.workers.of_kind("draining")
+
+
+async def test_second_signal_cancels_running_jobs(
+    server: FakeServer, fake_executor: FakeExecutor
+) -> None:
+    fake_executor.jobs["slow"] = FakeJob(steps=[FakeStep(gate=asyncio.Event())])
+    task = start(["worker", "--server", server.target])
+    await eventually(lambda: server.workers.current, what="connection")
+    assign = worker_pb2.AssignJob(
+        ref=worker_pb2.AttemptRef(run_id="r", job="slow", attempt=1), image="i", script=["x"]
+    )
+    await server.workers.send(worker_pb2.OrchestratorMessage(assign=assign))
+    await eventually(lambda: "slow" in fake_executor.runs, what="job start")
+    os.kill(os.getpid(), signal.SIGINT)
+    await eventually(lambda: server.workers.of_kind("draining"), what="Draining")
+    assert not fake_executor.runs["slow"].cancel.is_set()
+    os.kill(os.getpid(), signal.SIGINT)
+    async with asyncio.timeout(5):
+        result = await task
+    assert result.exit_code == 0, result.output
+    assert fake_executor.runs["slow"].cancel.is_set()
+    finished = server.workers.of_kind("job_finished")
+    assert [f.status for f in finished] == ["CANCELED"]
+    assert "interrupt again to cancel" in result.stderr
+
+
+async def test_wrong_token_is_one_line_and_exit_code_1(fake_executor: FakeExecutor) -> None:
+    srv = FakeServer(token="right")
+    await srv.start()
+    try:
+        async with asyncio.timeout(5):
+            result = await start(["worker", "--server", srv.target, "--token", "nope"])
+    finally:
+        await srv.stop()
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: the orchestrator at {srv.target} refused the token: missing or invalid token"
+    )
+    assert "Traceback" not in result.stderr
+
+
+async def test_server_is_required() -> None:
+    result = await CliRunner().invoke(cli, ["worker"], env={"XXCI_SERVER": None})
+    assert result.exit_code == 2
+    assert "--server" in result.stderr
