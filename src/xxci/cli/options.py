@@ -1,0 +1,132 @@
+"""Options and error handling shared by the commands that read pipeline files.
+
+``selector_options`` adds ``--file``/``--pipeline``/``--repo``, ``override_option`` adds
+the repeatable ``--override``; ``exits_cleanly`` turns an :class:`XxciError` into
+one line on stderr (every diagnostic for a :class:`SpecError`) and its exit code,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar, overload
+
+import asyncclick as click
+
+from xxci.common.errors import Diagnostic, SpecError, XxciError
+from xxci.common.spec import parse_override
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Selector:
+    """What ``--file``, ``--pipeline`` and ``--repo`` asked for."""
+
+    file: Path | None = None
+    pipeline: str | None = None
+    repo: Path | None = None
+
+
+def selector_options(command: F) -> F:
+    """Add ``--file PATH``, ``--pipeline NAME`` and ``--repo PATH`` (passed as
+    ``pipeline_file``, ``pipeline_name`` and ``repo``)."""
+    options = [
+        click.option(
+            "--file",
+            "pipeline_file",
+            metavar="PATH",
+            type=click.Path(path_type=Path),
+            help="One pipeline file (relative to --repo when that is given).",
+        ),
+        click.option(
+            "--pipeline",
+            "pipeline_name",
+            metavar="NAME",
+            help="The pipeline of .pipelines/ whose pipeline.name is NAME.",
+        ),
+        click.option(
+            "--repo",
+            metavar="PATH",
+            type=click.Path(path_type=Path),
+            help="The repository folder (default: the git repository around the current one).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def override_option(command: F) -> F:
+    """Add the repeatable ``--override KEY.PATH=VALUE`` (passed as ``overrides``)."""
+    return click.option(
+        "--override",
+        "overrides",
+        multiple=True,
+        metavar="KEY.PATH=VALUE",
+        help="Patch the pipeline before validation, e.g. default.image=alpine:3 or "
+        "jobs.compile.timeout=10m (the value is YAML). Repeatable.",
+    )(command)
+
+
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Raise :class:`UsageError` for the first malformed override."""
+    for text in overrides:
+        parse_override(text)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def echo_diagnostics(diagnostics: Sequence[Diagnostic]) -> None:
+    """Every diagnostic on stderr, then ``N errors in M files``."""
+    for diagnostic in diagnostics:
+        click.echo(str(diagnostic), err=True)
+    files = len({diagnostic.file for diagnostic in diagnostics})
+    click.echo(f"{plural(len(diagnostics), 'error')} in {plural(files, 'file')}", err=True)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Report an :class:`XxciError` raised inside as text and exit with its code."""
+    try:
+        yield
+    except SpecError as error:
+        echo_diagnostics(error.diagnostics)
+        raise click.exceptions.Exit(error.exit_code) from None
+    except XxciError as error:
+        click.echo(f"error: {error}", err=True)
+        raise click.exceptions.Exit(error.exit_code) from None
+
+
+@overload
+def exits_cleanly(
+    command: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]: ...
+@overload
+def exits_cleanly(command: Callable[P, R]) -> Callable[P, R]: ...
+def exits_cleanly(command: Callable[P, Any]) -> Callable[P, Any]:
+    """Decorate a command (sync or async) so that user errors end it cleanly."""
+    if inspect.iscoroutinefunction(command):
+
+        @functools.wraps(command)
+        async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+            with user_errors():
+                return await command(*args, **kwargs)
+
+        return run_async
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> Any:
+        with user_errors():
+            return command(*args, **kwargs)
+
+    return run

@@ -1,0 +1,39 @@
+"""Which pipeline files a command works on: the repository root and the selector."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from xxci.cli.options import Selector
+from xxci.common.errors import UsageError
+from xxci.common.spec import messages, select
+
+
+def find_repo_root(start: Path) -> Path | None:
+    """The top folder of the git repository around ``start``, or None outside one."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:  # git is not installed: fall back to looking for .git
+        return next((p for p in (start, *start.parents) if (p / ".git").exists()), None)
+    top = result.stdout.strip()
+    return Path(top) if result.returncode == 0 and top else None
+
+
+def selected_files(selector: Selector) -> list[Path]:
+    """The files ``selector`` names; :class:`UsageError` when that makes no sense."""
+    repo = selector.repo
+    if repo is not None and not repo.is_dir():
+        raise UsageError(messages.no_such_repo(str(repo)))
+    file = selector.file
+    if file is not None and repo is not None and not file.is_absolute():
+        file = repo / file
+    if repo is None and file is None:
+        repo = find_repo_root(Path.cwd())
+    return select(repo, file=file, pipeline=selector.pipeline)

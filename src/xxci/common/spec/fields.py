@@ -1,0 +1,300 @@
+"""Typed readers for the values of a pipeline file.
+
+Each reader takes one ``key: value`` :class:`Entry` and the ``where`` of the message
+("job 'build'", "'default'", ...), and returns the typed value, or ``None`` after
+recording a diagnostic in the :class:`Collector`. Nothing here raises: validation goes
+on so that every problem is reported in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime
+import posixpath
+import re
+from collections.abc import Callable, Collection
+from typing import TypeVar
+
+from xxci.common.errors import Diagnostic
+from xxci.common.spec import messages
+from xxci.common.spec.durations import format_duration, parse_duration
+from xxci.common.spec.model import AllowFailure, Artifacts, ArtifactWhen
+from xxci.common.spec.tree import Entry, Loc, Map, Node, Scalar, Seq, describe, shorten
+
+MAX_RETRY = 10
+MAX_DURATION = 30 * 86400
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ALLOW_FAILURE_SHAPE = "true, false or {exit_codes: [...]}"
+T = TypeVar("T")
+
+
+class Collector:
+    """The diagnostics of one file, gathered while validating it."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, loc: Loc, message: str) -> None:
+        message = message.replace("\n", "\\n")  # one line per diagnostic, whatever the file
+        if loc.overridden:
+            message += messages.FROM_OVERRIDE
+        self.diagnostics.append(Diagnostic(self.file, loc.line, loc.column, message))
+
+
+Reader = Callable[[Collector, Entry, str], T | None]
+"""The shape of every reader below."""
+
+
+def check_keys(
+    c: Collector,
+    mapping: Map,
+    where: str,
+    known: Collection[str],
+    *,
+    job_only: Collection[str] = (),
+    hidden_ok: bool = False,
+) -> None:
+    """Report every key of ``mapping`` not in ``known`` (with a near miss if any).
+
+    ``job_only`` keys get a message of their own (used for ``default``); with
+    ``hidden_ok`` a key starting with ``.`` is allowed, as GitLab allows hidden keys
+    that hold YAML anchors.
+    """
+    for entry in mapping:
+        key = entry.key
+        if isinstance(key, str) and (key in known or (hidden_ok and key.startswith("."))):
+            continue
+        if isinstance(key, str) and key in job_only:
+            c.error(entry.key_loc, messages.job_only_key(key))
+        else:
+            c.error(entry.key_loc, messages.unknown_key(shorten(entry.name), where, known))
+
+
+def wrong_type(c: Collector, entry: Entry, where: str, expected: str) -> None:
+    c.error(entry.value.loc, _wrong_type(entry.name, entry.value, where, expected))
+
+
+def _wrong_type(key: str, node: Node, where: str, expected: str) -> str:
+    quote_hint = (
+        expected.startswith("a string")
+        and isinstance(node, Scalar)
+        and isinstance(node.value, bool | int | float | datetime.date)
+    )
+    return messages.wrong_type(key, where, expected, describe(node), quote_hint=quote_hint)
+
+
+def mapping(c: Collector, entry: Entry, where: str) -> Map | None:
+    if isinstance(entry.value, Map):
+        return entry.value
+    wrong_type(c, entry, where, "a mapping")
+    return None
+
+
+def string(c: Collector, entry: Entry, where: str) -> str | None:
+    """A non-empty string."""
+    node = entry.value
+    if not (isinstance(node, Scalar) and isinstance(node.value, str)):
+        wrong_type(c, entry, where, "a string")
+        return None
+    if not node.value.strip():
+        c.error(node.loc, messages.empty_value(entry.name, where))
+        return None
+    return node.value
+
+
+def located_strings(
+    c: Collector, entry: Entry, where: str, expected: str = "a list of strings"
+) -> list[tuple[str, Loc]] | None:
+    """A list of non-empty strings, each with its position."""
+    node = entry.value
+    if not isinstance(node, Seq):
+        wrong_type(c, entry, where, expected)
+        return None
+    items: list[tuple[str, Loc]] = []
+    ok = True
+    for item in node.items:
+        if not (isinstance(item, Scalar) and isinstance(item.value, str)):
+            c.error(item.loc, _wrong_type(entry.name, item, where, "a string in the list"))
+            ok = False
+        elif not item.value.strip():
+            c.error(item.loc, messages.empty_entry(entry.name, where))
+            ok = False
+        else:
+            items.append((item.value, item.loc))
+    return items if ok else None
+
+
+def strings(c: Collector, entry: Entry, where: str) -> tuple[str, ...] | None:
+    items = located_strings(c, entry, where)
+    return None if items is None else tuple(text for text, _ in items)
+
+
+def script(c: Collector, entry: Entry, where: str) -> tuple[str, ...] | None:
+    """One command (a string) or a non-empty list of commands."""
+    node = entry.value
+    commands: tuple[str, ...] | None
+    if isinstance(node, Scalar) and isinstance(node.value, str):
+        commands = (node.value,) if node.value.strip() else ()
+    elif isinstance(node, Seq):
+        commands = strings(c, entry, where)
+    else:
+        wrong_type(c, entry, where, "a string or a list of strings")
+        return None
+    if commands == ():
+        c.error(node.loc, messages.empty_value("script", where))
+        return None
+    return commands
+
+
+def duration(c: Collector, entry: Entry, where: str) -> int | None:
+    """Seconds, from ``90s``, ``1h 30m`` or a bare integer."""
+    node = entry.value
+    if not (isinstance(node, Scalar) and isinstance(node.value, str | int)) or isinstance(
+        node.value, bool
+    ):
+        wrong_type(c, entry, where, "a duration (e.g. 30m)")
+        return None
+    try:
+        seconds = parse_duration(node.value)
+    except ValueError:
+        c.error(node.loc, messages.invalid_duration(entry.name, where, shorten(str(node.value))))
+        return None
+    if seconds < 1:
+        c.error(node.loc, messages.duration_too_short(entry.name, where))
+        return None
+    if seconds > MAX_DURATION:
+        maximum = format_duration(MAX_DURATION)
+        c.error(node.loc, messages.duration_too_long(entry.name, where, maximum))
+        return None
+    return seconds
+
+
+def retry(c: Collector, entry: Entry, where: str) -> int | None:
+    node = entry.value
+    value = node.value if isinstance(node, Scalar) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        wrong_type(c, entry, where, "an integer")
+        return None
+    if not 0 <= value <= MAX_RETRY:
+        c.error(node.loc, messages.retry_out_of_range(where, value, MAX_RETRY))
+        return None
+    return value
+
+
+def allow_failure(c: Collector, entry: Entry, where: str) -> AllowFailure | None:
+    """``true``, ``false`` or ``{exit_codes: [..]}`` (a single code is accepted too)."""
+    node = entry.value
+    if isinstance(node, Scalar) and isinstance(node.value, bool):
+        return AllowFailure(allowed=node.value)
+    if not isinstance(node, Map):
+        wrong_type(c, entry, where, ALLOW_FAILURE_SHAPE)
+        return None
+    of = f"'allow_failure' of {where}"
+    check_keys(c, node, of, ("exit_codes",))
+    codes_entry = node.get("exit_codes")
+    if codes_entry is None:
+        c.error(node.loc, messages.missing_key("exit_codes", of))
+        return None
+    codes_node = codes_entry.value
+    items = codes_node.items if isinstance(codes_node, Seq) else (codes_node,)
+    if isinstance(codes_node, Map):
+        wrong_type(c, codes_entry, of, "an exit code or a list of exit codes")
+        return None
+    if not items:
+        c.error(codes_node.loc, messages.empty_exit_codes(where))
+        return None
+    codes = [_exit_code(c, item, where) for item in items]
+    if any(code is None for code in codes):
+        return None
+    return AllowFailure(allowed=True, exit_codes=tuple(code for code in codes if code is not None))
+
+
+def _exit_code(c: Collector, node: Node, where: str) -> int | None:
+    value = node.value if isinstance(node, Scalar) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        message = messages.wrong_type(
+            "exit_codes", f"'allow_failure' of {where}", "an integer exit code", describe(node)
+        )
+        c.error(node.loc, message)
+        return None
+    if not 1 <= value <= 255:
+        c.error(node.loc, messages.exit_code_out_of_range(where, value))
+        return None
+    return value
+
+
+def artifacts(c: Collector, entry: Entry, where: str) -> Artifacts | None:
+    """``{paths: [...], when: on_success|on_failure|always}``; ``paths`` is required."""
+    node = mapping(c, entry, where)
+    if node is None:
+        return None
+    of = f"'artifacts' of {where}"
+    check_keys(c, node, of, ("paths", "when"))
+    located: list[tuple[str, Loc]] | None = None
+    paths_entry = node.get("paths")
+    if paths_entry is None:
+        c.error(node.loc, messages.missing_key("paths", of))
+    else:
+        located = located_strings(c, paths_entry, of)
+        if located == []:
+            c.error(paths_entry.value.loc, messages.empty_value("paths", of))
+            located = None
+        outside = [(path, loc) for path, loc in located or () if not _inside_workspace(path)]
+        for path, loc in outside:
+            c.error(loc, messages.artifact_path_outside(path, where))
+        if outside:
+            located = None
+    when_entry = node.get("when")
+    when = ArtifactWhen.ON_SUCCESS if when_entry is None else _artifact_when(c, when_entry, where)
+    if located is None or when is None:
+        return None
+    return Artifacts(paths=tuple(path for path, _ in located), when=when)
+
+
+def _artifact_when(c: Collector, entry: Entry, where: str) -> ArtifactWhen | None:
+    node = entry.value
+    choices = [w.value for w in ArtifactWhen]
+    if not (isinstance(node, Scalar) and isinstance(node.value, str)):
+        wrong_type(c, entry, f"'artifacts' of {where}", "on_success, on_failure or always")
+        return None
+    if node.value not in choices:
+        c.error(node.loc, messages.invalid_when(where, shorten(node.value), choices))
+        return None
+    return ArtifactWhen(node.value)
+
+
+def _inside_workspace(path: str) -> bool:
+    normal = posixpath.normpath(path)
+    return not (path.startswith("/") or normal == ".." or normal.startswith("../"))
+
+
+def variables(c: Collector, entry: Entry, where: str) -> dict[str, str] | None:
+    """Names must be environment names; strings, numbers and booleans become strings."""
+    node = mapping(c, entry, where)
+    if node is None:
+        return None
+    result: dict[str, str] = {}
+    ok = True
+    for item in node:
+        name = item.key
+        if not (isinstance(name, str) and VARIABLE_NAME.fullmatch(name)):
+            c.error(item.key_loc, messages.invalid_variable_name(shorten(item.name), where))
+            ok = False
+            continue
+        value = _variable_value(item.value)
+        if value is None:
+            expected = "a string, number or boolean"
+            c.error(item.value.loc, _wrong_type(f"variables.{name}", item.value, where, expected))
+            ok = False
+            continue
+        result[name] = value
+    return result if ok else None
+
+
+def _variable_value(node: Node) -> str | None:
+    value = node.value if isinstance(node, Scalar) else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None

@@ -1,0 +1,66 @@
+"""Load one pipeline file: read, parse, apply overrides, validate.
+
+The only I/O in the spec package is reading the file itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from xxci.common.errors import Diagnostic, SpecError
+from xxci.common.spec import messages
+from xxci.common.spec.model import Pipeline
+from xxci.common.spec.overrides import apply_overrides
+from xxci.common.spec.parser import Document, parse_document
+from xxci.common.spec.validate import build_pipeline
+
+
+def load_pipeline_text(text: str, file_name: str, overrides: Sequence[str] = ()) -> Pipeline:
+    """Validate a pipeline file's text and resolve it into a :class:`Pipeline`.
+
+    ``file_name`` is what diagnostics (and ``Pipeline.source_file``) call the file.
+    Raises :class:`SpecError` with every problem found, or :class:`UsageError` for a
+    malformed override.
+    """
+    return build_pipeline(parse_text(text, file_name, overrides))
+
+
+def load_pipeline_file(
+    path: Path, overrides: Sequence[str] = (), display_name: str | None = None
+) -> Pipeline:
+    """Read and load ``path``; diagnostics name it ``display_name`` (default:
+    :func:`display_path`). Raises like :func:`load_pipeline_text`; an unreadable file
+    is a :class:`SpecError` too."""
+    name = display_name or display_path(path)
+    return load_pipeline_text(read_text(path, name), name, overrides)
+
+
+def parse_text(text: str, file_name: str, overrides: Sequence[str] = ()) -> Document:
+    """Parse and patch, without validating (for discovery, which needs the name only)."""
+    document = parse_document(text, file_name)
+    if overrides:
+        document = dataclasses.replace(document, root=apply_overrides(document.root, overrides))
+    return document
+
+
+def read_text(path: Path, file_name: str) -> str:
+    """The file's text; :class:`SpecError` if it cannot be read or is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        reason = "it is not UTF-8 text"
+        raise SpecError([Diagnostic(file_name, 1, 1, messages.cannot_read(reason))]) from error
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise SpecError([Diagnostic(file_name, 1, 1, messages.cannot_read(reason))]) from error
+
+
+def display_path(path: Path, cwd: Path | None = None) -> str:
+    """``path`` relative to the current directory when it is under it, else as given."""
+    base = (cwd or Path.cwd()).resolve()
+    try:
+        return str(path.resolve().relative_to(base))
+    except (ValueError, OSError):
+        return str(path)
