@@ -5,12 +5,27 @@ from __future__ import annotations
 import asyncclick as click
 
 from xxci import __version__
+from xxci.cli.check import check
+from xxci.cli.dry_run import dry_run
+from xxci.cli.run_cmd import cancel, run
+from xxci.cli.server_cmd import server
+from xxci.cli.worker_cmd import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="xxci")
 def cli() -> None:
     """xxci: pipelines from YAML, run on workers in Docker or locally."""
+
+
+cli.add_command(run)
+cli.add_command(cancel)
+cli.add_command(server)
+cli.add_command(worker)
+
+
+cli.add_command(check)
+cli.add_command(dry_run)
 
 
 def main() -> None:

@@ -1,0 +1,5 @@
+"""`python -m xxci.cli`."""
+
+from xxci.cli.main import main
+
+main()

@@ -1,0 +1,275 @@
+"""``xxci run``: submit a pipeline and follow it to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncclick as click
+from rich.console import Console
+from rich.text import Text
+
+from xxci.cli.client import Client
+from xxci.cli.gitinfo import archive, describe, show
+from xxci.cli.local import local_orchestrator
+from xxci.cli.options import (
+    Selector,
+    check_overrides,
+    exits_cleanly,
+    override_option,
+    selector_options,
+)
+from xxci.cli.progress import Progress
+from xxci.cli.selection import find_repo_root, selected_files
+from xxci.common.errors import SpecError, UsageError
+from xxci.common.events import JobStarted
+from xxci.common.spec import LoadedFile, diagnostics_of, display_path, load_files
+from xxci.worker.workspace import pack_directory
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    local: bool,
+    server: str | None,
+    token: str | None,
+    tls_ca: Path | None = None,
+    with_worker: bool = True,
+) -> AsyncIterator[Client]:
+    """A client for ``--local`` (starting the in-process orchestrator) or ``--server``."""
+    if local:
+        async with (
+            local_orchestrator(with_worker=with_worker) as endpoint,
+            Client(endpoint.address, endpoint.token) as client,
+        ):
+            yield client
+        return
+    if not server:
+        raise UsageError(
+            "no orchestrator given: pass --server HOST:PORT, set XXCI_SERVER, or use --local"
+        )
+    async with Client(server, token, tls_ca) as client:
+        yield client
+
+
+def prepare_source(
+    repo_root: Path, pipeline_file: Path, tmp: Path, commit: str | None
+) -> tuple[Path, str]:
+    """The source tree as an archive, and the pipeline file's text, from the working
+    tree or (with ``--commit``) from that commit."""
+    if commit:
+        return archive(repo_root, commit, tmp / "source.tar"), show(
+            repo_root, commit, pipeline_file
+        )
+    source = pack_directory(repo_root, tmp / "source.tar")
+    return source, pipeline_file.read_text(encoding="utf-8")
+
+
+async def submit_and_follow(
+    client: Client,
+    *,
+    pipeline_file: Path,
+    repo_root: Path,
+    overrides: tuple[str, ...],
+    branch: str | None,
+    commit: str | None,
+    verbose: bool,
+    console: Console,
+) -> bool:
+    """Upload the source, submit, show progress until the run ends; True on success."""
+    checkout = describe(repo_root, branch, commit)
+    with tempfile.TemporaryDirectory(prefix="xxci-src-") as tmp:
+        source, yaml_text = await asyncio.to_thread(
+            prepare_source, repo_root, pipeline_file, Path(tmp), checkout.commit if commit else None
+        )
+        source_blob = await client.upload(source)
+    file_name = display_path(pipeline_file)
+    reply = await client.submit(
+        file_name=file_name,
+        yaml_text=yaml_text,
+        overrides=overrides,
+        repo=checkout.repo,
+        branch=checkout.branch,
+        commit=checkout.commit,
+        source_blob=source_blob,
+    )
+    console.print(
+        f"run {reply.run_id}: pipeline {reply.pipeline} #{reply.number}"
+        + (f" on {checkout.branch}" if checkout.branch else "")
+        + (f" at {checkout.commit[:12]}" if checkout.commit else ""),
+        highlight=False,
+    )
+    followers: list[asyncio.Task[None]] = []
+    progress = Progress(console)
+    try:
+        with progress:
+            ticker = asyncio.create_task(_tick(progress))
+            try:
+                async for rec in client.watch(reply.run_id):
+                    progress.feed(rec)
+                    if verbose and isinstance(rec.event, JobStarted):
+                        followers.append(
+                            asyncio.create_task(
+                                _follow_logs(
+                                    client, reply.run_id, rec.event.job, rec.event.attempt, progress
+                                )
+                            )
+                        )
+            finally:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+                if followers:
+                    # Logs of the last jobs may still be in flight: give them a moment.
+                    await asyncio.wait(followers, timeout=5)
+    finally:
+        for task in followers:
+            task.cancel()
+    progress.summary()
+    return progress.succeeded
+
+
+async def _tick(progress: Progress) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        progress.refresh()
+
+
+async def _follow_logs(
+    client: Client, run_id: str, job: str, attempt: int, progress: Progress
+) -> None:
+    pending = b""
+    async for chunk in client.logs(run_id, job, attempt=attempt, follow=True):
+        pending += chunk.data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            progress.log(Text(f"[{job}] ", style="dim") + Text(line.decode("utf-8", "replace")))
+    if pending:
+        progress.log(Text(f"[{job}] ", style="dim") + Text(pending.decode("utf-8", "replace")))
+
+
+def make_console() -> Console:
+    return Console(file=sys.stdout, highlight=False)
+
+
+def server_options(command: F) -> F:
+    """``--local`` / ``--server`` / ``--token`` / ``--tls-ca``: which orchestrator."""
+    options = [
+        click.option(
+            "--local",
+            is_flag=True,
+            help="Use the local orchestrator and event log ($XXCI_HOME, default ~/.xx-pipeline).",
+        ),
+        click.option(
+            "--server",
+            envvar="XXCI_SERVER",
+            metavar="HOST:PORT",
+            help="The orchestrator to talk to (env XXCI_SERVER).",
+        ),
+        click.option("--token", envvar="XXCI_TOKEN", help="Bearer token (env XXCI_TOKEN)."),
+        click.option(
+            "--tls-ca",
+            type=click.Path(dir_okay=False, exists=True, path_type=Path),
+            help="CA certificate: talk TLS to the orchestrator.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def pick_one(files: list[LoadedFile]) -> LoadedFile:
+    """The one pipeline a run is about; several without a selector is a usage error."""
+    diagnostics = diagnostics_of(files)
+    if len(files) > 1:
+        names = ", ".join(sorted(f.name or f.display_name for f in files))
+        raise UsageError(
+            f"several pipelines in .pipelines/ ({names}): pick one with --pipeline NAME"
+        )
+    if diagnostics:
+        raise SpecError(diagnostics)
+    return files[0]
+
+
+@click.command("run")
+@selector_options
+@override_option
+@server_options
+@click.option("--branch", help="Branch to record (default: the checked-out branch).")
+@click.option(
+    "--commit",
+    help="Run the tree of this commit (default: the working tree, recorded as HEAD).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Stream every job's output.")
+@exits_cleanly
+async def run(
+    pipeline_file: Path | None,
+    pipeline_name: str | None,
+    repo: Path | None,
+    overrides: tuple[str, ...],
+    local: bool,
+    server: str | None,
+    token: str | None,
+    tls_ca: Path | None,
+    branch: str | None,
+    commit: str | None,
+    verbose: bool,
+) -> None:
+    """Run a pipeline and follow it to the end.
+
+    Validates the pipeline file, uploads the source tree, submits the run to the
+    orchestrator (--server, XXCI_SERVER, or --local for one in this process) and shows
+    each job's state as it changes. Exit status: 0 success, 1 the run failed or was
+    canceled (or the file is invalid), 2 bad command line.
+    """
+    check_overrides(overrides)
+    selector = Selector(pipeline_file, pipeline_name, repo)
+    chosen = pick_one(load_files(selected_files(selector), overrides))
+    root = (
+        repo or find_repo_root(chosen.path.resolve().parent) or chosen.path.resolve().parent.parent
+    )
+    console = make_console()
+    async with connect(local, server, token, tls_ca) as client:
+        ok = await submit_and_follow(
+            client,
+            pipeline_file=chosen.path,
+            repo_root=root,
+            overrides=overrides,
+            branch=branch,
+            commit=commit,
+            verbose=verbose,
+            console=console,
+        )
+    if not ok:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("cancel")
+@click.argument("run_id", metavar="RUN")
+@click.argument("job", required=False)
+@server_options
+@exits_cleanly
+async def cancel(
+    run_id: str,
+    job: str | None,
+    local: bool,
+    server: str | None,
+    token: str | None,
+    tls_ca: Path | None,
+) -> None:
+    """Cancel a run, or one JOB of it.
+
+    Jobs not yet started end CANCELED at once; running ones get SIGTERM, then SIGKILL
+    after the grace period.
+    """
+    async with connect(local, server, token, tls_ca, with_worker=False) as client:
+        reply = await client.cancel(run_id, job or "")
+    click.echo(reply.message)
+    if not reply.accepted:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,138 @@
+"""``xxci worker``: run a worker that serves an orchestrator, jobs in Docker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import asyncclick as click
+
+from xxci.common.errors import XxciError
+from xxci.worker.agent import WorkerAgent
+from xxci.worker.executor import Executor
+
+__all__ = ["worker"]
+
+
+def _make_executor(work_dir: Path) -> Executor:
+    """The executor jobs run in (Docker); imported late so other commands need no Docker.
+
+    Artifact archives are staged under ``work_dir`` (the worker deletes each one once
+    uploaded).
+    """
+    from xxci.worker.docker_executor import DockerExecutor
+
+    artifacts = work_dir / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    executor: Executor = DockerExecutor(artifact_dir=artifacts)
+    return executor
+
+
+async def _serve(agent: WorkerAgent) -> None:
+    """Run ``agent``; the first SIGINT/SIGTERM drains it, the second stops it hard."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    received = 0
+
+    def on_signal() -> None:
+        nonlocal received
+        received += 1
+        if received == 1:
+            click.echo(
+                "draining: finishing running jobs (interrupt again to cancel them)", err=True
+            )
+            agent.request_stop(drain=True)
+        else:
+            click.echo("stopping: canceling running jobs", err=True)
+            agent.request_stop(drain=False)
+            for sig in signals:  # a third signal gets the default behaviour
+                loop.remove_signal_handler(sig)
+
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        await agent.run()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+@click.command("worker")
+@click.option(
+    "--server",
+    envvar="XXCI_SERVER",
+    required=True,
+    metavar="HOST:PORT",
+    help="Orchestrator address [env XXCI_SERVER].",
+)
+@click.option("--token", envvar="XXCI_TOKEN", help="Bearer token [env XXCI_TOKEN].")
+@click.option("--name", default=socket.gethostname, show_default="hostname", help="Worker name.")
+@click.option(
+    "--capacity",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Jobs run at the same time.",
+)
+@click.option("--label", "labels", multiple=True, help="A label jobs can ask for (repeatable).")
+@click.option(
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where job files are staged [default: a temporary directory].",
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA certificate (PEM) to verify the orchestrator with; enables TLS.",
+)
+async def worker(
+    server: str,
+    token: str | None,
+    name: str,
+    capacity: int,
+    labels: tuple[str, ...],
+    work_dir: Path | None,
+    tls_ca: Path | None,
+) -> None:
+    """Serve an orchestrator: hold a connection to it and run the jobs it assigns.
+
+    The worker dials out and reconnects by itself; running jobs survive a short
+    disconnect. Ctrl-C (or SIGTERM) drains: no new jobs, running ones finish. A second
+    one cancels the running jobs.
+    """
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    temporary = work_dir is None
+    root = Path(tempfile.mkdtemp(prefix="xxci-worker-")) if work_dir is None else work_dir
+
+    def connected(worker_id: str) -> None:
+        click.echo(f"worker '{name}' connected to {server} as {worker_id} (capacity {capacity})")
+
+    try:
+        agent = WorkerAgent(
+            server,
+            token,
+            name,
+            capacity,
+            labels,
+            _make_executor(root),
+            root,
+            tls_ca=tls_ca,
+            on_connected=connected,
+        )
+        await _serve(agent)
+    except XxciError as err:
+        click.echo(f"error: {err}", err=True)
+        raise SystemExit(err.exit_code) from err
+    finally:
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,61 @@
+"""What a worker is told to run: one attempt of one job, fully resolved."""
+
+from __future__ import annotations
+
+from xxci.common.pb.v1 import worker_pb2
+from xxci.orchestrator.state import RunState
+
+
+def predefined_variables(state: RunState, job: str, attempt: int) -> dict[str, str]:
+    """The ``CI_*`` variables every job sees (GitLab's names where they overlap)."""
+    spec = state.pipeline.job(job)
+    return {
+        "CI": "true",
+        "XXCI": "true",
+        "CI_PIPELINE_NAME": state.pipeline.name,
+        "CI_RUN_ID": state.run_id,
+        "CI_RUN_NUMBER": str(state.number),
+        "CI_JOB_NAME": job,
+        "CI_JOB_STAGE": spec.stage,
+        "CI_JOB_ATTEMPT": str(attempt),
+        "CI_COMMIT_SHA": state.commit,
+        "CI_COMMIT_BRANCH": state.branch,
+        "CI_REPOSITORY": state.repo,
+        "CI_PROJECT_DIR": "/workspace",
+    }
+
+
+def artifact_sources(state: RunState, job: str) -> list[str]:
+    """Blobs of the artifacts a job receives, oldest first: those of its ``needs`` if it
+    names any, else those of every job in earlier stages (as GitLab does)."""
+    spec = state.pipeline.job(job)
+    if spec.needs:
+        names = list(spec.needs)
+    else:
+        earlier = state.pipeline.stages[: state.pipeline.stages.index(spec.stage)]
+        names = [j.name for stage in earlier for j in state.pipeline.jobs_in_stage(stage)]
+    blobs = []
+    for name in names:
+        js = state.jobs.get(name)
+        if js is not None and js.artifacts_blob:
+            blobs.append(js.artifacts_blob)
+    return blobs
+
+
+def build_assignment(state: RunState, job: str, attempt: int) -> worker_pb2.AssignJob:
+    spec = state.pipeline.job(job)
+    variables = dict(spec.variables)
+    variables.update(predefined_variables(state, job, attempt))
+    artifacts = spec.artifacts
+    return worker_pb2.AssignJob(
+        ref=worker_pb2.AttemptRef(run_id=state.run_id, job=job, attempt=attempt),
+        stage=spec.stage,
+        image=spec.image,
+        script=list(spec.script),
+        variables=variables,
+        timeout_seconds=float(spec.timeout_seconds),
+        source_blob=state.source_blob,
+        artifact_blobs=artifact_sources(state, job),
+        artifact_paths=list(artifacts.paths) if artifacts else [],
+        artifact_when=artifacts.when.value if artifacts else "on_success",
+    )

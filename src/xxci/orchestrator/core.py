@@ -1,0 +1,184 @@
+"""The orchestrator: the event log, the run book, the worker hub and their loop.
+
+One instance serves one data directory (``events.db`` and ``blobs/``). ``start()``
+replays every unfinished run from the log and carries on where it was; the loop
+then hands out work, expires leases, delivers cancels and lets time-based decisions
+(timeouts) happen. ``--local`` mode uses this very class, in the CLI's process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from xxci.common.events import CancelRequested, JobFinished, RecordedEvent, RunFinished
+from xxci.common.spec.model import Pipeline
+from xxci.orchestrator.hub import AttemptKey, Hub
+from xxci.orchestrator.report import run_report
+from xxci.orchestrator.runs import RunBook
+from xxci.orchestrator.scheduler import jobs_to_cancel
+from xxci.orchestrator.state import RunState, replay
+from xxci.orchestrator.store import BlobStore, EventStore, LogStore
+
+log = logging.getLogger("xxci.orchestrator")
+
+TICK_SECONDS = 1.0
+
+
+class Orchestrator:
+    """Owns the stores and the background loop of one orchestrator."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        db_name: str = "events.db",
+        report_dir: Path | None = None,
+        lease_ttl: float = 30.0,
+        heartbeat_interval: float = 5.0,
+        cancel_grace: float = 10.0,
+    ) -> None:
+        self.data_dir = data_dir
+        self._db_path = data_dir / db_name
+        self.report_dir = report_dir
+        self._lease_ttl = lease_ttl
+        self._heartbeat_interval = heartbeat_interval
+        self._cancel_grace = cancel_grace
+        self._loop_task: asyncio.Task[None] | None = None
+        self._cancels_sent: set[AttemptKey] = set()
+        self._stopped = False
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = await EventStore.open(self._db_path)
+        self.logs = await LogStore.open(self._db_path)
+        self.blobs = BlobStore(self.data_dir / "blobs")
+        self.runs = RunBook(self.store)
+        self.hub = Hub(
+            self.runs,
+            self.store,
+            lease_ttl=self._lease_ttl,
+            heartbeat_interval=self._heartbeat_interval,
+            cancel_grace=self._cancel_grace,
+        )
+        self.runs.subscribe(self._on_change)
+        resumed = await self.runs.load()
+        for state in resumed:
+            # Attempts that were running when we stopped get a lease: a worker that
+            # reconnects re-adopts them, otherwise they are lost and re-queued.
+            self.hub.adopt_orphans(state)
+            await self.runs.advance(state.run_id)
+        if resumed:
+            log.info("resumed %d unfinished run(s) from the log", len(resumed))
+        self._loop_task = asyncio.create_task(self._loop(), name="orchestrator-loop")
+
+    async def stop(self) -> None:
+        """Stop the loop and close the stores. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for session in self.hub.sessions():
+            session.close()
+        await self.logs.close()
+        await self.store.close()
+
+    async def submit(
+        self,
+        pipeline: Pipeline,
+        *,
+        repo: str = "",
+        branch: str = "",
+        commit: str = "",
+        source_blob: str = "",
+        local: bool = False,
+    ) -> RunState:
+        state = await self.runs.create(
+            pipeline, repo=repo, branch=branch, commit=commit, source_blob=source_blob, local=local
+        )
+        self.hub.kick()
+        return state
+
+    async def cancel(self, run_id: str, job: str = "", reason: str = "") -> RunState:
+        state = await self.runs.get(run_id)
+        if state.status.finished:
+            return state
+        if job and job not in state.jobs:
+            from xxci.common.errors import NotFoundError
+
+            raise NotFoundError(f"run {run_id} has no job {job!r}")
+        state = await self.runs.record(run_id, [CancelRequested(job=job, reason=reason)])
+        self._deliver_cancels(state)
+        return state
+
+    async def state_at(self, run_id: str, at_seq: int) -> RunState:
+        """The run as it stood just after global event ``at_seq``."""
+        from xxci.common.events import run_stream
+
+        records = await self.store.read_stream(run_stream(run_id), up_to_seq=at_seq)
+        if not records:
+            from xxci.common.errors import NotFoundError
+
+            raise NotFoundError(f"run {run_id} did not exist at event {at_seq}")
+        return replay(records)
+
+    # --- loop -----------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.hub.wait_kick(TICK_SECONDS)
+                await self.hub.expire_leases()
+                await self.runs.tick()
+                for state in self.runs.active():
+                    self._deliver_cancels(state)
+                await self.hub.dispatch()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("orchestrator loop iteration failed")
+                await asyncio.sleep(TICK_SECONDS)
+
+    def _deliver_cancels(self, state: RunState) -> None:
+        for key in jobs_to_cancel(state):
+            full = (state.run_id, key[0], key[1])
+            if full in self._cancels_sent:
+                continue
+            if self.hub.send_cancel(full, "canceled"):
+                self._cancels_sent.add(full)
+
+    def _on_change(self, state: RunState, records: Sequence[RecordedEvent]) -> None:
+        kick = False
+        for rec in records:
+            event = rec.event
+            if isinstance(event, JobFinished):
+                key = (state.run_id, event.job, event.attempt)
+                if self.hub.owner_of(key) is not None:
+                    # Decided here (timeout back-stop, cancel): stop the worker's copy.
+                    self.hub.send_cancel(key, event.failure_reason or "finished")
+                    self.hub.release(key)
+                self._cancels_sent.discard(key)
+            elif event.type in ("JobQueued", "JobAttemptLost"):
+                kick = True
+            elif isinstance(event, RunFinished) and self.report_dir is not None:
+                self._write_report(state)
+        if kick:
+            self.hub.kick()
+
+    def _write_report(self, state: RunState) -> None:
+        assert self.report_dir is not None
+        path = self.report_dir / state.pipeline.name / f"{state.number}.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(run_report(state), indent=2, sort_keys=True) + "\n")
+            tmp.replace(path)
+        except OSError:
+            log.exception("could not write the report %s", path)

@@ -1,0 +1,186 @@
+"""The run book: appends to run streams and keeps each run's state as a fold of them.
+
+Every change to a run goes through :meth:`RunBook.record`: append to the log (one
+transaction, optimistic on the stream version), apply to the cached state, then let
+the pure scheduler decide what follows and append that too, until it has nothing to
+add. The cached states are only a copy of the fold of the log: :meth:`RunBook.load`
+rebuilds them by replay, and a stale cache shows up as a ConflictError on the next
+append, which re-reads the stream and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from xxci.common.errors import ConflictError, NotFoundError
+from xxci.common.events import Event, RecordedEvent, RunCreated, run_stream
+from xxci.common.spec.model import Pipeline
+from xxci.orchestrator.scheduler import decide
+from xxci.orchestrator.state import RunState, apply, replay
+from xxci.orchestrator.store import EventStore
+
+log = logging.getLogger("xxci.orchestrator")
+
+Clock = Callable[[], datetime]
+Listener = Callable[[RunState, Sequence[RecordedEvent]], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RunBook:
+    """Owns the run streams of one event store."""
+
+    def __init__(self, store: EventStore, clock: Clock = utcnow) -> None:
+        self._store = store
+        self._clock = clock
+        self._states: dict[str, RunState] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(state, new_records)`` after every change to a run."""
+        self._listeners.append(listener)
+
+    async def load(self) -> list[RunState]:
+        """Replay every unfinished run from the log (used at start-up)."""
+        for row in await self._store.find_runs():
+            if row.run_id in self._states:
+                continue
+            state = replay(await self._store.read_stream(run_stream(row.run_id)))
+            if not state.status.finished:
+                self._states[row.run_id] = state
+        return list(self._states.values())
+
+    def active(self) -> list[RunState]:
+        return [s for s in self._states.values() if not s.status.finished]
+
+    async def get(self, run_id: str) -> RunState:
+        state = self._states.get(run_id)
+        if state is not None:
+            return state
+        records = await self._store.read_stream(run_stream(run_id))
+        if not records:
+            raise NotFoundError(f"no run with id {run_id!r}")
+        return replay(records)
+
+    async def create(
+        self,
+        pipeline: Pipeline,
+        *,
+        repo: str,
+        branch: str,
+        commit: str,
+        source_blob: str,
+        local: bool = False,
+    ) -> RunState:
+        """Append ``RunCreated`` with the next run number of the pipeline, then advance."""
+        run_id = uuid.uuid4().hex[:12]
+
+        def make(number: int) -> RunCreated:
+            return RunCreated(
+                run_id=run_id,
+                pipeline=pipeline.to_dict(),
+                number=number,
+                repo=repo,
+                branch=branch,
+                commit=commit,
+                source_blob=source_blob,
+                local=local,
+            )
+
+        records = await self._store.append_run_created(run_id, make, at=self._clock())
+        state = replay(records)
+        self._states[run_id] = state
+        self._notify(state, records)
+        return await self.advance(run_id)
+
+    async def record(self, run_id: str, events: Sequence[Event]) -> RunState:
+        """Append ``events`` to the run, then advance it. Returns the new state."""
+        async with self._lock(run_id):
+            await self._append(run_id, events)
+        return await self.advance(run_id)
+
+    async def record_if(self, run_id: str, make: Callable[[RunState], Sequence[Event]]) -> RunState:
+        """Append what ``make`` builds from the current state, atomically with respect to
+        other changes to this run (``make`` sees the state the events will follow)."""
+        async with self._lock(run_id):
+            for _ in range(5):
+                state = await self.get(run_id)
+                events = make(state)
+                if not events:
+                    break
+                try:
+                    await self._append(run_id, events, retry=False)
+                    break
+                except ConflictError:
+                    await self._reload(run_id)
+        return await self.advance(run_id)
+
+    async def advance(self, run_id: str) -> RunState:
+        """Append what the scheduler decides until it decides nothing more."""
+        async with self._lock(run_id):
+            state = await self.get(run_id)
+            for _ in range(1000):
+                decided = decide(state, self._clock())
+                if not decided:
+                    break
+                state = await self._append(run_id, decided)
+            if state.status.finished:
+                self._states.pop(run_id, None)
+            return state
+
+    async def tick(self) -> None:
+        """Let time-based decisions (timeouts, cancel back-stops) happen."""
+        for state in self.active():
+            try:
+                await self.advance(state.run_id)
+            except Exception:
+                log.exception("advancing run %s failed", state.run_id)
+
+    def _lock(self, run_id: str) -> asyncio.Lock:
+        lock = self._locks.get(run_id)
+        if lock is None:
+            lock = self._locks[run_id] = asyncio.Lock()
+        return lock
+
+    async def _reload(self, run_id: str) -> RunState:
+        state = replay(await self._store.read_stream(run_stream(run_id)))
+        self._states[run_id] = state
+        return state
+
+    async def _append(
+        self, run_id: str, events: Sequence[Event], *, retry: bool = True
+    ) -> RunState:
+        state = await self.get(run_id)
+        try:
+            records = await self._store.append(
+                run_stream(run_id), state.version, events, at=self._clock()
+            )
+        except ConflictError:
+            if not retry:
+                raise
+            # Someone else appended: our copy of the fold is stale. Re-read and retry once;
+            # the caller's events were decided on the old state, so decide again instead.
+            log.warning("stale version on run %s; re-reading the log", run_id)
+            return await self._reload(run_id)
+        for rec in records:
+            state = apply(state, rec)
+        if state.status.finished:
+            self._states.pop(run_id, None)
+        else:
+            self._states[run_id] = state
+        self._notify(state, records)
+        return state
+
+    def _notify(self, state: RunState, records: Sequence[RecordedEvent]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(state, records)
+            except Exception:
+                log.exception("run listener failed")

@@ -1,0 +1,271 @@
+"""``WorkerService.Connect``: the orchestrator's end of a worker's stream.
+
+Protobuf stays here: each message is checked against the run's current attempt and
+turned into a domain event (or a log chunk). A message about an attempt that is not
+current is recorded as ``MessageRejected`` on the worker's stream and never applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from xxci.common.errors import NotFoundError
+from xxci.common.events import (
+    Event,
+    JobAttemptLost,
+    JobFinished,
+    JobStarted,
+    MessageRejected,
+    StepFinished,
+    worker_stream,
+)
+from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
+from xxci.common.status import FailureReason, JobStatus
+from xxci.orchestrator.hub import AttemptKey, Hub, WorkerSession
+from xxci.orchestrator.lookup import is_current
+from xxci.orchestrator.runs import RunBook
+from xxci.orchestrator.state import RunState
+from xxci.orchestrator.store import EventStore, LogStore
+
+log = logging.getLogger("xxci.orchestrator")
+
+_FINAL = {"SUCCESS": JobStatus.SUCCESS, "FAILED": JobStatus.FAILED, "CANCELED": JobStatus.CANCELED}
+
+
+def _key(ref: worker_pb2.AttemptRef) -> AttemptKey:
+    return (ref.run_id, ref.job, ref.attempt)
+
+
+def finished_event(state: RunState, msg: worker_pb2.JobFinished) -> JobFinished:
+    """The ``JobFinished`` event for a worker's report, with allow_failure applied."""
+    status = _FINAL.get(msg.status, JobStatus.FAILED)
+    exit_code = msg.exit_code if msg.HasField("exit_code") else None
+    reason = msg.failure_reason
+    if status is JobStatus.FAILED and not reason:
+        reason = FailureReason.SYSTEM_FAILURE.value
+    if status is JobStatus.CANCELED:
+        reason = FailureReason.CANCELED.value
+    allowed = False
+    if status is JobStatus.FAILED:
+        spec = state.pipeline.job(msg.ref.job)
+        allowed = spec.allow_failure.permits_failure(reason, exit_code)
+    return JobFinished(
+        job=msg.ref.job,
+        attempt=msg.ref.attempt,
+        status=status.value,
+        exit_code=exit_code,
+        failure_reason=reason if status is not JobStatus.SUCCESS else "",
+        allowed=allowed,
+        message=msg.message,
+        artifacts_blob=msg.artifacts_blob,
+    )
+
+
+class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
+    def __init__(self, runs: RunBook, hub: Hub, store: EventStore, logs: LogStore) -> None:
+        self._runs = runs
+        self._hub = hub
+        self._store = store
+        self._logs = logs
+
+    async def Connect(
+        self,
+        request_iterator: AsyncIterator[worker_pb2.WorkerMessage],
+        context: grpc.aio.ServicerContext[worker_pb2.WorkerMessage, worker_pb2.OrchestratorMessage],
+    ) -> AsyncIterator[worker_pb2.OrchestratorMessage]:
+        try:
+            first = await anext(request_iterator)
+        except StopAsyncIteration:
+            return
+        if first.WhichOneof("kind") != "hello":
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, "the first message must be Hello"
+            )
+        session = await self._hub.connect(first.hello, context.peer())
+        log.info(
+            "worker %s connected as %s (capacity %d, labels %s)",
+            session.name,
+            session.worker_id,
+            session.capacity,
+            sorted(session.labels) or "-",
+        )
+        reader = asyncio.create_task(self._read(request_iterator, session))
+        reason = "stream closed"
+        try:
+            yield worker_pb2.OrchestratorMessage(
+                welcome=worker_pb2.Welcome(
+                    worker_id=session.worker_id,
+                    heartbeat_interval_seconds=self._hub.heartbeat_interval,
+                    lease_ttl_seconds=self._hub.lease_ttl,
+                )
+            )
+            while True:
+                getter = asyncio.create_task(session.outbox.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await getter
+                    exc = reader.exception()
+                    reason = f"stream error: {exc}" if exc else "worker closed the stream"
+                    break
+                message = getter.result()
+                if message is None:
+                    reason = "replaced by a newer connection"
+                    break
+                yield message
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            await self._hub.disconnect(session, reason)
+            log.info("worker %s disconnected: %s", session.name, reason)
+
+    async def _read(
+        self, requests: AsyncIterator[worker_pb2.WorkerMessage], session: WorkerSession
+    ) -> None:
+        async for message in requests:
+            try:
+                await self._handle(message, session)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("handling a message from worker %s failed", session.name)
+
+    async def _handle(self, message: worker_pb2.WorkerMessage, session: WorkerSession) -> None:
+        kind = message.WhichOneof("kind")
+        if kind == "heartbeat":
+            self._hub.heartbeat(session, [_key(r) for r in message.heartbeat.running])
+        elif kind == "log_chunk":
+            chunk = message.log_chunk
+            await self._logs.append(
+                chunk.ref.run_id,
+                chunk.ref.job,
+                chunk.ref.attempt,
+                chunk.seq,
+                chunk.stream,
+                chunk.data,
+            )
+        elif kind == "accept":
+            pass
+        elif kind == "reject":
+            ref = message.reject.ref
+            self._hub.release(_key(ref))
+            await self._apply(
+                session,
+                ref,
+                "reject",
+                lambda _s: [
+                    JobAttemptLost(
+                        job=ref.job,
+                        attempt=ref.attempt,
+                        reason=f"rejected: {message.reject.reason}",
+                    )
+                ],
+            )
+        elif kind == "job_started":
+            m = message.job_started
+            await self._apply(
+                session,
+                m.ref,
+                kind,
+                lambda _s: [
+                    JobStarted(
+                        job=m.ref.job,
+                        attempt=m.ref.attempt,
+                        container=m.container,
+                        image_digest=m.image_digest,
+                    )
+                ],
+            )
+        elif kind == "step_finished":
+            s = message.step_finished
+            await self._apply(
+                session,
+                s.ref,
+                kind,
+                lambda _s: [
+                    StepFinished(
+                        job=s.ref.job, attempt=s.ref.attempt, index=s.index, exit_code=s.exit_code
+                    )
+                ],
+            )
+        elif kind == "job_finished":
+            f = message.job_finished
+            # Free the slot first: the job ends by the worker's word, nothing to stop.
+            self._hub.release(_key(f.ref))
+            await self._apply(session, f.ref, kind, lambda st: [finished_event(st, f)])
+            # Acknowledge even a rejected duplicate, so the worker stops resending it.
+            session.send(
+                worker_pb2.OrchestratorMessage(ack=worker_pb2.Ack(ref=f.ref, of="job_finished"))
+            )
+        elif kind == "draining":
+            self._hub.set_draining(session)
+        elif kind == "hello":
+            log.warning("worker %s sent a second Hello; ignored", session.name)
+
+    async def _apply(
+        self,
+        session: WorkerSession,
+        ref: worker_pb2.AttemptRef,
+        what: str,
+        make: Callable[[RunState], list[Event]],
+    ) -> None:
+        """Append ``make(state)`` if ``ref`` is the job's current, unfinished attempt;
+        otherwise record the message as rejected."""
+        rejected: list[str] = []
+
+        def guarded(state: RunState) -> list[Event]:
+            if not is_current(state, ref.job, ref.attempt, session.worker_id):
+                js = state.jobs.get(ref.job)
+                if js is None:
+                    rejected.append("no such job")
+                elif js.attempt != ref.attempt:
+                    rejected.append(f"attempt {ref.attempt} is not current (current: {js.attempt})")
+                elif js.worker_id != session.worker_id:
+                    rejected.append("the attempt is not assigned to this worker")
+                else:
+                    rejected.append(f"the job is {js.status.value}")
+                return []
+            return make(state)
+
+        try:
+            await self._runs.record_if(ref.run_id, guarded)
+        except NotFoundError:
+            rejected.append("no such run")
+        if rejected:
+            await self._reject(session, ref, what, rejected[0])
+
+    async def _reject(
+        self, session: WorkerSession, ref: worker_pb2.AttemptRef, what: str, reason: str
+    ) -> None:
+        log.info(
+            "rejected %s from %s for %s/%s#%d: %s",
+            what,
+            session.name,
+            ref.run_id,
+            ref.job,
+            ref.attempt,
+            reason,
+        )
+        stream = worker_stream(session.worker_id)
+        event = MessageRejected(
+            worker_id=session.worker_id,
+            run_id=ref.run_id,
+            job=ref.job,
+            attempt=ref.attempt,
+            message=what,
+            reason=reason,
+        )
+        for _ in range(5):
+            version = await self._store.stream_version(stream)
+            try:
+                await self._store.append(stream, version, [event])
+                return
+            except Exception:
+                continue
