@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from xxci.cli.client import Client
 from xxci.cli.gitinfo import archive, describe, show
+from xxci.cli.home import local_db
 from xxci.cli.local import local_orchestrator
 from xxci.cli.options import (
     Selector,
@@ -26,12 +28,22 @@ from xxci.cli.options import (
 )
 from xxci.cli.progress import Progress
 from xxci.cli.selection import find_repo_root, selected_files
-from xxci.common.errors import SpecError, UsageError
-from xxci.common.events import JobStarted
+from xxci.common.errors import (
+    ConflictError,
+    ConnectionFailed,
+    NotFoundError,
+    SpecError,
+    UsageError,
+)
+from xxci.common.events import CancelRequested, JobStarted, run_stream
 from xxci.common.spec import LoadedFile, diagnostics_of, display_path, load_files
+from xxci.orchestrator.state import replay
+from xxci.orchestrator.store import EventStore
 from xxci.worker.workspace import pack_directory
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+RECONNECT_SECONDS = 60
 
 
 @contextlib.asynccontextmanager
@@ -81,6 +93,7 @@ async def submit_and_follow(
     commit: str | None,
     verbose: bool,
     console: Console,
+    local: bool = False,
 ) -> bool:
     """Upload the source, submit, show progress until the run ends; True on success."""
     checkout = describe(repo_root, branch, commit)
@@ -105,22 +118,48 @@ async def submit_and_follow(
         + (f" at {checkout.commit[:12]}" if checkout.commit else ""),
         highlight=False,
     )
+    return await follow_run(client, reply.run_id, console, verbose=verbose, local=local)
+
+
+async def follow_run(
+    client: Client, run_id: str, console: Console, *, verbose: bool, local: bool
+) -> bool:
+    """Show the run's progress until it ends; True if it succeeded.
+
+    Ctrl-C: a local run is canceled (its orchestrator lives in this process), a remote
+    one is left running (detached). A dropped connection to a remote orchestrator is
+    retried for a while: the watch replays the run from its start, so nothing is missed.
+    """
     followers: list[asyncio.Task[None]] = []
     progress = Progress(console)
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+    watcher = asyncio.create_task(_watch(client, run_id, progress, followers, verbose))
     try:
         with progress:
             ticker = asyncio.create_task(_tick(progress))
             try:
-                async for rec in client.watch(reply.run_id):
-                    progress.feed(rec)
-                    if verbose and isinstance(rec.event, JobStarted):
-                        followers.append(
-                            asyncio.create_task(
-                                _follow_logs(
-                                    client, reply.run_id, rec.event.job, rec.event.attempt, progress
-                                )
-                            )
+                while not watcher.done():
+                    waiter = asyncio.create_task(interrupted.wait())
+                    await asyncio.wait({watcher, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    if not interrupted.is_set():
+                        continue
+                    interrupted.clear()
+                    if not local:
+                        watcher.cancel()
+                        progress.log(
+                            f"detached: run {run_id} goes on (stop it with: xxci cancel {run_id})"
                         )
+                        break
+                    progress.log("canceling the run (interrupt again to stop waiting)...")
+                    await client.cancel(run_id)
+                    loop.remove_signal_handler(signal.SIGINT)
+                    loop.add_signal_handler(signal.SIGINT, watcher.cancel)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             finally:
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -129,10 +168,41 @@ async def submit_and_follow(
                     # Logs of the last jobs may still be in flight: give them a moment.
                     await asyncio.wait(followers, timeout=5)
     finally:
-        for task in followers:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+        for task in (watcher, *followers):
             task.cancel()
     progress.summary()
     return progress.succeeded
+
+
+async def _watch(
+    client: Client,
+    run_id: str,
+    progress: Progress,
+    followers: list[asyncio.Task[None]],
+    verbose: bool,
+) -> None:
+    deadline = RECONNECT_SECONDS
+    while True:
+        try:
+            progress.state = None  # the watch replays the run from its first event
+            async for rec in client.watch(run_id):
+                progress.feed(rec)
+                deadline = RECONNECT_SECONDS
+                if verbose and isinstance(rec.event, JobStarted):
+                    followers.append(
+                        asyncio.create_task(
+                            _follow_logs(client, run_id, rec.event.job, rec.event.attempt, progress)
+                        )
+                    )
+            return
+        except ConnectionFailed as err:
+            if deadline <= 0:
+                raise
+            progress.log(f"lost the orchestrator ({err}); retrying...")
+            await asyncio.sleep(2)
+            deadline -= 2
 
 
 async def _tick(progress: Progress) -> None:
@@ -245,6 +315,7 @@ async def run(
             commit=commit,
             verbose=verbose,
             console=console,
+            local=local,
         )
     if not ok:
         raise click.exceptions.Exit(1)
@@ -268,8 +339,42 @@ async def cancel(
     Jobs not yet started end CANCELED at once; running ones get SIGTERM, then SIGKILL
     after the grace period.
     """
-    async with connect(local, server, token, tls_ca, with_worker=False) as client:
-        reply = await client.cancel(run_id, job or "")
-    click.echo(reply.message)
-    if not reply.accepted:
+    if local:
+        accepted, message = await cancel_local(run_id, job or "")
+    else:
+        async with connect(local, server, token, tls_ca) as client:
+            reply = await client.cancel(run_id, job or "")
+        accepted, message = reply.accepted, reply.message
+    click.echo(message)
+    if not accepted:
         raise click.exceptions.Exit(1)
+
+
+async def cancel_local(run_id: str, job: str) -> tuple[bool, str]:
+    """Record the cancel in the local log; the `xxci run --local` process that runs the
+    run picks it up within a second and stops its containers."""
+    store = await EventStore.open(local_db())
+    try:
+        for _ in range(5):
+            records = await store.read_stream(run_stream(run_id))
+            if not records:
+                raise NotFoundError(f"no local run with id {run_id!r}")
+            state = replay(records)
+            title = f"{state.pipeline.name} #{state.number}"
+            if state.status.finished:
+                return False, f"run {title} already finished ({state.status.value})"
+            if job and job not in state.jobs:
+                raise NotFoundError(f"run {title} has no job {job!r}")
+            try:
+                await store.append(
+                    run_stream(run_id),
+                    state.version,
+                    [CancelRequested(job=job, reason="requested by user")],
+                )
+            except ConflictError:
+                continue
+            what = f"job {job}" if job else "run"
+            return True, f"cancel requested for {what} of {title}"
+        raise ConflictError(f"run {run_id} keeps changing; try again")
+    finally:
+        await store.close()

@@ -136,9 +136,13 @@ class RunBook:
             return state
 
     async def tick(self) -> None:
-        """Let time-based decisions (timeouts, cancel back-stops) happen."""
+        """Let time-based decisions (timeouts, cancel back-stops) happen, and pick up
+        events another process appended (``xxci cancel --local``)."""
         for state in self.active():
             try:
+                if await self._store.stream_version(run_stream(state.run_id)) != state.version:
+                    async with self._lock(state.run_id):
+                        await self._reload(state.run_id)
                 await self.advance(state.run_id)
             except Exception:
                 log.exception("advancing run %s failed", state.run_id)
