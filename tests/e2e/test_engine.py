@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from datetime import datetime
@@ -283,3 +284,65 @@ def test_server_restart_mid_run_loses_nothing(cluster: Cluster, tmp_path: Path) 
     assert all(n == 1 for n in finished.values()), finished
     assert {job for job, _ in finished} == {"first", "second"}
     assert sum(1 for e in events if e.event.type == "RunFinished") == 1
+
+
+LOST = f"""
+pipeline: {{name: lost}}
+stages: [test]
+default: {{image: {IMAGE}}}
+jobs:
+  - {{name: long, stage: test, script: ["sleep 3", "echo attempt $CI_JOB_ATTEMPT done"]}}
+"""
+
+
+def test_a_lost_worker_s_job_runs_again_elsewhere(cluster: Cluster, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"l.yml": LOST})
+    proc = cluster.popen("run", "--pipeline", "lost", cwd=repo)
+    assert proc.stdout is not None
+    run_id = run_id_of(proc.stdout.readline())
+    wait_for_job(cluster, run_id, "long", "RUNNING")
+    first = jobs_of(cluster.report(run_id))["long"]["worker"]
+    victim = next(w for w, name in zip(cluster.workers, ("w1", "w2"), strict=True) if name == first)
+    victim.kill()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err + cluster.logs()
+    job = jobs_of(cluster.report(run_id))["long"]
+    assert job["status"] == "SUCCESS"
+    assert job["attempt"] == 2
+    assert job["worker"] != first
+    assert [a["status"] for a in job["attempts"]] == ["FAILED", "SUCCESS"]
+    assert job["attempts"][0]["failure_reason"] == "worker_lost"
+
+
+TAGGED = f"""
+pipeline: {{name: tagged}}
+stages: [test]
+default: {{image: {IMAGE}}}
+jobs:
+  - {{name: gpu-only, stage: test, tags: [gpu], script: ["true"]}}
+  - {{name: anywhere, stage: test, script: ["true"]}}
+"""
+
+
+def test_tags_pick_workers_with_those_labels(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.start_worker("w3", capacity=1, labels=("gpu",))
+    cluster.wait_workers(3)
+    repo = make_repo(tmp_path / "repo", {"t.yml": TAGGED})
+    code, out, err = run(cluster, repo, "--pipeline", "tagged")
+    assert code == 0, out + err
+    jobs = jobs_of(cluster.report(run_id_of(out)))
+    assert jobs["gpu-only"]["worker"] == "w3"
+
+
+def test_local_run_writes_its_report(tmp_path: Path, docker_image: str) -> None:
+    cluster = Cluster(tmp=tmp_path, port=0, data_dir=tmp_path / "unused")
+    repo = make_repo(tmp_path / "repo", {"app.yml": SUCCESS}, {"src/input.txt": "source line\n"})
+    out = cluster.xxci("run", "--local", "--pipeline", "app", cwd=repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "pipeline app #1 SUCCESS" in out.stdout
+    report_file = tmp_path / "home" / "reports" / "app" / "1.json"
+    doc = json.loads(report_file.read_text())
+    assert doc["status"] == "SUCCESS"
+    assert doc["local"] is True
+    assert {j["name"] for s in doc["stages"] for j in s["jobs"]} == {"compile", "unit", "lint"}
+    assert (tmp_path / "home" / "local.db").exists()

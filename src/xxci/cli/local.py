@@ -37,7 +37,7 @@ async def local_orchestrator(
     home = xxci_home()
     token = secrets.token_urlsafe(24)
     server = OrchestratorServer(
-        Orchestrator(home, db_name="local.db", report_dir=reports_dir()),
+        Orchestrator(home, db_name="local.db", report_dir=reports_dir(), local=True),
         "127.0.0.1:0",
         token=token,
     )

@@ -41,8 +41,11 @@ class Orchestrator:
         lease_ttl: float = 30.0,
         heartbeat_interval: float = 5.0,
         cancel_grace: float = 10.0,
+        local: bool = False,
     ) -> None:
         self.data_dir = data_dir
+        self.local = local
+        """Runs of this orchestrator are ``--local`` ones (recorded in ``RunCreated``)."""
         self._db_path = data_dir / db_name
         self.report_dir = report_dir
         self._lease_ttl = lease_ttl
@@ -98,10 +101,14 @@ class Orchestrator:
         branch: str = "",
         commit: str = "",
         source_blob: str = "",
-        local: bool = False,
     ) -> RunState:
         state = await self.runs.create(
-            pipeline, repo=repo, branch=branch, commit=commit, source_blob=source_blob, local=local
+            pipeline,
+            repo=repo,
+            branch=branch,
+            commit=commit,
+            source_blob=source_blob,
+            local=self.local,
         )
         self.hub.kick()
         return state
