@@ -28,9 +28,8 @@ async def test_check_reports_every_error_on_stderr(repo: Path) -> None:
     assert result.exit_code == 1
     assert result.stdout == ".pipelines/main.yml: ok (pipeline 'main', 2 stages, 3 jobs)\n"
     assert result.stderr == (
-        ".pipelines/broken.yml:4:5: missing required key 'script' in job 'a'\n"
         ".pipelines/broken.yml:5:5: unknown key 'scirpt' in job 'a' (did you mean 'script'?)\n"
-        "2 errors in 1 file\n"
+        "1 error in 1 file\n"
     )
 
 

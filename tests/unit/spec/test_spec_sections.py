@@ -70,10 +70,16 @@ def test_top_level_and_pipeline_section(text: str, expected: str) -> None:
     assert errors(text) == [expected]
 
 
-def test_a_misspelt_name_is_unknown_and_name_is_missing() -> None:
+def test_a_misspelt_name_is_reported_once_as_a_near_miss() -> None:
     assert errors("pipeline: {nmae: demo}\n" + JOBS) == [
-        "p.yml:1:11: missing required key 'name' in 'pipeline'",
         "p.yml:1:12: unknown key 'nmae' in 'pipeline' (did you mean 'name'?)",
+    ]
+
+
+def test_a_missing_key_without_a_near_miss_is_reported_as_missing() -> None:
+    assert errors("pipeline: {title: demo}\n" + JOBS) == [
+        "p.yml:1:11: missing required key 'name' in 'pipeline'",
+        "p.yml:1:12: unknown key 'title' in 'pipeline'",
     ]
 
 
@@ -330,7 +336,6 @@ def test_unknown_job_keys_get_a_suggestion() -> None:
         """
     )
     assert errors(text) == [
-        "p.yml:7:5: missing required key 'script' in job 'compile'",
         "p.yml:9:5: unknown key 'scirpt' in job 'compile' (did you mean 'script'?)",
         "p.yml:10:5: unknown key 'needz' in job 'compile' (did you mean 'needs'?)",
         "p.yml:11:5: unknown key 'color' in job 'compile'",

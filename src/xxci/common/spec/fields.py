@@ -9,6 +9,7 @@ on so that every problem is reported in one pass.
 from __future__ import annotations
 
 import datetime
+import difflib
 import posixpath
 import re
 from collections.abc import Callable, Collection
@@ -68,6 +69,19 @@ def check_keys(
             c.error(entry.key_loc, messages.job_only_key(key))
         else:
             c.error(entry.key_loc, messages.unknown_key(shorten(entry.name), where, known))
+
+
+def misspelled(mapping: Map, key: str, known: Collection[str]) -> bool:
+    """Whether an unknown key of ``mapping`` is a near miss for ``key``: its "unknown
+    key ... (did you mean 'key'?)" error already says what is wrong, so a "missing
+    required key" error for ``key`` would only repeat it."""
+    for entry in mapping:
+        name = entry.key
+        if isinstance(name, str) and name not in known:
+            near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+            if near and near[0] == key:
+                return True
+    return False
 
 
 def wrong_type(c: Collector, entry: Entry, where: str, expected: str) -> None:

@@ -117,7 +117,8 @@ def _pipeline_name(c: Collector, root: Map) -> str | None:
     fields.check_keys(c, section, "'pipeline'", PIPELINE_KEYS)
     name_entry = section.get("name")
     if name_entry is None:
-        c.error(section.loc, messages.missing_key("name", "'pipeline'"))
+        if not fields.misspelled(section, "name", PIPELINE_KEYS):
+            c.error(section.loc, messages.missing_key("name", "'pipeline'"))
         return None
     name = fields.string(c, name_entry, "'pipeline'")
     if name is not None and not PIPELINE_NAME.fullmatch(name):
@@ -264,11 +265,12 @@ def _read_job(c: Collector, draft: _Draft, stages: list[str] | None) -> _Draft:
         draft.stage_loc = stage_entry.value.loc
     elif stages is not None and FALLBACK_STAGE in stages:
         draft.stage = FALLBACK_STAGE
-    elif stages is not None:
+    elif stages is not None and not fields.misspelled(node, "stage", JOB_KEYS):
         c.error(draft.anchor, messages.missing_stage(where))
     script_entry = node.get("script")
     if script_entry is None:
-        c.error(draft.anchor, messages.missing_key("script", where))
+        if not fields.misspelled(node, "script", JOB_KEYS):
+            c.error(draft.anchor, messages.missing_key("script", where))
     else:
         draft.script = fields.script(c, script_entry, where)
     needs_entry = node.get("needs")
@@ -286,7 +288,9 @@ def _resolve(c: Collector, draft: _Draft, defaults: _Settings) -> Job | None:
     """The job with ``default`` merged in, or None if something is missing or invalid."""
     own = draft.settings
     image = own.image or defaults.image
-    if "image" not in own.present | defaults.present:
+    if "image" not in own.present | defaults.present and not fields.misspelled(
+        draft.node, "image", JOB_KEYS
+    ):
         c.error(draft.anchor, messages.missing_image(draft.where))
     if draft.name is None or draft.stage is None or image is None or draft.script is None:
         return None
