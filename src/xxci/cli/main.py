@@ -7,8 +7,13 @@ import asyncclick as click
 from xxci import __version__
 from xxci.cli.check import check
 from xxci.cli.dry_run import dry_run
+from xxci.cli.events_cmd import events
+from xxci.cli.logs_cmd import logs
+from xxci.cli.report_cmd import report
 from xxci.cli.run_cmd import cancel, run
 from xxci.cli.server_cmd import server
+from xxci.cli.status_cmd import status
+from xxci.cli.verify_cmd import verify
 from xxci.cli.worker_cmd import worker
 
 
@@ -26,6 +31,11 @@ cli.add_command(worker)
 
 cli.add_command(check)
 cli.add_command(dry_run)
+cli.add_command(report)
+cli.add_command(status)
+cli.add_command(logs)
+cli.add_command(events)
+cli.add_command(verify)
 
 
 def main() -> None:

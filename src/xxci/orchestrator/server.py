@@ -19,6 +19,8 @@ log = logging.getLogger("xxci.orchestrator")
 
 MAX_MESSAGE = 8 * 1024 * 1024
 GRPC_OPTIONS = [
+    # A second server on a port that is taken must fail, not share it silently.
+    ("grpc.so_reuseport", 0),
     ("grpc.max_receive_message_length", MAX_MESSAGE),
     ("grpc.max_send_message_length", MAX_MESSAGE),
     # Keep idle worker streams alive through NATs and proxies.
@@ -73,7 +75,9 @@ class OrchestratorServer:
                 self.port = server.add_insecure_port(self.listen)
         except RuntimeError as err:
             await self.orchestrator.stop()
-            raise UsageError(f"cannot listen on {self.listen}: {err}") from err
+            raise UsageError(
+                f"cannot listen on {self.listen}: the address is in use or not valid here"
+            ) from err
         await server.start()
         self._server = server
         log.info("orchestrator listening on %s (data in %s)", self.address, o.data_dir)
