@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
-from xxci.common.errors import NotFoundError
+from xxci.common.errors import ConflictError, NotFoundError
 from xxci.common.events import (
     Event,
     JobAttemptLost,
@@ -28,6 +28,7 @@ from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.common.status import FailureReason, JobStatus
 from xxci.orchestrator.hub import AttemptKey, Hub, WorkerSession
 from xxci.orchestrator.lookup import is_current
+from xxci.orchestrator.results import failure_allowed
 from xxci.orchestrator.runs import RunBook
 from xxci.orchestrator.state import RunState
 from xxci.orchestrator.store import EventStore, LogStore
@@ -46,14 +47,14 @@ def finished_event(state: RunState, msg: worker_pb2.JobFinished) -> JobFinished:
     status = _FINAL.get(msg.status, JobStatus.FAILED)
     exit_code = msg.exit_code if msg.HasField("exit_code") else None
     reason = msg.failure_reason
-    if status is JobStatus.FAILED and not reason:
+    known = {r.value for r in FailureReason}
+    if status is JobStatus.FAILED and reason not in known:
         reason = FailureReason.SYSTEM_FAILURE.value
     if status is JobStatus.CANCELED:
         reason = FailureReason.CANCELED.value
-    allowed = False
-    if status is JobStatus.FAILED:
-        spec = state.pipeline.job(msg.ref.job)
-        allowed = spec.allow_failure.permits_failure(reason, exit_code)
+    allowed = status is JobStatus.FAILED and failure_allowed(
+        state.pipeline.job(msg.ref.job), FailureReason(reason), exit_code
+    )
     return JobFinished(
         job=msg.ref.job,
         attempt=msg.ref.attempt,
@@ -267,5 +268,5 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             try:
                 await self._store.append(stream, version, [event])
                 return
-            except Exception:
+            except ConflictError:
                 continue
