@@ -45,6 +45,8 @@ demo: $(STAMP) docker
 	$(BIN)/xxci run --local --pipeline example
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/engine_throughput.py
+	$(BIN)/python benchmarks/event_store_append.py
 	$(BIN)/python benchmarks/report_queries.py
 
 clean:
