@@ -3,8 +3,15 @@
 Each job name maps to a :class:`FakeJob`: steps that write output lines and exit with a
 code, optionally held at a gate (an ``asyncio.Event`` the test sets) so a test decides
 when a job moves on, zuul-style. A cancel is honoured at any gate or sleep: the job
-ends CANCELED at once. What the executor saw (assignment, workspace bytes, cancel) is
-recorded in :attr:`FakeExecutor.runs`.
+ends CANCELED at once. The assignment's timeout is enforced the same way. What the
+executor saw (assignment, workspace bytes, cancel) is recorded in
+:attr:`FakeExecutor.runs`.
+
+It keeps the real executor's contract (tests/integration/test_executor_contract.py runs
+the same tests against both): a cancel set before the start runs nothing; results,
+exit codes and messages look like the Docker executor's; artifacts are returned only
+when the assignment names artifact paths and its ``artifact_when`` matches, never
+after a cancel.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pathlib import Path
 
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
+from xxci.worker.docker_executor import format_duration
 from xxci.worker.executor import (
     Assignment,
     ExecutionListener,
@@ -57,6 +65,10 @@ class _Canceled(Exception):
     pass
 
 
+class _TimedOut(Exception):
+    pass
+
+
 class FakeExecutor:
     """Implements :class:`xxci.worker.executor.Executor` from :class:`FakeJob` scripts."""
 
@@ -87,10 +99,18 @@ class FakeExecutor:
         self.runs[assignment.job] = record
         if job.raise_error is not None:
             raise job.raise_error
+        if cancel.is_set():  # as Docker: a cancel before the start runs nothing
+            record.result = _canceled()
+            return record.result
         await listener.started(f"fake-{assignment.job}-{assignment.attempt}", "sha256:fake")
         record.started.set()
-        result = await self._steps(job, listener, cancel)
-        if job.artifacts is not None and _collect(assignment.artifact_when, result.status):
+        deadline = asyncio.get_running_loop().time() + assignment.timeout_seconds
+        result = await self._steps(assignment, job, listener, cancel, deadline)
+        if (
+            job.artifacts is not None
+            and assignment.artifact_paths
+            and _collect(assignment.artifact_when, result.status)
+        ):
             path = self._tmp / f"{assignment.job}-{assignment.attempt}.tar"
             path.write_bytes(job.artifacts)
             result = ExecutionResult(
@@ -104,36 +124,54 @@ class FakeExecutor:
         return result
 
     async def _steps(
-        self, job: FakeJob, listener: ExecutionListener, cancel: asyncio.Event
+        self,
+        assignment: Assignment,
+        job: FakeJob,
+        listener: ExecutionListener,
+        cancel: asyncio.Event,
+        deadline: float,
     ) -> ExecutionResult:
         for index, step in enumerate(job.steps):
             try:
                 if step.gate is not None:
-                    await _unless_canceled(step.gate.wait(), cancel)
+                    await _unless_stopped(step.gate.wait(), cancel, deadline)
                 if step.seconds:
-                    await _unless_canceled(asyncio.sleep(step.seconds), cancel)
+                    await _unless_stopped(asyncio.sleep(step.seconds), cancel, deadline)
             except _Canceled:
-                await listener.output("system", b"canceled\n")
+                await listener.output("system", b"job canceled\n")
+                return _canceled()
+            except _TimedOut:
+                limit = format_duration(assignment.timeout_seconds)
+                await listener.output("system", f"job exceeded its timeout of {limit}\n".encode())
                 return ExecutionResult(
-                    status=JobStatus.CANCELED,
-                    exit_code=143,
-                    failure_reason=FailureReason.CANCELED,
-                    message="canceled",
+                    status=JobStatus.FAILED,
+                    failure_reason=FailureReason.TIMEOUT,
+                    message=f"job exceeded its timeout of {limit}",
                 )
             for stream, data in step.output:
                 await listener.output(stream, data)
             await listener.step_finished(index, step.exit_code)
             if step.exit_code != 0:
+                command = assignment.script[index] if index < len(assignment.script) else ""
                 return ExecutionResult(
                     status=JobStatus.FAILED,
                     exit_code=step.exit_code,
                     failure_reason=FailureReason.SCRIPT_FAILURE,
-                    message=f"step {index} exited with {step.exit_code}",
+                    message=f"command {index + 1} failed with exit code {step.exit_code}: "
+                    f"{command}",
                 )
         return ExecutionResult(status=JobStatus.SUCCESS, exit_code=0)
 
 
+def _canceled() -> ExecutionResult:
+    return ExecutionResult(
+        status=JobStatus.CANCELED, failure_reason=FailureReason.CANCELED, message="job canceled"
+    )
+
+
 def _collect(when: ArtifactWhen, status: JobStatus) -> bool:
+    if status is JobStatus.CANCELED:
+        return False
     if when is ArtifactWhen.ALWAYS:
         return True
     if when is ArtifactWhen.ON_FAILURE:
@@ -141,15 +179,24 @@ def _collect(when: ArtifactWhen, status: JobStatus) -> bool:
     return status is JobStatus.SUCCESS
 
 
-async def _unless_canceled(awaitable: Awaitable[object], cancel: asyncio.Event) -> None:
-    """Await ``awaitable`` unless ``cancel`` is set first (then raise _Canceled)."""
+async def _unless_stopped(
+    awaitable: Awaitable[object], cancel: asyncio.Event, deadline: float
+) -> None:
+    """Await ``awaitable`` unless ``cancel`` is set first (raise _Canceled) or the loop
+    time passes ``deadline`` (raise _TimedOut)."""
     work = asyncio.ensure_future(awaitable)
     canceled = asyncio.ensure_future(cancel.wait())
+    remaining = max(0.0, deadline - asyncio.get_running_loop().time())
     try:
-        done, _ = await asyncio.wait({work, canceled}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {work, canceled}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         for task in (work, canceled):
             task.cancel()
         await asyncio.gather(work, canceled, return_exceptions=True)
-    if canceled in done and work not in done:
+    if work in done:
+        return
+    if canceled in done:
         raise _Canceled
+    raise _TimedOut
