@@ -114,9 +114,14 @@ class Hub:
 
     async def connect(self, hello: worker_pb2.Hello, peer: str) -> WorkerSession:
         """Register a worker's stream. A worker that comes back with its old id takes
-        over its session (the old stream is closed): the newest connection wins."""
+        over its session (the old stream is closed): the newest connection wins.
+
+        The attempts the worker says it still runs are re-adopted before the session
+        is registered: until then dispatch must not see it, or it would count the
+        worker's busy slots as free and hand it work it can only reject.
+        """
         worker_id = hello.worker_id or uuid.uuid4().hex[:12]
-        old = self._sessions.get(worker_id)
+        old = self._sessions.pop(worker_id, None)
         if old is not None:
             old.close()
         session = WorkerSession(
@@ -126,6 +131,11 @@ class Hub:
             labels=frozenset(hello.labels),
             peer=peer,
         )
+        for ref in hello.running:
+            await self._readopt(session, (ref.run_id, ref.job, ref.attempt))
+        meanwhile = self._sessions.pop(worker_id, None)  # connected during the awaits
+        if meanwhile is not None:
+            meanwhile.close()
         self._sessions[worker_id] = session
         await self._append_worker(
             worker_id,
@@ -138,8 +148,6 @@ class Hub:
                 peer=peer,
             ),
         )
-        for ref in hello.running:
-            await self._readopt(session, (ref.run_id, ref.job, ref.attempt))
         self.kick()
         return session
 
