@@ -31,6 +31,7 @@ from xxci.common.pb.v1 import worker_pb2
 from xxci.common.status import JobStatus
 from xxci.orchestrator.assignment import build_assignment
 from xxci.orchestrator.dispatch import QueuedJob, WorkerSlot, match
+from xxci.orchestrator.lookup import cancel_requested_at
 from xxci.orchestrator.runs import RunBook
 from xxci.orchestrator.state import RunState
 from xxci.orchestrator.store import EventStore
@@ -177,15 +178,21 @@ class Hub:
             session.attempts.add(key)
             self._owner[key] = session.worker_id
             self._leases[key] = time.monotonic() + self.lease_ttl
+            if state is not None and cancel_requested_at(state, js) is not None:
+                # A CancelJob sent on the stream that broke may never have arrived, and
+                # the orchestrator does not send one twice: send it on this one.
+                session.send(self._cancel_message(key, "canceled"))
             return
         # Not current any more (lost and re-queued, or canceled): stop it on the worker.
-        session.send(
-            worker_pb2.OrchestratorMessage(
-                cancel=worker_pb2.CancelJob(
-                    ref=worker_pb2.AttemptRef(run_id=run_id, job=job, attempt=attempt),
-                    grace_seconds=self.cancel_grace,
-                    reason="this attempt is no longer current",
-                )
+        session.send(self._cancel_message(key, "this attempt is no longer current"))
+
+    def _cancel_message(self, key: AttemptKey, reason: str) -> worker_pb2.OrchestratorMessage:
+        run_id, job, attempt = key
+        return worker_pb2.OrchestratorMessage(
+            cancel=worker_pb2.CancelJob(
+                ref=worker_pb2.AttemptRef(run_id=run_id, job=job, attempt=attempt),
+                grace_seconds=self.cancel_grace,
+                reason=reason,
             )
         )
 
@@ -227,16 +234,7 @@ class Hub:
         session = self._sessions.get(worker_id) if worker_id else None
         if session is None:
             return False
-        run_id, job, attempt = key
-        return session.send(
-            worker_pb2.OrchestratorMessage(
-                cancel=worker_pb2.CancelJob(
-                    ref=worker_pb2.AttemptRef(run_id=run_id, job=job, attempt=attempt),
-                    grace_seconds=self.cancel_grace,
-                    reason=reason,
-                )
-            )
-        )
+        return session.send(self._cancel_message(key, reason))
 
     # --- dispatch -------------------------------------------------------------------
 
