@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS events (
 _EVENT_COLUMNS = "seq, stream, version, type, data, at"
 # SQLite allows 32766 bound parameters per statement; 5 per row.
 _ROWS_PER_INSERT = 1000
+_STREAMS_PER_READ = 500
 
 
 class EventStore:
@@ -262,6 +263,28 @@ class EventStore:
             params.append(limit)
         return [_decode(row) for row in await self._db.read(sql, params)]
 
+    async def read_streams(
+        self, streams: Sequence[str], up_to_seq: int | None = None
+    ) -> dict[str, list[RecordedEvent]]:
+        """Every event of each of ``streams`` (with seq <= ``up_to_seq``), by stream, in
+        version order: the bulk read of many runs, a few queries instead of one each."""
+        result: dict[str, list[RecordedEvent]] = {stream: [] for stream in streams}
+        names = list(result)
+        for start in range(0, len(names), _STREAMS_PER_READ):
+            part = names[start : start + _STREAMS_PER_READ]
+            sql = (
+                f"SELECT {_EVENT_COLUMNS} FROM events"
+                f" WHERE stream IN ({', '.join('?' * len(part))})"
+            )
+            params: list[object] = list(part)
+            if up_to_seq is not None:
+                sql += " AND seq <= ?"
+                params.append(up_to_seq)
+            for row in await self._db.read(sql + " ORDER BY stream, version", params):
+                rec = _decode(row)
+                result[rec.stream].append(rec)
+        return result
+
     async def stream_version(self, stream: str) -> int:
         """The stream's last version; 0 if it has no events."""
         rows = await self._db.read(
@@ -317,6 +340,13 @@ class EventStore:
             params.append(limit)
         rows = await self._db.read(sql, params)
         return [RunRow.from_db(row) for row in reversed(rows)]
+
+    async def pipelines(self, repo: str | None = None) -> list[str]:
+        """Names of the pipelines that have runs (of ``repo``), sorted."""
+        sql, params = "SELECT DISTINCT pipeline FROM runs", []
+        if repo is not None:
+            sql, params = sql + " WHERE repo = ?", [repo]
+        return [str(row[0]) for row in await self._db.read(sql + " ORDER BY pipeline", params)]
 
     async def get_run(self, run_id: str) -> RunRow:
         """The index row of ``run_id``; NotFoundError if there is no such run."""

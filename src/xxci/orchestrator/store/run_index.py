@@ -8,10 +8,10 @@ pipeline name unique.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import aiosqlite
 
@@ -54,8 +54,8 @@ class RunRow:
     created_at: datetime
 
     @classmethod
-    def from_db(cls, row: sqlite3.Row) -> RunRow:
-        """Build from a row selected as ``COLUMNS``."""
+    def from_db(cls, row: Sequence[Any]) -> RunRow:
+        """Build from a row selected as ``COLUMNS`` (or a slice of one)."""
         run_id, stream, pipeline, number, repo, branch, commit, seq, at = row
         return cls(run_id, stream, pipeline, number, repo, branch, commit, seq, parse_time(at))
 
