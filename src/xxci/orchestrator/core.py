@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,11 +17,11 @@ from pathlib import Path
 from xxci.common.events import CancelRequested, JobFinished, RecordedEvent, RunFinished
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.hub import AttemptKey, Hub
-from xxci.orchestrator.report import run_report
+from xxci.orchestrator.report import report_file_text
 from xxci.orchestrator.runs import RunBook
 from xxci.orchestrator.scheduler import jobs_to_cancel
 from xxci.orchestrator.state import RunState, replay
-from xxci.orchestrator.store import BlobStore, EventStore, LogStore
+from xxci.orchestrator.store import BlobStore, EventStore, LogStore, ReportCache
 
 log = logging.getLogger("xxci.orchestrator")
 
@@ -59,6 +58,7 @@ class Orchestrator:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = await EventStore.open(self._db_path)
         self.logs = await LogStore.open(self._db_path)
+        self.reports = await ReportCache.open(self._db_path)
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.runs = RunBook(self.store)
         self.hub = Hub(
@@ -90,6 +90,7 @@ class Orchestrator:
                 await self._loop_task
         for session in self.hub.sessions():
             session.close()
+        await self.reports.close()
         await self.logs.close()
         await self.store.close()
 
@@ -185,7 +186,7 @@ class Orchestrator:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(run_report(state), indent=2, sort_keys=True) + "\n")
+            tmp.write_text(report_file_text(state), encoding="utf-8")
             tmp.replace(path)
         except OSError:
             log.exception("could not write the report %s", path)

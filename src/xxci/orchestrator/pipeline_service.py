@@ -14,8 +14,11 @@ from xxci.common.events import RunFinished, run_stream
 from xxci.common.pb.v1 import pipeline_pb2, pipeline_pb2_grpc
 from xxci.common.spec import load_pipeline_text
 from xxci.orchestrator.core import Orchestrator
-from xxci.orchestrator.queries import query_report, status_report
+from xxci.orchestrator.feeds import event_feed, job_output
+from xxci.orchestrator.queries import ReportQuery, query_report, resolve_run
 from xxci.orchestrator.report import run_report
+from xxci.orchestrator.status import WorkerView, status_report
+from xxci.orchestrator.verify import verify_log
 
 FOLLOW_POLL_SECONDS = 1.0
 
@@ -67,10 +70,11 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         self, request: pipeline_pb2.GetRunRequest, context: Context
     ) -> pipeline_pb2.ReportResponse:
         try:
+            run_id = await resolve_run(self._o.store, request.run_id)
             if request.at_seq:
-                state = await self._o.state_at(request.run_id, request.at_seq)
+                state = await self._o.state_at(run_id, request.at_seq)
             else:
-                state = await self._o.runs.get(request.run_id)
+                state = await self._o.runs.get(run_id)
         except XxciError as err:
             await _abort(context, err)
         return _json(run_report(state))
@@ -78,16 +82,17 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def QueryRuns(
         self, request: pipeline_pb2.QueryRunsRequest, context: Context
     ) -> pipeline_pb2.ReportResponse:
+        query = ReportQuery(
+            repo=request.repo,
+            pipeline=request.pipeline,
+            run=request.run_number,
+            stage=request.stage,
+            job=request.job,
+            at_seq=request.at_seq,
+            last=request.limit,
+        )
         try:
-            doc = await query_report(
-                self._o.store,
-                repo=request.repo,
-                pipeline=request.pipeline,
-                number=request.run_number,
-                stage=request.stage,
-                job=request.job,
-                at_seq=request.at_seq,
-            )
+            doc = await query_report(self._o.store, self._o.reports, query)
         except XxciError as err:
             await _abort(context, err)
         return _json(doc)
@@ -95,20 +100,39 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def GetStatus(
         self, request: pipeline_pb2.GetStatusRequest, context: Context
     ) -> pipeline_pb2.ReportResponse:
-        return _json(status_report(self._o.runs.active(), self._o.hub.sessions()))
+        workers = [
+            WorkerView(
+                worker_id=s.worker_id,
+                name=s.name,
+                capacity=s.capacity,
+                labels=s.labels,
+                draining=s.draining,
+                running=tuple(sorted(s.attempts)),
+            )
+            for s in self._o.hub.sessions()
+            if not s.closed
+        ]
+        return _json(status_report(self._o.runs.active(), workers))
+
+    async def Verify(
+        self, request: pipeline_pb2.VerifyRequest, context: Context
+    ) -> pipeline_pb2.ReportResponse:
+        result = await verify_log(self._o.store, self._o.reports, self._o.report_dir)
+        return _json(result.to_dict())
 
     async def CancelRun(
         self, request: pipeline_pb2.CancelRunRequest, context: Context
     ) -> pipeline_pb2.CancelRunResponse:
         try:
-            before = await self._o.runs.get(request.run_id)
+            run_id = await resolve_run(self._o.store, request.run_id)
+            before = await self._o.runs.get(run_id)
             if before.status.finished:
                 return pipeline_pb2.CancelRunResponse(
                     accepted=False,
                     message=f"run {before.pipeline.name} #{before.number} already finished "
                     f"({before.status.value})",
                 )
-            await self._o.cancel(request.run_id, request.job, reason="requested by user")
+            await self._o.cancel(run_id, request.job, reason="requested by user")
         except XxciError as err:
             await _abort(context, err)
         what = f"job {request.job}" if request.job else "run"
@@ -139,57 +163,33 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def GetEvents(
         self, request: pipeline_pb2.GetEventsRequest, context: Context
     ) -> AsyncIterator[pipeline_pb2.EventRecord]:
-        since = request.since_seq
-        stream = run_stream(request.run_id) if request.run_id else None
-        while True:
-            last_seq = await self._o.store.last_seq()
-            if stream is not None:
-                records = [r for r in await self._o.store.read_stream(stream) if r.seq > since]
-            else:
-                records = await self._o.store.read_all(since_seq=since, limit=1000)
-            for rec in records:
-                since = rec.seq
+        try:
+            run_id = await resolve_run(self._o.store, request.run_id) if request.run_id else ""
+            feed = event_feed(
+                self._o.store, run_id, request.since_seq, request.follow, FOLLOW_POLL_SECONDS
+            )
+            async for rec in feed:
                 yield record_to_pb(rec)
-            if not request.follow:
-                if stream is not None or not records:
-                    return
-                continue
-            if stream is not None and any(isinstance(r.event, RunFinished) for r in records):
-                return
-            await self._o.store.wait_for(max(since, last_seq), FOLLOW_POLL_SECONDS)
+        except XxciError as err:
+            await _abort(context, err)
 
     async def StreamLogs(
         self, request: pipeline_pb2.StreamLogsRequest, context: Context
     ) -> AsyncIterator[pipeline_pb2.LogRecord]:
         try:
-            state = await self._o.runs.get(request.run_id)
-        except NotFoundError as err:
-            await _abort(context, err)
-        js = state.jobs.get(request.job)
-        if js is None:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"run {state.pipeline.name} #{state.number} has no job {request.job!r}",
+            run_id = await resolve_run(self._o.store, request.run_id)
+            output = job_output(
+                self._o.runs.get,
+                self._o.logs,
+                run_id,
+                request.job,
+                request.attempt,
+                request.follow,
+                FOLLOW_POLL_SECONDS,
             )
-        attempt = request.attempt or max(js.attempt, 1)
-        after = 0
-        while True:
-            state = await self._o.runs.get(request.run_id)
-            done = state.jobs[request.job].status.finished or state.status.finished
-            moved = state.jobs[request.job].attempt != attempt and not request.attempt
-            for chunk in await self._o.logs.read(
-                request.run_id, request.job, attempt, after_seq=after
-            ):
-                after = chunk.seq
+            async for piece in output:
                 yield pipeline_pb2.LogRecord(
-                    attempt=attempt, seq=chunk.seq, stream=chunk.stream, data=chunk.data
+                    attempt=piece.attempt, seq=piece.seq, stream=piece.stream, data=piece.data
                 )
-            if not request.follow or done:
-                return
-            if moved:
-                attempt = state.jobs[request.job].attempt
-                after = 0
-                continue
-            await self._o.logs.wait_for(
-                request.run_id, request.job, attempt, after, FOLLOW_POLL_SECONDS
-            )
+        except XxciError as err:
+            await _abort(context, err)

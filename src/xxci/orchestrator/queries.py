@@ -1,57 +1,283 @@
-"""Answers to report queries, derived from the log by replay."""
+"""Answers to report queries, derived from the event log by replay.
+
+These functions are the one implementation behind ``PipelineService`` (remote) and the
+CLI's ``--local`` source, so a remote and a local answer come from the same code. They
+read an :class:`EventStore` (the log and its run index) and a :class:`ReportCache`
+(finished runs' reports, each valid only while its stream is unchanged): a run with no
+valid cache row is replayed, and, if it has finished, its row is written for next time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from xxci.common.errors import NotFoundError
-from xxci.common.events import run_stream
-from xxci.orchestrator.hub import WorkerSession
-from xxci.orchestrator.report import run_report
+from xxci.common.errors import NotFoundError, UsageError, XxciError
+from xxci.common.events import RecordedEvent
+from xxci.orchestrator.report import (
+    REPORT_VERSION,
+    Level,
+    narrow,
+    run_report,
+    summary_of,
+)
 from xxci.orchestrator.state import RunState, replay
-from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.store import CachedReport, CacheHit, EventStore, ReportCache, RunRow
+
+__all__ = [
+    "Folded",
+    "ReportQuery",
+    "fold_runs",
+    "parse_run_ref",
+    "query_report",
+    "resolve_run",
+    "unfinished_runs",
+]
+
+log = logging.getLogger("xxci.orchestrator")
+
+_RUN_REF = re.compile(r"(?P<pipeline>[^#/\s]+)[#/](?P<number>[0-9]+)")
 
 
-async def query_report(
-    store: EventStore,
-    *,
-    repo: str = "",
-    pipeline: str = "",
-    number: int = 0,
-    stage: str = "",
-    job: str = "",
-    at_seq: int = 0,
-) -> dict[str, Any]:
-    """Runs matching the filters, each as a full run report."""
-    rows = await store.find_runs(
-        repo=repo or None, pipeline=pipeline or None, number=number or None
+@dataclass(frozen=True)
+class ReportQuery:
+    """The filters of ``xxci report``; each one narrows the previous.
+
+    ``run`` is a run number within ``pipeline``; ``at_seq`` (0: now) asks for the
+    report as it stood just after that global event; ``last`` keeps the newest runs.
+    """
+
+    repo: str = ""
+    pipeline: str = ""
+    run: int = 0
+    stage: str = ""
+    job: str = ""
+    at_seq: int = 0
+    last: int = 0
+
+    def check(self) -> None:
+        """Raise :class:`UsageError` naming the flag a filter needs."""
+        if self.job and not self.stage:
+            raise UsageError("--job needs --stage")
+        if self.stage and not self.pipeline:
+            raise UsageError("--stage needs --pipeline")
+        if self.run and not self.pipeline:
+            raise UsageError("--run needs --pipeline")
+        for flag, value in (("--run", self.run), ("--at", self.at_seq), ("--last", self.last)):
+            if value < 0:
+                raise UsageError(f"{flag} must be a positive number, not {value}")
+
+    @property
+    def level(self) -> Level:
+        if self.job:
+            return "job"
+        if self.stage:
+            return "stage"
+        if self.run:
+            return "run"
+        return "pipeline" if self.pipeline else "runs"
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A run replayed from the log, with its report and summary."""
+
+    state: RunState
+    report: dict[str, Any]
+    summary: dict[str, Any]
+
+    def cache_entry(self) -> CachedReport:
+        return CachedReport(
+            run_id=self.state.run_id,
+            version=self.state.version,
+            last_seq=self.state.last_seq,
+            summary=_compact(self.summary),
+            report=_compact(self.report),
+        )
+
+
+async def query_report(store: EventStore, cache: ReportCache, query: ReportQuery) -> dict[str, Any]:
+    """The report document for ``query`` (see :mod:`xxci.orchestrator.report`).
+
+    With ``run``: that one run's document. Otherwise ``{"report_version", "level",
+    "at_seq", "runs": [...]}`` with the matching runs oldest first. NotFoundError names
+    what does not exist; UsageError a filter that lacks the one it needs.
+    """
+    query.check()
+    level = query.level
+    at = query.at_seq or None
+    detailed = level in ("run", "stage", "job")
+    selected = await cache.select(
+        repo=query.repo or None,
+        pipeline=query.pipeline or None,
+        number=query.run or None,
+        up_to_seq=at,
+        limit=query.last or None,
+        detail="report" if detailed else "summary",
     )
-    if pipeline and not rows:
-        if number:
+    if query.pipeline and not selected:
+        raise NotFoundError(await _no_runs(store, query))
+    docs = await _documents(store, cache, selected, at, detailed)
+    narrowed = (narrow(doc, level, query.stage, query.job) for doc in docs)
+    runs = [doc for doc in narrowed if doc is not None]
+    if query.stage and not runs:
+        raise NotFoundError(_missing_part(query, docs))
+    if query.run:
+        return runs[0]
+    return {"report_version": REPORT_VERSION, "level": level, "at_seq": at, "runs": runs}
+
+
+async def unfinished_runs(store: EventStore, cache: ReportCache) -> list[RunState]:
+    """Every run of the log that has not finished, oldest first (finished runs met on
+    the way are cached)."""
+    selected = await cache.select()
+    missing = [row for row, hit in selected if hit is None]
+    folded = await fold_runs(store, missing)
+    await _remember(cache, folded.values())
+    return [f.state for f in folded.values() if not f.state.finished]
+
+
+async def fold_runs(
+    store: EventStore, rows: Sequence[RunRow], up_to_seq: int | None = None
+) -> dict[str, Folded]:
+    """Replay the runs of ``rows`` (up to ``up_to_seq``), by run id, in ``rows`` order.
+
+    The events are read in bulk and folded in a worker thread: a server answering a
+    big query keeps serving its workers meanwhile.
+    """
+    if not rows:
+        return {}
+    streams = await store.read_streams([row.stream for row in rows], up_to_seq)
+    ordered = [(row.run_id, streams.get(row.stream, [])) for row in rows]
+    return await asyncio.to_thread(_fold_all, ordered)
+
+
+def parse_run_ref(ref: str) -> tuple[str, int] | None:
+    """``("example", 3)`` for ``example#3`` or ``example/3``; None for anything else
+    (a run id). Pipeline names cannot hold ``#`` or ``/``, so this is unambiguous."""
+    match = _RUN_REF.fullmatch(ref.strip())
+    if match is None:
+        return None
+    return match.group("pipeline"), int(match.group("number"))
+
+
+async def resolve_run(store: EventStore, ref: str) -> str:
+    """The run id ``ref`` names: a run id, or ``PIPELINE#N`` / ``PIPELINE/N``."""
+    parsed = parse_run_ref(ref)
+    if parsed is not None:
+        pipeline, number = parsed
+        rows = await store.find_runs(pipeline=pipeline, number=number)
+        if not rows:
             raise NotFoundError(f"pipeline {pipeline!r} has no run #{number}")
-        raise NotFoundError(f"no runs of pipeline {pipeline!r}")
-    runs = []
-    for row in rows:
-        records = await store.read_stream(run_stream(row.run_id), up_to_seq=at_seq or None)
-        if records:
-            runs.append(run_report(replay(records)))
-    return {"runs": runs}
+        return rows[0].run_id
+    try:
+        return (await store.get_run(ref)).run_id
+    except NotFoundError:
+        raise NotFoundError(f"no run {ref!r} (name a run by its id, or as PIPELINE#N)") from None
 
 
-def status_report(active: Sequence[RunState], sessions: Sequence[WorkerSession]) -> dict[str, Any]:
-    """Runs in flight, their queued and running jobs, and the connected workers."""
-    return {
-        "runs": [run_report(s) for s in active],
-        "workers": [
-            {
-                "id": s.worker_id,
-                "name": s.name,
-                "capacity": s.capacity,
-                "labels": sorted(s.labels),
-                "draining": s.draining,
-                "running": [f"{r}/{j}#{a}" for r, j, a in sorted(s.attempts)],
-            }
-            for s in sessions
-        ],
-    }
+# --- helpers ----------------------------------------------------------------------
+
+
+async def _documents(
+    store: EventStore,
+    cache: ReportCache,
+    selected: Sequence[tuple[RunRow, CacheHit | None]],
+    at: int | None,
+    detailed: bool,
+) -> list[dict[str, Any]]:
+    """The report (``detailed``) or summary of each run, from the cache or by replay."""
+    docs: dict[str, dict[str, Any]] = {}
+    missing: list[RunRow] = []
+    for row, hit in selected:
+        if hit is not None and (at is None or hit.last_seq <= at):
+            docs[row.run_id] = json.loads(hit.document)
+        else:
+            missing.append(row)
+    if missing:
+        folded = await fold_runs(store, missing, at)
+        for run_id, f in folded.items():
+            docs[run_id] = f.report if detailed else f.summary
+        if at is None:  # a replay cut at ``at`` is not the run's final word
+            await _remember(cache, folded.values())
+    return [docs[row.run_id] for row, _ in selected if row.run_id in docs]
+
+
+def _fold_all(streams: Sequence[tuple[str, list[RecordedEvent]]]) -> dict[str, Folded]:
+    folded: dict[str, Folded] = {}
+    for run_id, records in streams:
+        if not records:
+            continue
+        try:
+            state = replay(records)
+        except ValueError as err:
+            raise XxciError(
+                f"run {run_id}: its events do not replay ({err}); `xxci verify` checks the log"
+            ) from err
+        report = run_report(state)
+        folded[run_id] = Folded(state, report, summary_of(report))
+    return folded
+
+
+async def _remember(cache: ReportCache, folded: Iterable[Folded]) -> None:
+    """Cache the reports of finished runs; best effort (the answer stands without)."""
+    entries = [f.cache_entry() for f in folded if f.state.finished]
+    try:
+        await cache.save(entries)
+    except (sqlite3.Error, OSError) as err:
+        log.warning("could not update the report cache: %s", err)
+
+
+def _compact(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+async def _no_runs(store: EventStore, query: ReportQuery) -> str:
+    where = f" in repository {query.repo!r}" if query.repo else ""
+    if query.run:
+        if query.at_seq and await store.find_runs(pipeline=query.pipeline, number=query.run):
+            return (
+                f"pipeline {query.pipeline!r} had no run #{query.run}{where}"
+                f" yet at event {query.at_seq}"
+            )
+        return f"pipeline {query.pipeline!r} has no run #{query.run}{where}"
+    when = f" at event {query.at_seq}" if query.at_seq else ""
+    known = await store.pipelines(query.repo or None)
+    hint = f" (pipelines with runs: {', '.join(known)})" if known else ""
+    return f"no runs of pipeline {query.pipeline!r}{where}{when}{hint}"
+
+
+def _missing_part(query: ReportQuery, docs: Sequence[dict[str, Any]]) -> str:
+    """What ``--stage``/``--job`` named that the runs do not have, and what they do."""
+    owner = f"pipeline {query.pipeline!r}"
+    if query.run:
+        owner = f"run #{query.run} of {owner}"
+    stages = _unique(s["name"] for doc in docs for s in doc["stages"])
+    if query.stage not in stages:
+        return f"{owner} has no stage {query.stage!r} (stages: {', '.join(stages) or 'none'})"
+    jobs = _unique(
+        j["name"]
+        for doc in docs
+        for s in doc["stages"]
+        if s["name"] == query.stage
+        for j in s["jobs"]
+    )
+    elsewhere = _unique(
+        s["name"]
+        for doc in docs
+        for s in doc["stages"]
+        for j in s["jobs"]
+        if j["name"] == query.job
+    )
+    hint = f"it is in stage {elsewhere[0]!r}" if elsewhere else f"jobs: {', '.join(jobs)}"
+    return f"stage {query.stage!r} of {owner} has no job {query.job!r} ({hint})"
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(names))

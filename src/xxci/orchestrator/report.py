@@ -1,17 +1,42 @@
 """Reports: a run's fold rendered as a plain, stable document.
 
-The same document is the per-run file of a local run, the answer of ``GetRun``, and
-``xxci report --format json``. Times are RFC 3339 in UTC; durations are seconds.
+The same document is the per-run file of a local run (:func:`report_file_text`), the
+answer of ``GetRun``, and ``xxci report --pipeline P --run N --format json``. Times are
+RFC 3339 in UTC; durations are seconds.
+
+A query narrows it (:func:`narrow`) by how much it names:
+
+    level     asked with                  each run holds
+    runs      (nothing) or --repo         the run's own fields, no "stages"
+    pipeline  --pipeline                  "stages", each without "jobs"
+    run       --pipeline --run            everything (the document as is)
+    stage     --pipeline --stage          "stages": [that stage], its jobs complete
+    job       ... --stage --job           "stages": [that stage with "jobs": [that job]]
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from xxci.orchestrator.state import JobState, RunState, StageState
 
+__all__ = [
+    "REPORT_VERSION",
+    "Level",
+    "dump_json",
+    "job_report",
+    "narrow",
+    "report_file_text",
+    "run_report",
+    "stage_report",
+    "summary_of",
+]
+
 REPORT_VERSION = 1
+
+Level = Literal["runs", "pipeline", "run", "stage", "job"]
 
 
 def iso(at: datetime | None) -> str | None:
@@ -93,3 +118,42 @@ def run_report(state: RunState) -> dict[str, Any]:
         "last_seq": state.last_seq,
         "stages": [stage_report(state, s) for s in state.stages.values()],
     }
+
+
+def summary_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with each stage's ``jobs`` left out (the ``pipeline`` level)."""
+    stages = [{k: v for k, v in stage.items() if k != "jobs"} for stage in report["stages"]]
+    return {**report, "stages": stages}
+
+
+def narrow(
+    doc: dict[str, Any], level: Level, stage: str = "", job: str = ""
+) -> dict[str, Any] | None:
+    """``doc`` (a report, or a summary for the ``runs`` and ``pipeline`` levels) cut to
+    ``level``; None when it has no such stage or job."""
+    if level == "runs":
+        return {k: v for k, v in doc.items() if k != "stages"}
+    if level == "pipeline":
+        return summary_of(doc)
+    if level == "run":
+        return doc
+    found = next((s for s in doc["stages"] if s["name"] == stage), None)
+    if found is None:
+        return None
+    if level == "job":
+        jobs = [j for j in found["jobs"] if j["name"] == job]
+        if not jobs:
+            return None
+        found = {**found, "jobs": jobs}
+    return {**doc, "stages": [found]}
+
+
+def dump_json(doc: object) -> str:
+    """The one JSON form of report documents, for files and ``--format json`` alike."""
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def report_file_text(state: RunState) -> str:
+    """The per-run report file of a local run: byte for byte what ``xxci report
+    --pipeline P --run N --format json`` prints for it."""
+    return dump_json(run_report(state))

@@ -117,12 +117,16 @@ class QueryRunsRequest(_message.Message):
     STAGE_FIELD_NUMBER: _builtins.int
     JOB_FIELD_NUMBER: _builtins.int
     AT_SEQ_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
     repo: _builtins.str
     pipeline: _builtins.str
     run_number: _builtins.int
     stage: _builtins.str
     job: _builtins.str
     at_seq: _builtins.int
+    """Report as it stood just after this global event position (0 = now)."""
+    limit: _builtins.int
+    """Only the newest `limit` matching runs (0 = all)."""
     def __init__(
         self,
         *,
@@ -132,10 +136,11 @@ class QueryRunsRequest(_message.Message):
         stage: _builtins.str = ...,
         job: _builtins.str = ...,
         at_seq: _builtins.int = ...,
+        limit: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_seq", b"at_seq", "job", b"job", "pipeline", b"pipeline", "repo", b"repo", "run_number", b"run_number", "stage", b"stage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_seq", b"at_seq", "job", b"job", "limit", b"limit", "pipeline", b"pipeline", "repo", b"repo", "run_number", b"run_number", "stage", b"stage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -360,3 +365,18 @@ class GetStatusRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStatusRequest: _TypeAlias = GetStatusRequest  # noqa: Y015
+
+@_typing.final
+class VerifyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyRequest: _TypeAlias = VerifyRequest  # noqa: Y015

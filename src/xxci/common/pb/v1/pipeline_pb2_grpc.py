@@ -74,6 +74,11 @@ class PipelineServiceStub:
                 request_serializer=xxci_dot_v1_dot_pipeline__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=xxci_dot_v1_dot_pipeline__pb2.ReportResponse.FromString,
                 _registered_method=True)
+        self.Verify = channel.unary_unary(
+                '/xxci.v1.PipelineService/Verify',
+                request_serializer=xxci_dot_v1_dot_pipeline__pb2.VerifyRequest.SerializeToString,
+                response_deserializer=xxci_dot_v1_dot_pipeline__pb2.ReportResponse.FromString,
+                _registered_method=True)
 
 
 class PipelineServiceServicer:
@@ -88,14 +93,17 @@ class PipelineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRun(self, request, context):
-        """One run's report (the same document as `xxci report --format json`).
+        """One run's report (the same document as `xxci report --pipeline P --run N
+        --format json`). Wherever a request names a run, `run_id` may also be
+        "PIPELINE#N" or "PIPELINE/N".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def QueryRuns(self, request, context):
-        """Reports filtered by repository, pipeline, run, stage and job.
+        """Reports filtered by repository, pipeline, run, stage and job, narrowed to what
+        the filters name (the document is described in xxci/orchestrator/report.py).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,7 +137,15 @@ class PipelineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetStatus(self, request, context):
-        """Runs in flight, queued jobs and connected workers.
+        """Runs in flight, why their jobs wait, and the connected workers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Verify(self, request, context):
+        """Replay the whole log and check everything derived from it (run index, report
+        cache): {"runs": N, "events": M, "problems": ["..."]}.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -176,6 +192,11 @@ def add_PipelineServiceServicer_to_server(servicer, server):
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
                     request_deserializer=xxci_dot_v1_dot_pipeline__pb2.GetStatusRequest.FromString,
+                    response_serializer=xxci_dot_v1_dot_pipeline__pb2.ReportResponse.SerializeToString,
+            ),
+            'Verify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Verify,
+                    request_deserializer=xxci_dot_v1_dot_pipeline__pb2.VerifyRequest.FromString,
                     response_serializer=xxci_dot_v1_dot_pipeline__pb2.ReportResponse.SerializeToString,
             ),
     }
@@ -394,6 +415,33 @@ class PipelineService:
             target,
             '/xxci.v1.PipelineService/GetStatus',
             xxci_dot_v1_dot_pipeline__pb2.GetStatusRequest.SerializeToString,
+            xxci_dot_v1_dot_pipeline__pb2.ReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Verify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xxci.v1.PipelineService/Verify',
+            xxci_dot_v1_dot_pipeline__pb2.VerifyRequest.SerializeToString,
             xxci_dot_v1_dot_pipeline__pb2.ReportResponse.FromString,
             options,
             channel_credentials,

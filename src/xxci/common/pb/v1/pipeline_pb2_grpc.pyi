@@ -36,9 +36,14 @@ class PipelineServiceStub:
     INVALID_ARGUMENT with one "file:line:col: message" per line.
     """
     GetRun: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.GetRunRequest, _pipeline_pb2.ReportResponse]
-    """One run's report (the same document as `xxci report --format json`)."""
+    """One run's report (the same document as `xxci report --pipeline P --run N
+    --format json`). Wherever a request names a run, `run_id` may also be
+    "PIPELINE#N" or "PIPELINE/N".
+    """
     QueryRuns: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.QueryRunsRequest, _pipeline_pb2.ReportResponse]
-    """Reports filtered by repository, pipeline, run, stage and job."""
+    """Reports filtered by repository, pipeline, run, stage and job, narrowed to what
+    the filters name (the document is described in xxci/orchestrator/report.py).
+    """
     WatchRun: _grpc.UnaryStreamMultiCallable[_pipeline_pb2.WatchRunRequest, _pipeline_pb2.EventRecord]
     """The run's events from the start, then live ones until it finishes."""
     StreamLogs: _grpc.UnaryStreamMultiCallable[_pipeline_pb2.StreamLogsRequest, _pipeline_pb2.LogRecord]
@@ -47,7 +52,11 @@ class PipelineServiceStub:
     GetEvents: _grpc.UnaryStreamMultiCallable[_pipeline_pb2.GetEventsRequest, _pipeline_pb2.EventRecord]
     """The raw event log from a global position, for audit."""
     GetStatus: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.GetStatusRequest, _pipeline_pb2.ReportResponse]
-    """Runs in flight, queued jobs and connected workers."""
+    """Runs in flight, why their jobs wait, and the connected workers."""
+    Verify: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.VerifyRequest, _pipeline_pb2.ReportResponse]
+    """Replay the whole log and check everything derived from it (run index, report
+    cache): {"runs": N, "events": M, "problems": ["..."]}.
+    """
 
 @_typing.type_check_only
 class PipelineServiceAsyncStub(PipelineServiceStub):
@@ -57,9 +66,14 @@ class PipelineServiceAsyncStub(PipelineServiceStub):
     INVALID_ARGUMENT with one "file:line:col: message" per line.
     """
     GetRun: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.GetRunRequest, _pipeline_pb2.ReportResponse]  # type: ignore[assignment]
-    """One run's report (the same document as `xxci report --format json`)."""
+    """One run's report (the same document as `xxci report --pipeline P --run N
+    --format json`). Wherever a request names a run, `run_id` may also be
+    "PIPELINE#N" or "PIPELINE/N".
+    """
     QueryRuns: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.QueryRunsRequest, _pipeline_pb2.ReportResponse]  # type: ignore[assignment]
-    """Reports filtered by repository, pipeline, run, stage and job."""
+    """Reports filtered by repository, pipeline, run, stage and job, narrowed to what
+    the filters name (the document is described in xxci/orchestrator/report.py).
+    """
     WatchRun: _aio.UnaryStreamMultiCallable[_pipeline_pb2.WatchRunRequest, _pipeline_pb2.EventRecord]  # type: ignore[assignment]
     """The run's events from the start, then live ones until it finishes."""
     StreamLogs: _aio.UnaryStreamMultiCallable[_pipeline_pb2.StreamLogsRequest, _pipeline_pb2.LogRecord]  # type: ignore[assignment]
@@ -68,7 +82,11 @@ class PipelineServiceAsyncStub(PipelineServiceStub):
     GetEvents: _aio.UnaryStreamMultiCallable[_pipeline_pb2.GetEventsRequest, _pipeline_pb2.EventRecord]  # type: ignore[assignment]
     """The raw event log from a global position, for audit."""
     GetStatus: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.GetStatusRequest, _pipeline_pb2.ReportResponse]  # type: ignore[assignment]
-    """Runs in flight, queued jobs and connected workers."""
+    """Runs in flight, why their jobs wait, and the connected workers."""
+    Verify: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.VerifyRequest, _pipeline_pb2.ReportResponse]  # type: ignore[assignment]
+    """Replay the whole log and check everything derived from it (run index, report
+    cache): {"runs": N, "events": M, "problems": ["..."]}.
+    """
 
 class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -87,7 +105,10 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pipeline_pb2.GetRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pipeline_pb2.ReportResponse, _abc.Awaitable[_pipeline_pb2.ReportResponse]]:
-        """One run's report (the same document as `xxci report --format json`)."""
+        """One run's report (the same document as `xxci report --pipeline P --run N
+        --format json`). Wherever a request names a run, `run_id` may also be
+        "PIPELINE#N" or "PIPELINE/N".
+        """
 
     @_abc_1.abstractmethod
     def QueryRuns(
@@ -95,7 +116,9 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pipeline_pb2.QueryRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pipeline_pb2.ReportResponse, _abc.Awaitable[_pipeline_pb2.ReportResponse]]:
-        """Reports filtered by repository, pipeline, run, stage and job."""
+        """Reports filtered by repository, pipeline, run, stage and job, narrowed to what
+        the filters name (the document is described in xxci/orchestrator/report.py).
+        """
 
     @_abc_1.abstractmethod
     def WatchRun(
@@ -134,6 +157,16 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pipeline_pb2.GetStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pipeline_pb2.ReportResponse, _abc.Awaitable[_pipeline_pb2.ReportResponse]]:
-        """Runs in flight, queued jobs and connected workers."""
+        """Runs in flight, why their jobs wait, and the connected workers."""
+
+    @_abc_1.abstractmethod
+    def Verify(
+        self,
+        request: _pipeline_pb2.VerifyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.ReportResponse, _abc.Awaitable[_pipeline_pb2.ReportResponse]]:
+        """Replay the whole log and check everything derived from it (run index, report
+        cache): {"runs": N, "events": M, "problems": ["..."]}.
+        """
 
 def add_PipelineServiceServicer_to_server(servicer: PipelineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

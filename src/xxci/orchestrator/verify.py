@@ -1,0 +1,250 @@
+"""``xxci verify``: replay the whole log and check everything derived from it.
+
+Checked, run by run (in chunks, so memory stays flat however long the log is):
+
+* every stream's versions run 1..n and every event decodes;
+* every run stream starts with its ``RunCreated`` and replays through the fold;
+* the run index holds exactly one row per ``RunCreated``, with the same facts;
+* every report cache row of the stream's current version equals a fresh fold;
+* with a report folder (local mode): every finished run has its file, each file equals
+  the run's report, and no file is left for a run the log does not have (or that has
+  not finished).
+
+The result lists each difference as one line naming the place and the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xxci.common.events import RecordedEvent, RunCreated
+from xxci.orchestrator.queries import Folded
+from xxci.orchestrator.report import run_report, summary_of
+from xxci.orchestrator.state import replay
+from xxci.orchestrator.store import CachedReport, EventStore, ReportCache, RunRow
+from xxci.orchestrator.store.run_index import row_from_event
+
+__all__ = ["VerifyResult", "differences", "verify_log"]
+
+CHUNK_RUNS = 200
+MAX_DIFFS_PER_DOCUMENT = 10
+
+
+@dataclass
+class VerifyResult:
+    """How much was checked, and every difference found."""
+
+    runs: int = 0
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": self.runs, "events": self.events, "problems": list(self.problems)}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> VerifyResult:
+        return cls(int(doc["runs"]), int(doc["events"]), [str(p) for p in doc["problems"]])
+
+
+async def verify_log(
+    store: EventStore, cache: ReportCache, report_dir: Path | None = None
+) -> VerifyResult:
+    """Check every derived datum against a fresh replay of the log (see the module)."""
+    result = VerifyResult()
+    streams = await store.streams()
+    index = {row.run_id: row for row in await store.find_runs()}
+    cached = await cache.entries()
+    run_streams = [s for s in streams if s.startswith("run:")]
+    for stream in streams:
+        if not stream.startswith("run:"):
+            records = await store.read_stream(stream)
+            result.events += len(records)
+            _check_versions(stream, records, result)
+    seen_runs: set[str] = set()
+    files: dict[tuple[str, int], bool] = {}  # (pipeline, number) -> finished
+    for start in range(0, len(run_streams), CHUNK_RUNS):
+        part = run_streams[start : start + CHUNK_RUNS]
+        chunk = await store.read_streams(part)
+        checked = await asyncio.to_thread(_check_runs, chunk, index, cached, report_dir)
+        for run_id, pipeline, number, finished, events, problems in checked:
+            seen_runs.add(run_id)
+            result.runs += 1
+            result.events += events
+            result.problems += problems
+            files[(pipeline, number)] = finished
+    for run_id, row in index.items():
+        if run_id not in seen_runs:
+            result.problems.append(
+                f"runs index: run {run_id} ({row.pipeline} #{row.number}) has no events in the log"
+            )
+    for run_id in cached:
+        if run_id not in seen_runs:
+            result.problems.append(f"report cache: run {run_id} is not in the log")
+    if report_dir is not None:
+        result.problems += await asyncio.to_thread(_stray_files, report_dir, files)
+    return result
+
+
+_Checked = tuple[str, str, int, bool, int, list[str]]
+"""(run id, pipeline, number, finished, events, problems) of one run stream."""
+
+
+def _check_runs(
+    chunk: dict[str, list[RecordedEvent]],
+    index: dict[str, RunRow],
+    cached: dict[str, CachedReport],
+    report_dir: Path | None,
+) -> list[_Checked]:
+    return [
+        _check_run(stream, records, index, cached, report_dir) for stream, records in chunk.items()
+    ]
+
+
+def _check_run(
+    stream: str,
+    records: list[RecordedEvent],
+    index: dict[str, RunRow],
+    cached: dict[str, CachedReport],
+    report_dir: Path | None,
+) -> _Checked:
+    run_id = stream.removeprefix("run:")
+    holder = VerifyResult()
+    _check_versions(stream, records, holder)
+    problems = holder.problems
+    first = records[0].event if records else None
+    if not isinstance(first, RunCreated) or first.run_id != run_id:
+        problems.append(f"{stream}: does not start with the RunCreated of run {run_id}")
+        return run_id, "", 0, False, len(records), problems
+    _check_index(run_id, row_from_event(records[0]), index.get(run_id), problems)
+    try:
+        state = replay(records)
+    except ValueError as err:
+        problems.append(f"{stream}: does not replay: {err}")
+        return run_id, "", 0, False, len(records), problems
+    report = run_report(state)
+    folded = Folded(state, report, summary_of(report))
+    name = f"{state.pipeline.name} #{state.number}"
+    entry = cached.get(run_id)
+    if entry is not None and entry.version == state.version:
+        if not state.finished:
+            problems.append(f"report cache, run {run_id} ({name}): cached, but not finished")
+        fresh = folded.cache_entry()
+        for label, mine, theirs in (
+            ("summary", fresh.summary, entry.summary),
+            ("report", fresh.report, entry.report),
+        ):
+            for diff in differences(json.loads(mine), _loads(theirs), "cache has"):
+                problems.append(f"report cache, run {run_id} ({name}) {label}: {diff}")
+    if report_dir is not None:
+        _check_file(report_dir, state.pipeline.name, state.number, report, state.finished, problems)
+    return run_id, state.pipeline.name, state.number, state.finished, len(records), problems
+
+
+def _check_versions(stream: str, records: Sequence[RecordedEvent], result: VerifyResult) -> None:
+    versions = [r.version for r in records]
+    if versions != list(range(1, len(versions) + 1)):
+        result.problems.append(f"{stream}: versions are not 1..{len(versions)} without gaps")
+
+
+def _check_index(run_id: str, expected: RunRow, row: RunRow | None, problems: list[str]) -> None:
+    if row is None:
+        problems.append(
+            f"runs index: no row for run {run_id} ({expected.pipeline} #{expected.number})"
+        )
+        return
+    for f in dataclasses.fields(RunRow):
+        mine, theirs = getattr(expected, f.name), getattr(row, f.name)
+        if mine != theirs:
+            problems.append(
+                f"runs index, run {run_id}: {f.name} is {theirs!r}, its RunCreated says {mine!r}"
+            )
+
+
+def _check_file(
+    report_dir: Path,
+    pipeline: str,
+    number: int,
+    report: dict[str, Any],
+    finished: bool,
+    problems: list[str],
+) -> None:
+    path = report_dir / pipeline / f"{number}.json"
+    if not finished:
+        if path.exists():
+            problems.append(f"{path}: a report file, but run {pipeline} #{number} has not finished")
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.append(f"{path}: missing (run {pipeline} #{number} finished {report['status']})")
+        return
+    except OSError as err:
+        problems.append(f"{path}: cannot be read: {err.strerror}")
+        return
+    try:
+        stored = json.loads(text)
+    except json.JSONDecodeError as err:
+        problems.append(f"{path}: not valid JSON ({err})")
+        return
+    problems += [f"{path}: {diff}" for diff in differences(report, stored, "file has")]
+
+
+def _stray_files(report_dir: Path, runs: dict[tuple[str, int], bool]) -> list[str]:
+    problems = []
+    for path in sorted(report_dir.glob("*/*.json")):
+        try:
+            key = (path.parent.name, int(path.stem))
+        except ValueError:
+            problems.append(f"{path}: not a report file name (<pipeline>/<run number>.json)")
+            continue
+        if key not in runs:
+            problems.append(f"{path}: the log has no run {key[0]} #{key[1]}")
+    return problems
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def differences(expected: Any, actual: Any, has: str, path: str = "") -> list[str]:
+    """Where ``actual`` differs from ``expected`` (the log's value), one line each:
+    ``stages[0].jobs[1].status: file has 'FAILED', the log says 'SUCCESS'``."""
+    found: list[str] = []
+    _diff(expected, actual, has, path, found)
+    if len(found) > MAX_DIFFS_PER_DOCUMENT:
+        more = len(found) - MAX_DIFFS_PER_DOCUMENT
+        found = [*found[:MAX_DIFFS_PER_DOCUMENT], f"... and {more} more differences"]
+    return found
+
+
+def _diff(expected: Any, actual: Any, has: str, path: str, found: list[str]) -> None:
+    where = path or "(document)"
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in sorted(expected.keys() | actual.keys()):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in actual:
+                found.append(f"{sub}: missing, the log says {expected[key]!r}")
+            elif key not in expected:
+                found.append(f"{sub}: {has} {actual[key]!r}, the log has no such field")
+            else:
+                _diff(expected[key], actual[key], has, sub, found)
+    elif isinstance(expected, list) and isinstance(actual, list):
+        if len(expected) != len(actual):
+            found.append(f"{where}: {has} {len(actual)} entries, the log says {len(expected)}")
+        for i, (mine, theirs) in enumerate(zip(expected, actual, strict=False)):
+            _diff(mine, theirs, has, f"{path}[{i}]", found)
+    elif expected != actual or type(expected) is not type(actual):
+        found.append(f"{where}: {has} {actual!r}, the log says {expected!r}")
