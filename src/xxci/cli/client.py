@@ -124,9 +124,16 @@ class Client:
         stage: str = "",
         job: str = "",
         at_seq: int = 0,
+        limit: int = 0,
     ) -> dict[str, Any]:
         request = pipeline_pb2.QueryRunsRequest(
-            repo=repo, pipeline=pipeline, run_number=run_number, stage=stage, job=job, at_seq=at_seq
+            repo=repo,
+            pipeline=pipeline,
+            run_number=run_number,
+            stage=stage,
+            job=job,
+            at_seq=at_seq,
+            limit=limit,
         )
         try:
             reply = await self._stub.QueryRuns(request)
@@ -138,6 +145,14 @@ class Client:
     async def status(self) -> dict[str, Any]:
         try:
             reply = await self._stub.GetStatus(pipeline_pb2.GetStatusRequest())
+        except grpc.aio.AioRpcError as err:
+            raise translate_rpc_error(err, self.target) from err
+        doc: dict[str, Any] = json.loads(reply.json)
+        return doc
+
+    async def verify(self) -> dict[str, Any]:
+        try:
+            reply = await self._stub.Verify(pipeline_pb2.VerifyRequest())
         except grpc.aio.AioRpcError as err:
             raise translate_rpc_error(err, self.target) from err
         doc: dict[str, Any] = json.loads(reply.json)

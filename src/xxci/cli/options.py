@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 import asyncclick as click
 
-from xxci.common.errors import Diagnostic, SpecError, XxciError
+from xxci.common.errors import Diagnostic, SpecError, UsageError, XxciError
 from xxci.common.spec import parse_override
 
 P = ParamSpec("P")
@@ -80,6 +80,20 @@ def check_overrides(overrides: Sequence[str]) -> None:
     """Raise :class:`UsageError` for the first malformed override."""
     for text in overrides:
         parse_override(text)
+
+
+def whole_number(value: str | None, flag: str, minimum: int = 1) -> int:
+    """The ``value`` given to ``flag`` as an int (0 when absent); a UsageError naming
+    the flag when it is not a whole number of at least ``minimum``."""
+    if value is None:
+        return 0
+    try:
+        number = int(value)
+    except ValueError:
+        raise UsageError(f"{flag} takes a whole number, not {value!r}") from None
+    if number < minimum:
+        raise UsageError(f"{flag} takes a number of at least {minimum}, not {number}")
+    return number
 
 
 def plural(count: int, noun: str) -> str:

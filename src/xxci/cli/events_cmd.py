@@ -1,0 +1,57 @@
+"""``xxci events``: the raw event log, for audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncclick as click
+
+from xxci.cli.interrupt import until_interrupted
+from xxci.cli.options import exits_cleanly, whole_number
+from xxci.cli.render import event_json, event_line
+from xxci.cli.run_cmd import server_options
+from xxci.cli.sources import open_source
+
+
+@click.command("events")
+@click.argument("run", metavar="[RUN]", required=False)
+@click.option("--since", metavar="SEQ", help="Only events after global position SEQ.")
+@click.option(
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Keep printing new events: until RUN finishes, or (whole log) until interrupted.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one aligned line per event; json: one JSON object per line (JSONL).",
+)
+@server_options
+@exits_cleanly
+async def events(
+    run: str | None,
+    since: str | None,
+    follow: bool,
+    fmt: str,
+    local: bool,
+    server: str | None,
+    token: str | None,
+    tls_ca: Path | None,
+) -> None:
+    """Print the event log: every event of RUN, or of the whole log, in order.
+
+    RUN is a run id or PIPELINE#N. Text lines read `seq  time  stream  version  type
+    fields` (local time; a run's pipeline spec shows as its name). --format json
+    prints JSONL: {"seq", "stream", "version", "type", "data", "at"} with the event's
+    complete fields in data and the UTC time in at. A seq is a global position:
+    `xxci report --at SEQ` shows the reports as they stood just after it.
+    """
+    after = whole_number(since, "--since", minimum=0)
+    render = event_json if fmt == "json" else event_line
+    async with open_source(local, server, token, tls_ca) as source:
+        async for rec in until_interrupted(source.events(run or "", after, follow)):
+            click.echo(render(rec))
