@@ -59,6 +59,7 @@ class WorkerSession:
         default_factory=lambda: asyncio.Queue(OUTBOX_SIZE)
     )
     closed: bool = False
+    close_reason: str = ""
 
     @property
     def free(self) -> int:
@@ -72,13 +73,15 @@ class WorkerSession:
             self.outbox.put_nowait(message)
         except asyncio.QueueFull:
             log.warning("worker %s is not reading its stream; closing it", self.name)
-            self.close()
+            self.close("the worker did not read its stream")
             return False
         return True
 
-    def close(self) -> None:
+    def close(self, reason: str = "closed by the orchestrator") -> None:
+        """End the stream (``reason`` is recorded when it ends); no more work for it."""
         if not self.closed:
             self.closed = True
+            self.close_reason = reason
             # Wake the stream so it ends; drop what it would never read.
             while not self.outbox.empty():
                 self.outbox.get_nowait()
@@ -124,7 +127,7 @@ class Hub:
         worker_id = hello.worker_id or uuid.uuid4().hex[:12]
         old = self._sessions.pop(worker_id, None)
         if old is not None:
-            old.close()
+            old.close("replaced by a newer connection")
         session = WorkerSession(
             worker_id=worker_id,
             name=hello.name or worker_id,
@@ -136,7 +139,7 @@ class Hub:
             await self._readopt(session, (ref.run_id, ref.job, ref.attempt))
         meanwhile = self._sessions.pop(worker_id, None)  # connected during the awaits
         if meanwhile is not None:
-            meanwhile.close()
+            meanwhile.close("replaced by a newer connection")
         self._sessions[worker_id] = session
         await self._append_worker(
             worker_id,
@@ -313,14 +316,23 @@ class Hub:
         return True
 
     async def expire_leases(self) -> None:
-        """Record ``JobAttemptLost`` for every attempt whose lease ran out."""
+        """Record ``JobAttemptLost`` for every attempt whose lease ran out.
+
+        If the worker still holds a stream, that stream is dead or the worker stuck
+        (silent for a whole lease): it is closed, so no more work is handed to it. A
+        worker that is alive after all reconnects and, naming the lost attempt in its
+        Hello, is told to stop it.
+        """
         now = time.monotonic()
         for key, deadline in list(self._leases.items()):
             if deadline > now:
                 continue
             run_id, job, attempt = key
             worker_id = self._owner.get(key, "")
+            session = self._sessions.get(worker_id)
             self.release(key)
+            if session is not None:
+                session.close("lease expired: the worker stopped answering")
 
             def make(state: RunState, job: str = job, attempt: int = attempt) -> list[Event]:
                 js = state.jobs.get(job)

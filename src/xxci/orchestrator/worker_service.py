@@ -117,7 +117,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                     break
                 message = getter.result()
                 if message is None:
-                    reason = "replaced by a newer connection"
+                    reason = session.close_reason
                     break
                 yield message
         finally:
