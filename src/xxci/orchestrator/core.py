@@ -17,6 +17,7 @@ from pathlib import Path
 from xxci.common.events import CancelRequested, JobFinished, RecordedEvent, RunFinished
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.hub import AttemptKey, Hub
+from xxci.orchestrator.queries import remember_finished
 from xxci.orchestrator.report import report_file_text
 from xxci.orchestrator.runs import RunBook
 from xxci.orchestrator.scheduler import jobs_to_cancel
@@ -53,6 +54,7 @@ class Orchestrator:
         self._loop_task: asyncio.Task[None] | None = None
         self._cancels_sent: set[AttemptKey] = set()
         self._stopped = False
+        self._caching: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -90,6 +92,8 @@ class Orchestrator:
                 await self._loop_task
         for session in self.hub.sessions():
             session.close()
+        if self._caching:
+            await asyncio.gather(*self._caching, return_exceptions=True)
         await self.reports.close()
         await self.logs.close()
         await self.store.close()
@@ -175,10 +179,19 @@ class Orchestrator:
                 self._cancels_sent.discard(key)
             elif event.type in ("JobQueued", "JobAttemptLost"):
                 kick = True
-            elif isinstance(event, RunFinished) and self.report_dir is not None:
-                self._write_report(state)
+            elif isinstance(event, RunFinished):
+                self._cache_report(state)
+                if self.report_dir is not None:
+                    self._write_report(state)
         if kick:
             self.hub.kick()
+
+    def _cache_report(self, state: RunState) -> None:
+        """Put the finished run's report in the report cache (in a task this object
+        owns), so report queries never have to replay it."""
+        task = asyncio.create_task(remember_finished(self.reports, state))
+        self._caching.add(task)
+        task.add_done_callback(self._caching.discard)
 
     def _write_report(self, state: RunState) -> None:
         assert self.report_dir is not None

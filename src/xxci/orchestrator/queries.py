@@ -36,6 +36,7 @@ __all__ = [
     "fold_runs",
     "parse_run_ref",
     "query_report",
+    "remember_finished",
     "resolve_run",
     "unfinished_runs",
 ]
@@ -136,11 +137,18 @@ async def query_report(store: EventStore, cache: ReportCache, query: ReportQuery
 async def unfinished_runs(store: EventStore, cache: ReportCache) -> list[RunState]:
     """Every run of the log that has not finished, oldest first (finished runs met on
     the way are cached)."""
-    selected = await cache.select()
+    selected = await cache.select(detail="none")
     missing = [row for row, hit in selected if hit is None]
     folded = await fold_runs(store, missing)
     await _remember(cache, folded.values())
     return [f.state for f in folded.values() if not f.state.finished]
+
+
+async def remember_finished(cache: ReportCache, state: RunState) -> None:
+    """Cache the report of a run that just finished (the orchestrator calls this at
+    ``RunFinished``, so queries find every finished run cached)."""
+    report = run_report(state)
+    await _remember(cache, [Folded(state, report, summary_of(report))])
 
 
 async def fold_runs(

@@ -10,8 +10,9 @@ from pathlib import Path
 from tests.integration.reports.conftest import serve
 from tests.integration.reports.recorder import run_cli
 from xxci.common.events import CancelRequested, run_stream
+from xxci.orchestrator.report import run_report
 from xxci.orchestrator.state import RunState
-from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.store import EventStore, ReportCache
 
 
 async def event_count(home: Path) -> int:
@@ -155,3 +156,14 @@ async def test_remote_answers_equal_local_ones(home: Path, history: dict[str, Ru
     assert int(verified.stdout.split()[3]) >= events
     doc = json.loads(status.stdout)
     assert [(r["pipeline"], r["number"]) for r in doc["runs"]] == [("build", 3)]
+
+
+async def test_runs_are_cached_as_they_finish(home: Path, history: dict[str, RunState]) -> None:
+    """The orchestrator caches each report at RunFinished: no query replays them."""
+    async with await ReportCache.open(home / "local.db") as cache:
+        entries = await cache.entries()
+    finished = {s.run_id: s for s in history.values() if s.finished}
+    assert set(entries) == set(finished)
+    for run_id, entry in entries.items():
+        assert json.loads(entry.report) == run_report(finished[run_id])
+        assert entry.version == finished[run_id].version

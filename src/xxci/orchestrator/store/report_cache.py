@@ -42,9 +42,12 @@ CREATE TABLE IF NOT EXISTS report_cache (
 )
 """
 
-Detail = Literal["summary", "report"]
+Detail = Literal["summary", "report", "none"]
+"""Which document a select returns ("none": only whether a usable row exists)."""
 
 _ROWS_PER_INSERT = 1000  # 5 parameters each, under SQLite's limit of 32766
+
+_DETAIL = {"summary": "c.summary", "report": "c.report", "none": "''"}
 
 _RUN_COLUMNS = ", ".join(f"r.{c.strip()}" for c in RUN_COLUMNS.split(","))
 
@@ -123,7 +126,7 @@ class ReportCache:
             params.append(up_to_seq)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = (
-            f"SELECT {_RUN_COLUMNS}, c.last_seq, c.{detail} FROM runs AS r"
+            f"SELECT {_RUN_COLUMNS}, c.last_seq, {_DETAIL[detail]} FROM runs AS r"
             " LEFT JOIN report_cache AS c ON c.run_id = r.run_id"
             " AND c.version = (SELECT MAX(e.version) FROM events AS e WHERE e.stream = r.stream)"
             f" {where} ORDER BY r.created_seq DESC"
