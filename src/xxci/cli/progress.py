@@ -1,8 +1,9 @@
 """Live progress of a run, rebuilt from its events with the orchestrator's own fold.
 
-On a terminal: one line per job that updates in place (queued, running with elapsed
-time, finished with duration). Elsewhere: one plain line per change. Both end with a
-summary table.
+On a terminal: one line per job that updates in place (waiting for a worker, starting
+on one, running, finished, each with its time). Elsewhere: one plain line per change.
+Both end with a summary table, and the message of each job that failed for another
+reason than its script (an image that cannot be pulled, a timeout, a lost worker).
 """
 
 from __future__ import annotations
@@ -14,31 +15,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from xxci.cli.render import STYLE, fmt_seconds
 from xxci.common.events import RecordedEvent
-from xxci.common.status import JobStatus, RunStatus, StageStatus
+from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
 from xxci.orchestrator.state import JobState, RunState, apply
 
-STYLE = {
-    "PENDING": "dim",
-    "QUEUED": "yellow",
-    "RUNNING": "cyan",
-    "SUCCESS": "green",
-    "FAILED": "red",
-    "CANCELED": "magenta",
-    "SKIPPED": "dim",
-}
-
-
-def fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+__all__ = ["Progress", "fmt_seconds", "job_label", "jobs_table", "run_headline"]
 
 
 def job_label(js: JobState) -> str:
@@ -65,6 +47,20 @@ def job_time(js: JobState, now: datetime) -> float | None:
     return (end - js.started_at).total_seconds()
 
 
+def time_cell(js: JobState, now: datetime) -> Text:
+    """How long the job ran (or runs); for one not started yet, how long it has been
+    waiting for a worker, or starting on one (image pull, workspace)."""
+    if js.started_at is not None:
+        return Text(fmt_seconds(job_time(js, now)))
+    if js.finished:
+        return Text("")
+    if js.status is JobStatus.RUNNING and js.assigned_at is not None:
+        return Text(f"starting {fmt_seconds((now - js.assigned_at).total_seconds())}", "dim")
+    if js.status is JobStatus.QUEUED and js.queued_at is not None:
+        return Text(f"waiting {fmt_seconds((now - js.queued_at).total_seconds())}", "dim")
+    return Text("")
+
+
 def jobs_table(state: RunState, now: datetime, title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
     for column in ("STAGE", "JOB", "STATUS", "WORKER", "TIME"):
@@ -80,7 +76,7 @@ def jobs_table(state: RunState, now: datetime, title: str | None = None) -> Tabl
                 spec.name,
                 Text(job_label(js), style=style),
                 js.worker_name or "",
-                fmt_seconds(job_time(js, now)),
+                time_cell(js, now),
             )
     return table
 
@@ -93,8 +89,24 @@ def run_headline(state: RunState, now: datetime) -> Text:
     text = Text(f"pipeline {state.pipeline.name} #{state.number} ")
     text.append(state.status.value, style=f"bold {style}")
     if took:
-        text.append(f" in {took}")
+        text.append(f" {'in' if state.finished else 'for'} {took}")
     return text
+
+
+def failure_notes(state: RunState) -> list[Text]:
+    """``job: reason: message`` for each job that failed (not allowed) for another
+    reason than its script, whose exit code the table already shows."""
+    notes = []
+    for js in state.jobs.values():
+        if js.status is not JobStatus.FAILED or js.allowed_failure or not js.message:
+            continue
+        if js.failure_reason in (FailureReason.SCRIPT_FAILURE, FailureReason.DEPENDENCY_FAILED):
+            continue
+        reason = js.failure_reason.value if js.failure_reason else "failed"
+        note = Text(f"{js.name}: ", style="bold")
+        note.append(f"{reason}: {js.message}", style=STYLE["FAILED"])
+        notes.append(note)
+    return notes
 
 
 class Progress:
@@ -166,6 +178,8 @@ class Progress:
             return
         now = datetime.now(UTC)
         self.console.print(jobs_table(self.state, now))
+        for note in failure_notes(self.state):
+            self.console.print(note, soft_wrap=True)
         self.console.print(run_headline(self.state, now))
 
     @property
