@@ -42,10 +42,11 @@ async def events(
     token: str | None,
     tls_ca: Path | None,
 ) -> None:
-    """Print the event log: every event of RUN, or of the whole log, in order.
+    """Print the event log (one run's, or all of it), for audit.
 
-    RUN is a run id or PIPELINE#N. Text lines read `seq  time  stream  version  type
-    fields` (local time; a run's pipeline spec shows as its name). --format json
+    Every event of RUN (a run id or PIPELINE#N), or of the whole log, in order.
+    Text lines read `seq  time  stream  version  type  fields` (local time; a
+    run's pipeline spec shows as its name). --format json
     prints JSONL: {"seq", "stream", "version", "type", "data", "at"} with the event's
     complete fields in data and the UTC time in at. A seq is a global position:
     `xxci report --at SEQ` shows the reports as they stood just after it.

@@ -29,7 +29,7 @@ async def logs(
     token: str | None,
     tls_ca: Path | None,
 ) -> None:
-    """Print the output of JOB in RUN, in order, as raw bytes.
+    """Print the output of JOB in RUN (raw, in order), or follow it.
 
     RUN is a run id, or PIPELINE#N (PIPELINE/N works too): run N of that pipeline.
     Standard output and standard error come interleaved as the job wrote them, with

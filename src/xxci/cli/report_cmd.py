@@ -66,7 +66,7 @@ async def report(
     token: str | None,
     tls_ca: Path | None,
 ) -> None:
-    """Report runs, stages, jobs and commands, replayed from the event log.
+    """Report runs, stages, jobs and commands from the event log.
 
     \b
     Each filter narrows the one before:

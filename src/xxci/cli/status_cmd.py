@@ -27,7 +27,7 @@ from xxci.cli.sources import open_source
 async def status(
     fmt: str, local: bool, server: str | None, token: str | None, tls_ca: Path | None
 ) -> None:
-    """Show the runs in flight, why their jobs wait, and the connected workers.
+    """Show runs in flight, why their jobs wait, and the workers.
 
     A PENDING job waits for its needs; a QUEUED one for a worker, and the reason says
     which: none connected, none with the job's labels (tags), all busy or draining,

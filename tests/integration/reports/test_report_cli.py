@@ -54,6 +54,18 @@ async def test_repo_narrows_the_listing(history: dict[str, RunState]) -> None:
     assert (code, out) == (0, "no runs\n")
 
 
+async def test_repo_may_be_a_checkout_path(
+    history: dict[str, RunState], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder without an origin is recorded by its name, as `xxci run` records it."""
+    checkout = tmp_path / "elsewhere" / "site"
+    checkout.mkdir(parents=True)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    code, out, _ = await report("--repo", str(checkout))
+    assert code == 0
+    assert [r[:2] for r in rows(out)[1:]] == [["docs", "#1"]]
+
+
 async def test_pipeline_lists_its_runs_with_their_stages(history: dict[str, RunState]) -> None:
     code, out, _ = await report("--pipeline", "build")
     assert code == 0
