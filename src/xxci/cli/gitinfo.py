@@ -48,6 +48,15 @@ def describe(root: Path, branch: str | None = None, commit: str | None = None) -
     return Checkout(root=root, repo=repo, branch=branch, commit=commit)
 
 
+def worktree_files(root: Path) -> list[str] | None:
+    """Files of the working tree that git does not ignore (tracked or not), relative to
+    ``root``; None when ``root`` is not in a git repository."""
+    out = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    if out is None:
+        return None
+    return [name for name in out.split("\0") if name]
+
+
 def archive(root: Path, commit: str, dest: Path) -> Path:
     """The tree of ``commit`` as a tar file (what a CI server would check out)."""
     try:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from xxci.cli.client import Client
-from xxci.cli.gitinfo import archive, describe, show
+from xxci.cli.gitinfo import archive, describe, show, worktree_files
 from xxci.cli.home import local_db
 from xxci.cli.local import local_orchestrator
 from xxci.cli.options import (
@@ -79,7 +79,9 @@ def prepare_source(
         return archive(repo_root, commit, tmp / "source.tar"), show(
             repo_root, commit, pipeline_file
         )
-    source = pack_directory(repo_root, tmp / "source.tar")
+    # What a clone would hold plus uncommitted work, never what .gitignore leaves out
+    # (virtualenvs, build output); outside git, the whole folder.
+    source = pack_directory(repo_root, tmp / "source.tar", only=worktree_files(repo_root))
     return source, pipeline_file.read_text(encoding="utf-8")
 
 

@@ -13,7 +13,7 @@ import io
 import os
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -87,23 +87,42 @@ def _normalised(info: tarfile.TarInfo, name: str) -> tarfile.TarInfo:
     return copy
 
 
-def _tree(root: Path) -> list[tuple[str, str]]:
-    """(name relative to ``root``, absolute path) of every entry, sorted by path."""
+def _tree(root: Path, only: Collection[str] | None = None) -> list[tuple[str, str]]:
+    """(name relative to ``root``, absolute path) of every entry, sorted by path.
+
+    With ``only`` (paths relative to ``root``, ``/``-separated), just those files and
+    the folders that lead to them.
+    """
+    keep_dirs: set[str] = set()
+    if only is not None:
+        for name in only:
+            parts = name.split("/")[:-1]
+            keep_dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
     found: list[tuple[str, str]] = []
     for directory, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in SKIPPED_NAMES]
         rel = os.path.relpath(directory, root)
-        for name in dirnames + [f for f in filenames if f not in SKIPPED_NAMES]:
-            member = name if rel == "." else f"{rel}/{name}"
-            found.append((member.replace(os.sep, "/"), os.path.join(directory, name)))
+        prefix = "" if rel == "." else f"{rel.replace(os.sep, '/')}/"
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if d not in SKIPPED_NAMES and (only is None or f"{prefix}{d}" in keep_dirs)
+        ]
+        files = [f for f in filenames if f not in SKIPPED_NAMES]
+        if only is not None:
+            files = [f for f in files if f"{prefix}{f}" in only]
+        for name in dirnames + files:
+            found.append((f"{prefix}{name}", os.path.join(directory, name)))
     found.sort(key=lambda item: item[0].split("/"))
     return found
 
 
-def pack_directory(root: Path, dest: Path | None = None) -> Path:
+def pack_directory(
+    root: Path, dest: Path | None = None, only: Collection[str] | None = None
+) -> Path:
     """Pack the tree at ``root`` into a deterministic archive and return its path.
 
-    ``.git`` is skipped at any depth; symlinks are stored as links, never followed;
+    ``only`` limits it to those files (relative to ``root``; e.g. what git does not
+    ignore). ``.git`` is skipped at any depth; symlinks are stored as links, never followed;
     sockets, fifos and devices are left out. Without ``dest`` the archive is written
     to a new temporary file, which the caller owns.
     """
@@ -118,7 +137,7 @@ def pack_directory(root: Path, dest: Path | None = None) -> Path:
         ArchiveWriter(dest) as writer,
         tarfile.open(fileobj=io.BytesIO(), mode="w") as probe,
     ):
-        for name, path in _tree(root):
+        for name, path in _tree(root, None if only is None else frozenset(only)):
             info = probe.gettarinfo(path, arcname=name)
             if info.islnk():
                 # A second name for a file already packed: store it as a copy.
