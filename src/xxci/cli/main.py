@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import asyncclick as click
 
 from xxci import __version__
@@ -39,5 +41,9 @@ cli.add_command(verify)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(_anyio_backend="asyncio")
+    """Console-script entry point. Ctrl-C ends a command quietly, with exit code 130."""
+    try:
+        cli(_anyio_backend="asyncio")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
