@@ -37,6 +37,7 @@ from xxci.common.errors import (
 )
 from xxci.common.events import CancelRequested, JobStarted, run_stream
 from xxci.common.spec import LoadedFile, diagnostics_of, display_path, load_files
+from xxci.orchestrator.queries import resolve_run
 from xxci.orchestrator.state import replay
 from xxci.orchestrator.store import EventStore
 from xxci.worker.workspace import pack_directory
@@ -336,7 +337,7 @@ async def cancel(
     token: str | None,
     tls_ca: Path | None,
 ) -> None:
-    """Cancel a run, or one JOB of it.
+    """Cancel a run, or one JOB of it. RUN is a run id or PIPELINE#N.
 
     Jobs not yet started end CANCELED at once; running ones get SIGTERM, then SIGKILL
     after the grace period.
@@ -357,10 +358,9 @@ async def cancel_local(run_id: str, job: str) -> tuple[bool, str]:
     run picks it up within a second and stops its containers."""
     store = await EventStore.open(local_db())
     try:
+        run_id = await resolve_run(store, run_id)
         for _ in range(5):
             records = await store.read_stream(run_stream(run_id))
-            if not records:
-                raise NotFoundError(f"no local run with id {run_id!r}")
             state = replay(records)
             title = f"{state.pipeline.name} #{state.number}"
             if state.status.finished:
