@@ -37,8 +37,9 @@ from xxci.common.errors import (
 )
 from xxci.common.events import CancelRequested, JobStarted, run_stream
 from xxci.common.spec import LoadedFile, diagnostics_of, display_path, load_files
+from xxci.common.status import JobStatus
 from xxci.orchestrator.queries import resolve_run
-from xxci.orchestrator.state import replay
+from xxci.orchestrator.state import RunState, replay
 from xxci.orchestrator.store import EventStore
 from xxci.worker.workspace import pack_directory
 
@@ -176,7 +177,23 @@ async def follow_run(
         for task in (watcher, *followers):
             task.cancel()
     progress.summary()
+    if not verbose:
+        for hint in log_hints(progress.state, local):
+            console.print(hint, highlight=False, style="dim")
     return progress.succeeded
+
+
+def log_hints(state: RunState | None, local: bool) -> list[str]:
+    """``xxci logs ...`` commands for the jobs whose own output explains a failure."""
+    if state is None:
+        return []
+    flag = " --local" if local else ""
+    name = f"{state.pipeline.name}#{state.number}"
+    return [
+        f"output of {js.name}: xxci logs{flag} '{name}' {js.name}"
+        for js in state.jobs.values()
+        if js.status is JobStatus.FAILED and js.started_at is not None
+    ]
 
 
 async def _watch(
