@@ -188,6 +188,12 @@ class Hub:
             return
         # Not current any more (lost and re-queued, or canceled): stop it on the worker.
         session.send(self._cancel_message(key, "this attempt is no longer current"))
+        if owner in (None, session.worker_id):
+            # Stopping takes a while (SIGTERM, grace): until the worker reports the end
+            # (JobFinished or Reject, which release it), it still takes one of its slots.
+            # No lease: the attempt is not current, there is nothing left to lose.
+            session.attempts.add(key)
+            self._owner[key] = session.worker_id
 
     def _cancel_message(self, key: AttemptKey, reason: str) -> worker_pb2.OrchestratorMessage:
         run_id, job, attempt = key
@@ -212,7 +218,7 @@ class Hub:
     def heartbeat(self, session: WorkerSession, running: Iterable[AttemptKey]) -> None:
         deadline = time.monotonic() + self.lease_ttl
         for key in running:
-            if self._owner.get(key) == session.worker_id:
+            if key in self._leases and self._owner.get(key) == session.worker_id:
                 self._leases[key] = deadline
 
     def set_draining(self, session: WorkerSession) -> None:
