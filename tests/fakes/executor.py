@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +48,7 @@ class FakeJob:
     steps: list[FakeStep] = field(default_factory=lambda: [FakeStep([("stdout", b"ok\n")])])
     artifacts: bytes | None = None  # contents of the artifacts archive to return
     raise_error: Exception | None = None  # break the contract: raise from run()
+    stop_seconds: float = 0.0  # how long it takes to stop once canceled (at most the grace)
 
 
 @dataclass
@@ -70,11 +71,23 @@ class _TimedOut(Exception):
 
 
 class FakeExecutor:
-    """Implements :class:`xxci.worker.executor.Executor` from :class:`FakeJob` scripts."""
+    """Implements :class:`xxci.worker.executor.Executor` from :class:`FakeJob` scripts.
 
-    def __init__(self, jobs: dict[str, FakeJob] | None = None) -> None:
+    A job without an entry in ``jobs`` runs ``default(assignment)`` if given, else one
+    step that prints ``ok``. ``runs`` holds the latest run of each job name,
+    ``all_runs`` every run in the order they began.
+    """
+
+    def __init__(
+        self,
+        jobs: dict[str, FakeJob] | None = None,
+        *,
+        default: Callable[[Assignment], FakeJob] | None = None,
+    ) -> None:
         self.jobs = dict(jobs or {})
+        self.default = default
         self.runs: dict[str, FakeRun] = {}
+        self.all_runs: list[FakeRun] = []
         self._tmp = Path(tempfile.mkdtemp(prefix="fake-executor-"))
 
     def run_of(self, job: str) -> FakeRun:
@@ -88,7 +101,9 @@ class FakeExecutor:
         cancel: asyncio.Event,
         grace_seconds: float = 10.0,
     ) -> ExecutionResult:
-        job = self.jobs.get(assignment.job, FakeJob())
+        job = self.jobs.get(assignment.job)
+        if job is None:
+            job = self.default(assignment) if self.default is not None else FakeJob()
         record = FakeRun(
             assignment=assignment,
             source=workspace.source.read_bytes() if workspace.source else None,
@@ -97,6 +112,7 @@ class FakeExecutor:
             grace_seconds=grace_seconds,
         )
         self.runs[assignment.job] = record
+        self.all_runs.append(record)
         if job.raise_error is not None:
             raise job.raise_error
         if cancel.is_set():  # as Docker: a cancel before the start runs nothing
@@ -105,7 +121,7 @@ class FakeExecutor:
         await listener.started(f"fake-{assignment.job}-{assignment.attempt}", "sha256:fake")
         record.started.set()
         deadline = asyncio.get_running_loop().time() + assignment.timeout_seconds
-        result = await self._steps(assignment, job, listener, cancel, deadline)
+        result = await self._steps(assignment, job, listener, cancel, deadline, grace_seconds)
         if (
             job.artifacts is not None
             and assignment.artifact_paths
@@ -130,6 +146,7 @@ class FakeExecutor:
         listener: ExecutionListener,
         cancel: asyncio.Event,
         deadline: float,
+        grace_seconds: float,
     ) -> ExecutionResult:
         for index, step in enumerate(job.steps):
             try:
@@ -139,6 +156,8 @@ class FakeExecutor:
                     await _unless_stopped(asyncio.sleep(step.seconds), cancel, deadline)
             except _Canceled:
                 await listener.output("system", b"job canceled\n")
+                # Like a job that traps SIGTERM: it ends in its own time, or is killed.
+                await asyncio.sleep(min(job.stop_seconds, max(0.0, grace_seconds)))
                 return _canceled()
             except _TimedOut:
                 limit = format_duration(assignment.timeout_seconds)

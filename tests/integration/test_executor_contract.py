@@ -49,6 +49,8 @@ class Step:
     err: str = ""
     exit_code: int = 0
     hang: bool = False
+    stop_seconds: float = 0.0
+    """For a hang: how long it takes to stop on SIGTERM (it traps the signal)."""
 
 
 HANG = Step(hang=True)
@@ -65,6 +67,8 @@ class Scenario:
 
 
 def shell_line(step: Step) -> str:
+    if step.hang and step.stop_seconds:
+        return f"trap 'sleep {step.stop_seconds:g}; exit 143' TERM; while true; do sleep 0.1; done"
     if step.hang:
         return "sleep 30"
     parts = []
@@ -159,6 +163,9 @@ class Outcome:
     result: ExecutionResult
     recorder: Recorder
     seconds: float
+    """From the call to its result."""
+    after_cancel: float | None
+    """From the cancel (by ``cancel_after_step``) to the result."""
 
 
 async def run_scenario(
@@ -173,9 +180,11 @@ async def run_scenario(
     """Run ``scenario`` on executor ``kind``. With ``cancel_after_step``, the cancel
     event is set as soon as that step has been reported finished."""
     cancel = cancel or asyncio.Event()
+    canceled_at: list[float] = []
 
     def on_call(call: Call) -> None:
         if call.kind == "step" and call.a == cancel_after_step:
+            canceled_at.append(time.monotonic())
             cancel.set()
 
     recorder = Recorder(on_call=on_call)
@@ -196,7 +205,11 @@ async def run_scenario(
         image = "busybox"
         script = tuple(f"step {i}" for i in range(len(scenario.steps)))
         artifacts = tar_of(scenario.files) if scenario.files else None
-        fake = FakeJob(steps=[fake_step(s) for s in scenario.steps], artifacts=artifacts)
+        fake = FakeJob(
+            steps=[fake_step(s) for s in scenario.steps],
+            artifacts=artifacts,
+            stop_seconds=max((s.stop_seconds for s in scenario.steps), default=0.0),
+        )
         executor = FakeExecutor({"job": fake})
     assignment = Assignment(
         run_id=run_id,
@@ -212,11 +225,12 @@ async def run_scenario(
     began = time.monotonic()
     async with asyncio.timeout(25):
         result = await executor.run(assignment, workspace, recorder, cancel, grace)
-    seconds = time.monotonic() - began
+    ended = time.monotonic()
     if kind == "docker":
         async with DockerEngine() as engine:
             assert await engine.container_ids({LABEL_RUN: run_id}) == [], "container left behind"
-    return Outcome(result, recorder, seconds)
+    after_cancel = ended - canceled_at[0] if canceled_at else None
+    return Outcome(result, recorder, ended - began, after_cancel)
 
 
 @pytest.fixture(params=KINDS)
@@ -297,7 +311,25 @@ async def test_cancel_while_a_step_runs(kind: str, tmp_path: Path) -> None:
     assert got.result.exit_code is None
     assert got.recorder.steps == [(0, 0)]
     assert got.recorder.text("stdout") == "first\n"
-    assert got.seconds < 5, "the hanging step was not stopped at once"
+    assert got.after_cancel is not None and got.after_cancel < 3, "the step was not stopped"
+
+
+async def test_cancel_waits_for_a_job_that_takes_time_to_stop(kind: str, tmp_path: Path) -> None:
+    scenario = Scenario((Step(out="first\n"), Step(hang=True, stop_seconds=1.0)))
+    got = await run_scenario(kind, scenario, tmp_path, cancel_after_step=0, grace=5.0)
+
+    assert got.result.status is JobStatus.CANCELED
+    assert got.result.failure_reason is FailureReason.CANCELED
+    assert got.after_cancel is not None
+    assert 1.0 <= got.after_cancel < 5, "the result came before the job stopped, or too late"
+
+
+async def test_cancel_kills_a_job_that_outlasts_the_grace(kind: str, tmp_path: Path) -> None:
+    scenario = Scenario((Step(out="first\n"), Step(hang=True, stop_seconds=20.0)))
+    got = await run_scenario(kind, scenario, tmp_path, cancel_after_step=0, grace=1.0)
+
+    assert got.result.status is JobStatus.CANCELED
+    assert got.after_cancel is not None and 1.0 <= got.after_cancel < 5
 
 
 async def test_cancel_before_start_runs_nothing(kind: str, tmp_path: Path) -> None:
