@@ -1,0 +1,303 @@
+"""Scenarios of a run's life around the real orchestrator: restarts of the
+orchestrator, cancels, and timeouts (reported by the worker, or decided by the
+scheduler's back-stop when no report comes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.integration.orchestrator.conftest import ClusterFactory
+from tests.integration.orchestrator.harness import Cluster, Entry
+from xxci.cli.client import Client
+from xxci.common.events import JobAssigned, JobStarted, encode_event
+from xxci.common.spec.loader import load_pipeline_text
+from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
+from xxci.orchestrator import scheduler
+from xxci.orchestrator.runs import RunBook
+from xxci.orchestrator.store import EventStore
+
+pytestmark = pytest.mark.timeout(30)
+
+PROGRESS = ("JobStarted", "StepFinished")
+
+TWO_STAGES = """
+pipeline:
+  name: scenario
+stages: [build, test]
+default:
+  image: busybox
+jobs:
+  - name: compile
+    stage: build
+    script: [make]
+  - name: unit
+    stage: test
+    script: [make unit]
+  - name: lint
+    stage: test
+    script: [make lint]
+"""
+
+
+# --- orchestrator restart -----------------------------------------------------------------
+
+
+async def test_a_restarted_orchestrator_resumes_the_run_from_its_log(
+    make_cluster: ClusterFactory,
+) -> None:
+    # The restarted orchestrator gives running attempts a fresh lease: long enough for
+    # the worker to redial (gRPC backs off 0.5 s) and re-adopt them.
+    cluster = await make_cluster(lease_ttl=2.0)
+    worker = await cluster.add_worker("w1", capacity=2)
+    run_id = await cluster.submit(TWO_STAGES)
+    await cluster.wait_held("compile")
+    await cluster.wait_for_event(run_id, "JobStarted", "compile", 1)
+
+    # 1. Restart while compile is held on the worker, which keeps running it.
+    await cluster.restart()
+    session = await cluster.wait_connected(worker)
+    assert (run_id, "compile", 1) in session.attempts
+    await cluster.release("compile")
+    # (Until their JobStarted is stored: a message in flight when the orchestrator
+    # stops is lost, see test_a_message_in_flight_when_the_stream_breaks_is_kept.)
+    await cluster.wait_for_event(run_id, "JobStarted", "unit", 1)
+    await cluster.wait_for_event(run_id, "JobStarted", "lint", 1)
+    await cluster.wait_held("unit")
+
+    # 2. Stop it, let unit end while nobody listens, start it again.
+    await cluster.stop_orchestrator()
+    worker.release("unit")
+    await cluster.wait_until(lambda: worker.executor.runs["unit"].result, what="unit to end")
+    await cluster.start()
+    await cluster.wait_for_event(run_id, "JobFinished", "unit", 1)
+    await cluster.release("lint")
+    state = await cluster.wait_finished(run_id)
+
+    assert state.status is RunStatus.SUCCESS
+    assert await cluster.history(run_id, without=PROGRESS) == [
+        Entry("RunCreated", "", 0),
+        Entry("StageStarted", "build", 0),
+        Entry("JobQueued", "compile", 1),
+        Entry("JobAssigned", "compile", 1),
+        Entry("JobFinished", "compile", 1),
+        Entry("StageFinished", "build", 0),
+        Entry("StageStarted", "test", 0),
+        Entry("JobQueued", "unit", 1),
+        Entry("JobQueued", "lint", 1),
+        Entry("JobAssigned", "unit", 1),
+        Entry("JobAssigned", "lint", 1),
+        Entry("JobFinished", "unit", 1),
+        Entry("JobFinished", "lint", 1),
+        Entry("StageFinished", "test", 0),
+        Entry("RunFinished", "", 0),
+    ]
+    for job in ("compile", "unit", "lint"):
+        assert await cluster.job_history(run_id, job) == [
+            Entry("JobQueued", job, 1),
+            Entry("JobAssigned", job, 1),
+            Entry("JobStarted", job, 1),
+            Entry("StepFinished", job, 1),
+            Entry("JobFinished", job, 1),
+        ]
+    records = await cluster.records(run_id)
+    assert [r.version for r in records] == list(range(1, len(records) + 1))
+    seqs = [r.seq for r in records]
+    assert seqs == sorted(set(seqs))
+    encoded = [encode_event(r.event) for r in records]
+    assert len(set(encoded)) == len(encoded), "an event was recorded twice"
+    assert await cluster.log_text(run_id, "unit") == "unit: make unit\n"
+
+
+# --- cancel -----------------------------------------------------------------------------
+
+
+async def test_cancel_stops_the_running_job_on_its_worker(cluster: Cluster) -> None:
+    worker = await cluster.add_worker("w1")
+    async with Client(cluster.address) as client:
+        submitted = await client.submit(
+            file_name="test.yml",
+            yaml_text=TWO_STAGES,
+            overrides=[],
+            repo="",
+            branch="",
+            commit="",
+            source_blob="",
+        )
+        run_id = submitted.run_id
+        await cluster.wait_held("compile")
+        await cluster.wait_for_event(run_id, "JobStarted", "compile", 1)
+        reply = await client.cancel(run_id)
+    assert reply.accepted
+
+    state = await cluster.wait_finished(run_id)
+    assert worker.canceled("compile"), "CancelJob did not reach the executor"
+    assert state.status is RunStatus.CANCELED
+    compile_job = state.jobs["compile"]
+    assert (compile_job.status, compile_job.failure_reason) == (
+        JobStatus.CANCELED,
+        FailureReason.CANCELED,
+    )
+    assert {state.jobs[j].status for j in ("unit", "lint")} == {JobStatus.CANCELED}
+    assert [s.status for s in state.stages.values()] == [StageStatus.CANCELED] * 2
+    assert await cluster.history(run_id, without=PROGRESS) == [
+        Entry("RunCreated", "", 0),
+        Entry("StageStarted", "build", 0),
+        Entry("JobQueued", "compile", 1),
+        Entry("JobAssigned", "compile", 1),
+        Entry("CancelRequested", "", 0),
+        Entry("JobFinished", "unit", 0),  # never queued: canceled where they stand
+        Entry("JobFinished", "lint", 0),
+        Entry("JobFinished", "compile", 1),  # the worker's report: CANCELED
+        Entry("StageFinished", "build", 0),
+        Entry("StageFinished", "test", 0),
+        Entry("RunFinished", "", 0),
+    ]
+
+
+async def test_cancel_of_a_queued_job_ends_it_at_once(cluster: Cluster) -> None:
+    worker = await cluster.add_worker("w1", capacity=1)
+    run_id = await cluster.submit(TWO_STAGES)
+    await cluster.release("compile")
+    await cluster.wait_held("unit")
+    state = await cluster.state(run_id)
+    assert state.jobs["lint"].status is JobStatus.QUEUED  # no free slot
+
+    state = await cluster.orchestrator.cancel(run_id, "lint", reason="not needed")
+    # Nothing to stop on a worker: the job ends with the request.
+    assert state.jobs["lint"].status is JobStatus.CANCELED
+    assert (await cluster.history(run_id))[-2:] == [
+        Entry("CancelRequested", "lint", 0),
+        Entry("JobFinished", "lint", 1),
+    ]
+    assert state.jobs["unit"].status is JobStatus.RUNNING
+    assert not worker.canceled("unit")
+    await cluster.release("unit")
+    state = await cluster.wait_finished(run_id)
+
+    assert state.jobs["unit"].status is JobStatus.SUCCESS
+    assert "lint" not in worker.executor.runs
+    assert state.stages["test"].status is StageStatus.CANCELED
+    assert state.status is RunStatus.CANCELED
+
+
+async def test_a_cancel_lost_with_a_broken_stream_is_sent_again(
+    make_cluster: ClusterFactory,
+) -> None:
+    cluster = await make_cluster(lease_ttl=3.0)
+    worker = await cluster.add_worker("w1")
+    run_id = await cluster.submit(TWO_STAGES)
+    await cluster.wait_for_event(run_id, "JobStarted", "compile", 1)
+    await cluster.wait_held("compile")
+
+    # The CancelJob goes out on a stream that breaks before the worker reads it.
+    worker.link.hold_replies()
+    await cluster.orchestrator.cancel(run_id)
+    session = cluster.session_of(worker)
+    assert session is not None
+    await cluster.wait_until(session.outbox.empty, what="the CancelJob to be sent")
+    worker.link.cut()
+    state = await cluster.wait_finished(run_id)
+
+    assert worker.canceled("compile")
+    assert state.status is RunStatus.CANCELED
+    assert state.jobs["compile"].message == "job canceled"  # the worker's word, no back-stop
+
+
+# --- timeouts ---------------------------------------------------------------------------
+
+ONE_SECOND = """
+pipeline:
+  name: scenario
+stages: [test]
+default:
+  image: busybox
+jobs:
+  - name: slow
+    stage: test
+    timeout: 1s
+    script: [sleep forever]
+"""
+
+
+async def test_a_job_over_its_timeout_is_stopped_by_its_worker(cluster: Cluster) -> None:
+    await cluster.add_worker("w1")
+    run_id = await cluster.submit(ONE_SECOND)  # held, and never released
+    state = await cluster.wait_finished(run_id)
+
+    job = state.jobs["slow"]
+    assert state.status is RunStatus.FAILED
+    assert (job.status, job.failure_reason) == (JobStatus.FAILED, FailureReason.TIMEOUT)
+    assert job.message == "job exceeded its timeout of 1s"
+    assert job.started_at is not None and job.finished_at is not None
+    # Both times are when the orchestrator heard of it: allow for the messages' trip.
+    assert job.finished_at - job.started_at >= timedelta(seconds=0.9)
+
+
+async def test_the_orchestrator_fails_a_job_whose_worker_never_reports(
+    make_cluster: ClusterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scheduler, "TIMEOUT_GRACE_SECONDS", 0.5)
+    # A lease longer than the test: the worker is cut off, but not yet lost.
+    cluster = await make_cluster(lease_ttl=30.0)
+    worker = await cluster.add_worker("w1")
+    run_id = await cluster.submit(ONE_SECOND)
+    await cluster.wait_for_event(run_id, "JobStarted", "slow", 1)
+    worker.link.block()
+    state = await cluster.wait_finished(run_id)
+
+    job = state.jobs["slow"]
+    assert (job.status, job.failure_reason) == (JobStatus.FAILED, FailureReason.TIMEOUT)
+    assert job.message == "no result 1s after it started (timeout)"
+    # When the worker is back, its own late verdict is refused.
+    await cluster.wait_until(lambda: worker.executor.runs["slow"].result, what="worker timeout")
+    worker.link.unblock()
+    refused = await cluster.wait_rejected(worker.worker_id, "job_finished")
+    assert refused[-1] == ("job_finished", "slow", 1, "the job is FAILED")
+    assert (await cluster.history(run_id))[-4:] == [
+        Entry("JobStarted", "slow", 1),
+        Entry("JobFinished", "slow", 1),
+        Entry("StageFinished", "test", 0),
+        Entry("RunFinished", "", 0),
+    ]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_timeout_back_stop_counts_from_the_start_plus_grace(tmp_path: Path) -> None:
+    clock = Clock()
+    async with await EventStore.open(tmp_path / "events.db") as store:
+        runs = RunBook(store, clock=clock)
+        state = await runs.create(
+            load_pipeline_text(ONE_SECOND, "test.yml"),
+            repo="",
+            branch="",
+            commit="",
+            source_blob="",
+        )
+        run_id = state.run_id
+        assert state.jobs["slow"].status is JobStatus.QUEUED
+        await runs.record(run_id, [JobAssigned(job="slow", attempt=1, worker_id="w")])
+        clock.now += timedelta(seconds=30)  # the container started late (image pull)
+        await runs.record(run_id, [JobStarted(job="slow", attempt=1)])
+        started = clock.now
+
+        clock.now = started + timedelta(seconds=1 + scheduler.TIMEOUT_GRACE_SECONDS - 0.001)
+        await runs.tick()
+        assert (await runs.get(run_id)).jobs["slow"].status is JobStatus.RUNNING
+        clock.now = started + timedelta(seconds=1 + scheduler.TIMEOUT_GRACE_SECONDS)
+        await runs.tick()
+        state = await runs.get(run_id)
+
+    job = state.jobs["slow"]
+    assert (job.status, job.failure_reason) == (JobStatus.FAILED, FailureReason.TIMEOUT)
+    assert job.finished_at == clock.now
+    assert state.status is RunStatus.FAILED
