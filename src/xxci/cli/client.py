@@ -5,36 +5,25 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import grpc
 
 from xxci.common.auth import open_channel, translate_rpc_error
+from xxci.common.closing import AsyncClosing
 from xxci.common.convert import record_from_pb
 from xxci.common.events import RecordedEvent
 from xxci.common.pb.v1 import pipeline_pb2, pipeline_pb2_grpc
 from xxci.worker.blobs import upload_file
 
 
-class Client:
+class Client(AsyncClosing):
     """A connection to one orchestrator. Use as ``async with Client(...) as c``."""
 
     def __init__(self, target: str, token: str | None = None, tls_ca: Path | None = None) -> None:
         self.target = target
         self._channel = open_channel(target, token, tls_ca)
         self._stub = pipeline_pb2_grpc.PipelineServiceStub(self._channel)
-
-    async def __aenter__(self) -> Client:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         await self._channel.close(None)

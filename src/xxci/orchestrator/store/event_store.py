@@ -32,10 +32,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 import aiosqlite
 
+from xxci.common.closing import AsyncClosing
 from xxci.common.errors import ConflictError, NotFoundError
 from xxci.common.events import (
     Event,
@@ -77,7 +77,7 @@ _ROWS_PER_INSERT = 1000
 _STREAMS_PER_READ = 500
 
 
-class EventStore:
+class EventStore(AsyncClosing):
     """Append-only event log with optimistic concurrency per stream.
 
     Open with ``await EventStore.open(path)``; close with ``await store.close()`` (or
@@ -104,17 +104,6 @@ class EventStore:
     async def close(self) -> None:
         """Finish pending appends and close the file. Idempotent."""
         await self._db.close()
-
-    async def __aenter__(self) -> EventStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # --- writing ------------------------------------------------------------------
 

@@ -25,10 +25,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 import aiosqlite
 
+from xxci.common.closing import AsyncClosing
 from xxci.orchestrator.store._sqlite import Database, Synchronous, format_time, parse_time
 
 __all__ = ["LogChunk", "LogStore"]
@@ -83,7 +83,7 @@ class _Pending:
     stored: asyncio.Future[int]
 
 
-class LogStore:
+class LogStore(AsyncClosing):
     """Idempotent, followable storage of log chunks. Open with ``await LogStore.open(path)``."""
 
     def __init__(self, db: Database) -> None:
@@ -114,17 +114,6 @@ class LogStore:
             await self._queue.put(None)
             await self._writer
         await self._db.close()
-
-    async def __aenter__(self) -> LogStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # --- writing ------------------------------------------------------------------
 

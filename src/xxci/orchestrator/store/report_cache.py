@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
+from xxci.common.closing import AsyncClosing
 from xxci.orchestrator.store._sqlite import Database
 from xxci.orchestrator.store.run_index import COLUMNS as RUN_COLUMNS
 from xxci.orchestrator.store.run_index import RunRow
@@ -71,7 +71,7 @@ class CacheHit:
     document: str
 
 
-class ReportCache:
+class ReportCache(AsyncClosing):
     """The cache table of one event log. Open it with ``await ReportCache.open(path)``
     on a file an :class:`EventStore` has opened (it joins the events and runs tables)."""
 
@@ -90,17 +90,6 @@ class ReportCache:
 
     async def close(self) -> None:
         await self._db.close()
-
-    async def __aenter__(self) -> ReportCache:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def select(
         self,
