@@ -80,6 +80,17 @@ class Recorder:
     def all_output(self) -> bytes:
         return b"".join(o.data for o in self.outputs)
 
+    def transcript(self) -> list[tuple[str, str]]:
+        """Every output as ``(stream, text)`` in the order it came, one entry per run of
+        the same stream (how the bytes were chunked does not matter)."""
+        runs: list[tuple[str, str]] = []
+        for o in self.outputs:
+            if runs and runs[-1][0] == o.stream:
+                runs[-1] = (o.stream, runs[-1][1] + o.data.decode())
+            else:
+                runs.append((o.stream, o.data.decode()))
+        return runs
+
 
 async def containers_of(run_id: str) -> list[str]:
     async with DockerEngine() as engine:
@@ -206,6 +217,24 @@ async def test_output_is_streamed_in_order_and_markers_never_leak(docker_image: 
     assert b"xxci:" not in rec.all_output
     joined = b"|".join(o.data for o in rec.outputs)
     assert joined.index(b"out1") < joined.index(b"err1") < joined.index(b"out2")
+
+
+async def test_the_log_reads_as_a_transcript_whatever_stream_a_command_writes(
+    docker_image: str,
+) -> None:
+    # stdout and stderr reach the executor as two independent streams: without the
+    # markers on both, a command's stderr can overtake its `$` line or the output of
+    # the command before it.
+    script = [f"echo err{i} >&2" if i % 2 else f"echo out{i}" for i in range(20)]
+    result, rec = await execute(docker_image, script)
+
+    assert result.status is JobStatus.SUCCESS
+    expected: list[tuple[str, str]] = []
+    for i, command in enumerate(script):
+        expected += [("system", f"$ {command}\n")]
+        expected += [("stderr", f"err{i}\n") if i % 2 else ("stdout", f"out{i}\n")]
+    assert rec.transcript() == expected
+    assert rec.steps == [(i, 0) for i in range(20)]
 
 
 async def test_steps_are_reported_as_they_finish(docker_image: str) -> None:

@@ -4,9 +4,10 @@ Per attempt: pull the image if it is absent; create a container labelled
 ``xxci.run``/``xxci.job``/``xxci.attempt``; copy the job script (see
 :mod:`xxci.worker.script`), the source tree and earlier artifacts in with the archive
 API (no bind mounts, so a remote engine works the same); attach, start, and stream
-output while the script's step markers are turned into ``step_finished`` calls; enforce
-the timeout and the cancel (SIGTERM, grace, SIGKILL); collect artifacts from the
-stopped container; remove it, whatever happened.
+output while the script's step markers are turned into ``$ command`` lines and
+``step_finished`` calls, stdout and stderr put in command order (see
+:mod:`xxci.worker.transcript`); enforce the timeout and the cancel (SIGTERM, grace,
+SIGKILL); collect artifacts from the stopped container; remove it, whatever happened.
 
 The container runs Docker's init (``HostConfig.Init``, tini) as PID 1 with
 ``TINI_KILL_PROCESS_GROUP=1``: a SIGTERM reaches the job's shell *and* the command it
@@ -37,7 +38,8 @@ from xxci.worker.docker_api import (
     ImagePullFailed,
 )
 from xxci.worker.executor import Assignment, ExecutionListener, ExecutionResult, Workspace
-from xxci.worker.script import MarkerParser, Output, StepBegan, StepEnded, render_wrapper
+from xxci.worker.script import StepBegan, render_wrapper
+from xxci.worker.transcript import StreamOutput, Transcript, TranscriptEvent
 
 __all__ = ["LABEL_ATTEMPT", "LABEL_JOB", "LABEL_RUN", "DockerExecutor", "format_duration"]
 
@@ -146,6 +148,7 @@ class _Attempt:
         self.grace = max(0.0, grace_seconds)
         self.nonce = secrets.token_hex(16)
         self.steps = _Steps()
+        self.transcript = Transcript(self.nonce, len(assignment.script))
         self.label = f"{assignment.run_id}/{assignment.job}#{assignment.attempt}"
 
     async def run(self, engine: DockerEngine) -> ExecutionResult:
@@ -238,30 +241,30 @@ class _Attempt:
             finally:
                 pump.cancel()
                 await asyncio.gather(pump, return_exceptions=True)
+        # What a pump that was given up on still held (nothing once the output ended).
+        await self._emit(self.transcript.finish())
         result = await self._result(ending)
         if self._collects(result.status):
             result = await self._with_artifacts(container, result)
         return result
 
     async def _pump(self, frames: Any) -> None:
-        """Output to the listener, markers to step reports, as they arrive."""
-        parser = MarkerParser(self.nonce)
+        """Output to the listener, markers to step reports, as the transcript releases
+        them."""
         async for stream, data in frames:
-            if stream == "stdout":
-                for event in parser.feed(data):
-                    await self._on_event(event)
-            else:
-                await self.listener.output(stream, data)
-        for event in parser.flush():
+            await self._emit(self.transcript.feed(stream, data))
+        await self._emit(self.transcript.finish())
+
+    async def _emit(self, events: list[TranscriptEvent]) -> None:
+        for event in events:
             await self._on_event(event)
 
-    async def _on_event(self, event: Output | StepBegan | StepEnded) -> None:
-        if isinstance(event, Output):
-            await self.listener.output("stdout", event.data)
-        elif isinstance(event, StepBegan):
-            if 0 <= event.index < len(self.job.script):
-                self.steps.open = event.index
-                await self.listener.system(f"$ {self.job.script[event.index]}")
+    async def _on_event(self, event: TranscriptEvent) -> None:
+        if isinstance(event, StreamOutput):
+            await self.listener.output(event.stream, event.data)
+        elif isinstance(event, StepBegan):  # the transcript only lets valid indices pass
+            self.steps.open = event.index
+            await self.listener.system(f"$ {self.job.script[event.index]}")
         elif event.index not in self.steps.ended and 0 <= event.index < len(self.job.script):
             self.steps.open = None
             self.steps.ended[event.index] = event.exit_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -131,17 +132,23 @@ def test_the_wrapper_text_holds_no_marker() -> None:
 SHELLS = [s for s in ("dash", "busybox") if shutil.which(s)]
 
 
-def run_wrapper(shell: str, script: list[str], cwd: Path) -> tuple[int, list[StreamEvent]]:
+@dataclass(frozen=True)
+class Ran:
+    code: int
+    stdout: list[StreamEvent]
+    stderr: list[StreamEvent]
+
+
+def run_wrapper(shell: str, script: list[str], cwd: Path) -> Ran:
     argv = [shell, "sh"] if shell == "busybox" else [shell]
     done = subprocess.run(
         [*argv, "-c", render_wrapper(script, NONCE)],
         cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        capture_output=True,
         timeout=10,
         check=False,
     )
-    return done.returncode, parse_all([done.stdout])
+    return Ran(done.returncode, parse_all([done.stdout]), parse_all([done.stderr]))
 
 
 @pytest.mark.skipif(not SHELLS, reason="needs dash or busybox on the host")
@@ -149,20 +156,20 @@ def run_wrapper(shell: str, script: list[str], cwd: Path) -> tuple[int, list[Str
 def test_wrapper_runs_one_session_and_stops_at_the_first_failure(
     shell: str, tmp_path: Path
 ) -> None:
-    code, events = run_wrapper(
+    ran = run_wrapper(
         shell,
         [
             "mkdir d && cd d",
             "export X='it''s'",
-            'echo "$X in $(basename "$PWD")"',
+            'echo "$X in $(basename "$PWD")"; echo warned >&2',
             "printf 'a\\nb' | wc -l >/dev/null; (exit 4)",
             "echo never",
         ],
         tmp_path,
     )
 
-    assert code == 4
-    assert events == [
+    assert ran.code == 4
+    assert ran.stdout == [
         StepBegan(0),
         StepEnded(0, 0),
         StepBegan(1),
@@ -173,21 +180,34 @@ def test_wrapper_runs_one_session_and_stops_at_the_first_failure(
         StepBegan(3),
         StepEnded(3, 4),
     ]
+    # stderr is cut into the same commands; the ends are reported on stdout only.
+    assert ran.stderr == [
+        StepBegan(0),
+        StepBegan(1),
+        StepBegan(2),
+        Output(b"warned\n"),
+        StepBegan(3),
+    ]
 
 
 @pytest.mark.skipif(not SHELLS, reason="needs dash or busybox on the host")
 @pytest.mark.parametrize("shell", SHELLS)
 def test_exit_in_a_command_is_reported_by_the_exit_trap(shell: str, tmp_path: Path) -> None:
-    code, events = run_wrapper(shell, ["true", "exit 3", "echo never"], tmp_path)
+    ran = run_wrapper(shell, ["true", "exit 3", "echo never"], tmp_path)
 
-    assert code == 3
-    assert events[-2:] == [StepBegan(1), StepEnded(1, 3)]
+    assert ran.code == 3
+    assert ran.stdout[-2:] == [StepBegan(1), StepEnded(1, 3)]
 
 
 @pytest.mark.skipif(not SHELLS, reason="needs dash or busybox on the host")
 @pytest.mark.parametrize("shell", SHELLS)
-def test_commands_cannot_write_on_the_marker_fd(shell: str, tmp_path: Path) -> None:
-    code, events = run_wrapper(shell, ["echo forged >&9 || true", "true"], tmp_path)
+def test_commands_cannot_write_on_the_marker_fds(shell: str, tmp_path: Path) -> None:
+    ran = run_wrapper(
+        shell, ["echo forged >&9 || true", "echo forged >&8 || true", "true"], tmp_path
+    )
 
-    assert code == 0
-    assert [e for e in events if isinstance(e, Output)] == []
+    assert ran.code == 0
+    assert [e for e in ran.stdout if isinstance(e, Output)] == []
+    assert [e for e in ran.stderr if isinstance(e, StepBegan)] == [StepBegan(i) for i in range(3)]
+    # The shell says the fds are closed (on stderr); nothing reaches either stream.
+    assert all(b"forged" not in e.data for e in ran.stderr if isinstance(e, Output))
