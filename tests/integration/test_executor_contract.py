@@ -143,6 +143,19 @@ class Recorder:
     def steps(self) -> list[tuple[object, object]]:
         return [(c.a, c.b) for c in self.calls if c.kind == "step"]
 
+    def job_output(self) -> list[tuple[str, str]]:
+        """stdout and stderr as ``(stream, text)`` in the order they came, one entry per
+        run of the same stream."""
+        runs: list[tuple[str, str]] = []
+        for c in self.calls:
+            if c.kind != "output" or c.a == "system" or not isinstance(c.b, bytes):
+                continue
+            if runs and runs[-1][0] == c.a:
+                runs[-1] = (str(c.a), runs[-1][1] + c.b.decode())
+            else:
+                runs.append((str(c.a), c.b.decode()))
+        return runs
+
     def stdout_and_steps(self) -> list[object]:
         """Stdout text and step ends in the order they came (stdout and the step markers
         share one pipe in a container, so their relative order is exact)."""
@@ -300,6 +313,18 @@ async def test_output_arrives_in_order(kind: str, tmp_path: Path) -> None:
         (2, 0),
     ]
     assert got.recorder.text("stderr") == "e1\ne2\n"
+
+
+async def test_each_steps_output_comes_before_the_next_steps(kind: str, tmp_path: Path) -> None:
+    # Whatever stream a step writes on: in a container the two are read independently.
+    steps = tuple(Step(err=f"e{i}\n") if i % 2 else Step(out=f"o{i}\n") for i in range(12))
+    got = await run_scenario(kind, Scenario(steps), tmp_path)
+
+    assert got.result.status is JobStatus.SUCCESS
+    assert got.recorder.job_output() == [
+        ("stderr", f"e{i}\n") if i % 2 else ("stdout", f"o{i}\n") for i in range(12)
+    ]
+    assert got.recorder.steps == [(i, 0) for i in range(12)]
 
 
 async def test_cancel_while_a_step_runs(kind: str, tmp_path: Path) -> None:
