@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.cluster import Cluster, make_repo, run_id_of
+from xxci.worker.docker_executor import DockerExecutor
 
 IMAGE = "xxci-test/busybox:latest"
 
@@ -312,6 +314,9 @@ def test_a_lost_worker_s_job_runs_again_elsewhere(cluster: Cluster, tmp_path: Pa
     assert job["worker"] != first
     assert [a["status"] for a in job["attempts"]] == ["FAILED", "SUCCESS"]
     assert job["attempts"][0]["failure_reason"] == "worker_lost"
+    # The killed worker's container outlived it; the next worker on this host clears it.
+    removed = asyncio.run(DockerExecutor().remove_orphans())
+    assert len(removed) >= 1
 
 
 TAGGED = f"""

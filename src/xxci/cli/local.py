@@ -50,13 +50,16 @@ async def local_orchestrator(
             from xxci.worker.docker_executor import DockerExecutor
 
             work_dir = Path(tempfile.mkdtemp(prefix="xxci-local-"))
+            executor = DockerExecutor()
+            with contextlib.suppress(Exception):  # best effort: the engine may be down
+                await executor.remove_orphans()
             agent = WorkerAgent(
                 target=server.address,
                 token=token,
                 name=f"local@{socket.gethostname()}",
                 capacity=capacity or max(2, os.cpu_count() or 2),
                 labels=[],
-                executor=DockerExecutor(),
+                executor=executor,
                 work_dir=work_dir,
             )
             worker_task = asyncio.create_task(agent.run(), name="local-worker")

@@ -10,17 +10,20 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncclick as click
 
 from xxci.common.errors import XxciError
 from xxci.worker.agent import WorkerAgent
-from xxci.worker.executor import Executor
+
+if TYPE_CHECKING:
+    from xxci.worker.docker_executor import DockerExecutor
 
 __all__ = ["worker"]
 
 
-def _make_executor(work_dir: Path) -> Executor:
+def _make_executor(work_dir: Path) -> DockerExecutor:
     """The executor jobs run in (Docker); imported late so other commands need no Docker.
 
     Artifact archives are staged under ``work_dir`` (the worker deletes each one once
@@ -30,8 +33,20 @@ def _make_executor(work_dir: Path) -> Executor:
 
     artifacts = work_dir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    executor: Executor = DockerExecutor(artifact_dir=artifacts)
-    return executor
+    return DockerExecutor(artifact_dir=artifacts)
+
+
+async def _remove_orphans(executor: DockerExecutor) -> None:
+    """Clear containers that a killed worker process on this host left running."""
+    try:
+        removed = await executor.remove_orphans()
+    except Exception as err:  # the engine may be down now and up later: not fatal
+        logging.getLogger("xxci.worker").warning("could not look for orphaned containers: %s", err)
+        return
+    if removed:
+        logging.getLogger("xxci.worker").info(
+            "removed %d container(s) left by a worker process that died", len(removed)
+        )
 
 
 async def _serve(agent: WorkerAgent) -> None:
@@ -118,13 +133,15 @@ async def worker(
         click.echo(f"worker '{name}' connected to {server} as {worker_id} (capacity {capacity})")
 
     try:
+        executor = _make_executor(root)
+        await _remove_orphans(executor)
         agent = WorkerAgent(
             server,
             token,
             name,
             capacity,
             labels,
-            _make_executor(root),
+            executor,
             root,
             tls_ca=tls_ca,
             on_connected=connected,

@@ -164,6 +164,13 @@ class DockerEngine:
             found = await self._api.containers.list(all=True, filters={"label": wanted})
         return sorted(c.id for c in found)
 
+    async def labelled(self, labels: Mapping[str, str]) -> list[tuple[str, dict[str, str]]]:
+        """(id, labels) of all containers (running or not) carrying every one of ``labels``."""
+        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
+        async with _call("listing containers"):
+            found = await self._api.containers.list(all=True, filters={"label": wanted})
+        return sorted((c.id, dict(c._container.get("Labels") or {})) for c in found)
+
     def container(self, container_id: str) -> Container:
         """A handle on an existing container."""
         return Container(self._api.containers.container(container_id))

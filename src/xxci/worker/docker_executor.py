@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import re
 import secrets
+import socket
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +50,10 @@ log = logging.getLogger(__name__)
 LABEL_RUN = "xxci.run"
 LABEL_JOB = "xxci.job"
 LABEL_ATTEMPT = "xxci.attempt"
+LABEL_HOST = "xxci.worker.host"
+LABEL_PID = "xxci.worker.pid"
+"""Which worker process made a container: how a restarted worker finds the containers
+of a predecessor that died (``remove_orphans``)."""
 
 WORKSPACE = "/workspace"
 SCRIPT_DIR = ".xxci"
@@ -67,6 +73,21 @@ class DockerExecutor:
     docker_url: str | None = None
     artifact_dir: Path | None = None
 
+    async def remove_orphans(self) -> list[str]:
+        """Remove the containers that worker processes of this host left behind when they
+        died (a kill -9 skips the cleanup every attempt does). Containers of live worker
+        processes, and of other hosts sharing the engine, are left alone."""
+        host = socket.gethostname()
+        removed = []
+        async with DockerEngine(self.docker_url) as engine:
+            for container_id, labels in await engine.labelled({LABEL_HOST: host}):
+                pid = labels.get(LABEL_PID, "")
+                if pid.isdigit() and _alive(int(pid)):
+                    continue
+                await engine.container(container_id).remove()
+                removed.append(container_id)
+        return removed
+
     async def run(
         self,
         assignment: Assignment,
@@ -85,6 +106,24 @@ class DockerExecutor:
             return ExecutionResult(
                 JobStatus.FAILED, failure_reason=FailureReason.SYSTEM_FAILURE, message=str(exc)
             )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 class _Serial:
@@ -210,6 +249,8 @@ class _Attempt:
                 LABEL_RUN: self.job.run_id,
                 LABEL_JOB: self.job.job,
                 LABEL_ATTEMPT: str(self.job.attempt),
+                LABEL_HOST: socket.gethostname(),
+                LABEL_PID: str(os.getpid()),
             },
             "AttachStdin": False,
             "AttachStdout": True,
