@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from xxci.common.events import JobFinished
 from xxci.common.status import JobStatus, StageStatus
 from xxci.orchestrator.results import RETRYABLE_REASONS, passed
 from xxci.orchestrator.state import JobState, RunState, StageState
@@ -18,6 +19,9 @@ __all__ = [
     "is_settled",
     "queued_jobs",
     "ready_jobs",
+    "repeats_finish",
+    "repeats_start",
+    "repeats_step",
     "running_jobs",
     "stage_jobs",
     "will_retry",
@@ -34,6 +38,50 @@ def is_current(state: RunState, job: str, attempt: int, worker_id: str | None = 
     if current.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return False
     return worker_id is None or current.worker_id == worker_id
+
+
+def _held(state: RunState, job: str, attempt: int, worker_id: str) -> JobState | None:
+    """The job, if ``attempt`` is its latest one and ``worker_id`` holds or held it."""
+    current = state.jobs.get(job)
+    if current is None or attempt < 1 or current.attempt != attempt:
+        return None
+    return current if current.worker_id == worker_id else None
+
+
+# A worker sends again, after a reconnect, every message the orchestrator did not
+# acknowledge, some of which it had applied already. These say whether a message is
+# such a repeat: its fact is already in the state, for the latest attempt, from the
+# same worker. A repeat is ignored (neither applied again nor rejected).
+
+
+def repeats_start(state: RunState, job: str, attempt: int, worker_id: str) -> bool:
+    """Whether a JobStarted of ``(job, attempt)`` from ``worker_id`` was applied already."""
+    held = _held(state, job, attempt, worker_id)
+    return held is not None and held.started_at is not None
+
+
+def repeats_step(
+    state: RunState, job: str, attempt: int, worker_id: str, index: int, exit_code: int
+) -> bool:
+    """Whether this StepFinished (``index`` with ``exit_code``) was applied already."""
+    held = _held(state, job, attempt, worker_id)
+    return held is not None and index in held.steps and held.steps[index] == exit_code
+
+
+def repeats_finish(state: RunState, event: JobFinished, worker_id: str) -> bool:
+    """Whether the job's latest attempt already ended as ``event`` says, by ``worker_id``'s
+    report (an end the orchestrator decided itself differs: a timeout, a cancel)."""
+    held = _held(state, event.job, event.attempt, worker_id)
+    if held is None or not held.finished:
+        return False
+    reason = held.failure_reason.value if held.failure_reason is not None else ""
+    return (held.status.value, held.exit_code, reason, held.message, held.artifacts_blob) == (
+        event.status,
+        event.exit_code,
+        event.failure_reason,
+        event.message,
+        event.artifacts_blob,
+    )
 
 
 def cancel_requested_at(state: RunState, job: JobState) -> datetime | None:
