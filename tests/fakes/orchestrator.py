@@ -1,8 +1,9 @@
 """A tiny scripted orchestrator for worker tests: a real ``grpc.aio`` server on port 0.
 
 :class:`FakeWorkerService` records every ``WorkerMessage`` (with the number of the
-connection it came on) and lets the test push ``OrchestratorMessage``s to the current
-connection. :class:`FakeBlobService` keeps blobs in memory. :class:`FakeServer` runs
+connection it came on), acknowledges each attempt message as it arrives (unless told
+not to: ``acking = False``), and lets the test push ``OrchestratorMessage``s to the
+current connection. :class:`FakeBlobService` keeps blobs in memory. :class:`FakeServer` runs
 both, and can be stopped and started again on the same port.
 """
 
@@ -53,12 +54,12 @@ class FakeWorkerService(worker_pb2_grpc.WorkerServiceServicer):
         heartbeat: float = 0.2,
         lease: float = 5.0,
         worker_id: str = "w-1",
-        ack_finished: bool = False,
+        acking: bool = True,
     ) -> None:
         self.heartbeat = heartbeat
         self.lease = lease
         self.worker_id = worker_id
-        self.ack_finished = ack_finished
+        self.acking = acking
         self.connections: list[Connection] = []
         self.received: list[tuple[int, worker_pb2.WorkerMessage]] = []
 
@@ -87,9 +88,22 @@ class FakeWorkerService(worker_pb2_grpc.WorkerServiceServicer):
                 out.append((kind, payload))
         return out
 
+    def numbered(self, job: str, connection: int | None = None) -> list[worker_pb2.WorkerMessage]:
+        """The attempt messages (those with a ``seq``) about ``job``, in arrival order."""
+        return [
+            m
+            for n, m in self.received
+            if m.seq and _ref(m).job == job and (connection is None or n == connection)
+        ]
+
     async def send(self, msg: worker_pb2.OrchestratorMessage) -> None:
         conn = await eventually(lambda: self.current, what="a connected worker")
         await conn.outgoing.put(msg)
+
+    async def ack(self, ref: worker_pb2.AttemptRef, through: int) -> None:
+        """Acknowledge the attempt's messages up to ``through`` on the current connection."""
+        ack = worker_pb2.Ack(ref=ref, through=through)
+        await self.send(worker_pb2.OrchestratorMessage(ack=ack))
 
     # -- the service -------------------------------------------------------------
 
@@ -134,9 +148,15 @@ class FakeWorkerService(worker_pb2_grpc.WorkerServiceServicer):
     ) -> None:
         async for msg in requests:
             self.received.append((conn.number, msg))
-            if self.ack_finished and msg.WhichOneof("kind") == "job_finished":
-                ack = worker_pb2.Ack(ref=msg.job_finished.ref, of="job_finished")
+            if self.acking and msg.seq:
+                ack = worker_pb2.Ack(ref=_ref(msg), through=msg.seq)
                 await conn.outgoing.put(worker_pb2.OrchestratorMessage(ack=ack))
+
+
+def _ref(msg: worker_pb2.WorkerMessage) -> worker_pb2.AttemptRef:
+    """The attempt an attempt message (one with a ``seq``) is about."""
+    ref: worker_pb2.AttemptRef = getattr(msg, msg.WhichOneof("kind") or "").ref
+    return ref
 
 
 class FakeBlobService(blob_pb2_grpc.BlobServiceServicer):

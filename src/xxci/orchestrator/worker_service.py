@@ -3,6 +3,14 @@
 Protobuf stays here: each message is checked against the run's current attempt and
 turned into a domain event (or a log chunk). A message about an attempt that is not
 current is recorded as ``MessageRejected`` on the worker's stream and never applied.
+
+Delivery: the worker keeps every attempt message until it is acknowledged (see
+:mod:`xxci.orchestrator.acks`), and after a reconnect sends again those that were not,
+so some arrive twice. A repeat is harmless: a log chunk is stored once by its key, and
+a JobStarted, StepFinished or JobFinished whose fact the run already holds is ignored
+(not appended, not recorded as rejected). Every attempt message is acknowledged once
+handled, a rejected one too, so the worker stops sending it. A message whose handling
+fails is not: the stream is ended instead, and the worker sends it again.
 """
 
 from __future__ import annotations
@@ -26,8 +34,9 @@ from xxci.common.events import (
 )
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.common.status import FailureReason, JobStatus
+from xxci.orchestrator.acks import AckBatcher
 from xxci.orchestrator.hub import AttemptKey, Hub, WorkerSession
-from xxci.orchestrator.lookup import is_current
+from xxci.orchestrator.lookup import is_current, repeats_finish, repeats_start, repeats_step
 from xxci.orchestrator.results import failure_allowed
 from xxci.orchestrator.runs import RunBook
 from xxci.orchestrator.state import RunState
@@ -36,6 +45,16 @@ from xxci.orchestrator.store import EventStore, LogStore
 log = logging.getLogger("xxci.orchestrator")
 
 _FINAL = {"SUCCESS": JobStatus.SUCCESS, "FAILED": JobStatus.FAILED, "CANCELED": JobStatus.CANCELED}
+
+
+_ATTEMPT_MESSAGES = frozenset(
+    {"accept", "job_started", "log_chunk", "step_finished", "job_finished"}
+)
+"""The messages a worker numbers (``WorkerMessage.seq``) and keeps until acknowledged."""
+
+
+class HandlingFailed(Exception):
+    """A worker message could not be handled; its stream is ended unacknowledged."""
 
 
 def _key(ref: worker_pb2.AttemptRef) -> AttemptKey:
@@ -95,7 +114,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             session.capacity,
             sorted(session.labels) or "-",
         )
-        reader = asyncio.create_task(self._read(request_iterator, session))
+        acks = AckBatcher(session.send)
+        acker = asyncio.create_task(acks.run())
+        reader = asyncio.create_task(self._read(request_iterator, session, acks))
         reason = "stream closed"
         try:
             yield worker_pb2.OrchestratorMessage(
@@ -113,7 +134,10 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                     with contextlib.suppress(asyncio.CancelledError):
                         await getter
                     exc = reader.exception()
-                    reason = f"stream error: {exc}" if exc else "worker closed the stream"
+                    if isinstance(exc, HandlingFailed):
+                        reason = str(exc)
+                    else:
+                        reason = f"stream error: {exc}" if exc else "worker closed the stream"
                     break
                 message = getter.result()
                 if message is None:
@@ -122,21 +146,32 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 yield message
         finally:
             reader.cancel()
+            acker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
+            with contextlib.suppress(asyncio.CancelledError):
+                await acker
             await self._hub.disconnect(session, reason)
             log.info("worker %s disconnected: %s", session.name, reason)
 
     async def _read(
-        self, requests: AsyncIterator[worker_pb2.WorkerMessage], session: WorkerSession
+        self,
+        requests: AsyncIterator[worker_pb2.WorkerMessage],
+        session: WorkerSession,
+        acks: AckBatcher,
     ) -> None:
         async for message in requests:
+            kind = message.WhichOneof("kind")
             try:
                 await self._handle(message, session)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as err:
                 log.exception("handling a message from worker %s failed", session.name)
+                raise HandlingFailed(f"could not handle a {kind} message: {err}") from err
+            if kind in _ATTEMPT_MESSAGES:
+                ref = getattr(message, kind).ref
+                acks.handled(ref, message.seq, now=kind == "job_finished")
 
     async def _handle(self, message: worker_pb2.WorkerMessage, session: WorkerSession) -> None:
         kind = message.WhichOneof("kind")
@@ -144,6 +179,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             self._hub.heartbeat(session, [_key(r) for r in message.heartbeat.running])
         elif kind == "log_chunk":
             chunk = message.log_chunk
+            if chunk.seq < 1 or chunk.ref.attempt < 1:
+                await self._reject(session, chunk.ref, kind, "log chunk without a seq or attempt")
+                return
             await self._logs.append(
                 chunk.ref.run_id,
                 chunk.ref.job,
@@ -183,6 +221,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                         image_digest=m.image_digest,
                     )
                 ],
+                repeat=lambda st: repeats_start(st, m.ref.job, m.ref.attempt, session.worker_id),
             )
         elif kind == "step_finished":
             s = message.step_finished
@@ -195,15 +234,20 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                         job=s.ref.job, attempt=s.ref.attempt, index=s.index, exit_code=s.exit_code
                     )
                 ],
+                repeat=lambda st: repeats_step(
+                    st, s.ref.job, s.ref.attempt, session.worker_id, s.index, s.exit_code
+                ),
             )
         elif kind == "job_finished":
             f = message.job_finished
             # Free the slot first: the job ends by the worker's word, nothing to stop.
             self._hub.release(_key(f.ref))
-            await self._apply(session, f.ref, kind, lambda st: [finished_event(st, f)])
-            # Acknowledge even a rejected duplicate, so the worker stops resending it.
-            session.send(
-                worker_pb2.OrchestratorMessage(ack=worker_pb2.Ack(ref=f.ref, of="job_finished"))
+            await self._apply(
+                session,
+                f.ref,
+                kind,
+                lambda st: [finished_event(st, f)],
+                repeat=lambda st: repeats_finish(st, finished_event(st, f), session.worker_id),
             )
         elif kind == "draining":
             self._hub.set_draining(session)
@@ -216,12 +260,17 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         ref: worker_pb2.AttemptRef,
         what: str,
         make: Callable[[RunState], list[Event]],
+        repeat: Callable[[RunState], bool] | None = None,
     ) -> None:
         """Append ``make(state)`` if ``ref`` is the job's current, unfinished attempt;
-        otherwise record the message as rejected."""
+        ignore it if ``repeat(state)`` (it was applied already: the worker sent it again);
+        otherwise record it as rejected. ``repeat`` is only asked about a job the run
+        has."""
         rejected: list[str] = []
 
         def guarded(state: RunState) -> list[Event]:
+            if repeat is not None and ref.job in state.jobs and repeat(state):
+                return []
             if not is_current(state, ref.job, ref.attempt, session.worker_id):
                 js = state.jobs.get(ref.job)
                 if js is None:

@@ -6,16 +6,18 @@ each accepted AssignJob as an :class:`~xxci.worker.attempt.AttemptRunner` task i
 Per connection, tasks are raced (see :func:`~xxci.worker.concurrency.race`): a reader
 dispatching orchestrator messages, one writer draining the single bounded send queue
 into ``call.write``, a feeder moving attempt messages from their outboxes into that
-queue, a heartbeat, and a stop watcher. When the stream breaks, attempts keep running;
-their messages wait in their outboxes (see :mod:`xxci.worker.outbox`) and are sent
-after the next Welcome, and the next Hello lists them as running. Reconnects back off
-exponentially with jitter. A refused token is fatal: :meth:`WorkerAgent.run` raises
-:class:`~xxci.common.errors.AuthError`.
+queue, a heartbeat, and a stop watcher. Attempt messages stay in their outboxes (see
+:mod:`xxci.worker.outbox`) until the orchestrator acknowledges them. When the stream
+breaks, attempts keep running; the next Hello lists them as running, and after the
+next Welcome every message not acknowledged yet is sent again, in order. Reconnects
+back off exponentially with jitter. A refused token is fatal: :meth:`WorkerAgent.run`
+raises :class:`~xxci.common.errors.AuthError`.
 
 Stopping: :meth:`WorkerAgent.stop` ``(drain=True)`` sends Draining, rejects new
-work, waits for running attempts and for their results to be written, then closes the
-stream; ``drain=False`` first cancels the running attempts. Both are idempotent, and a
-hard stop may follow a drain.
+work, waits for running attempts and for the orchestrator to acknowledge their
+messages (reconnecting for that if need be, for up to ``flush_timeout`` seconds),
+then closes the stream; ``drain=False`` first cancels the running attempts. Both are
+idempotent, and a hard stop may follow a drain.
 """
 
 from __future__ import annotations
@@ -173,13 +175,13 @@ class WorkerAgent:
     def _finished(self) -> bool:
         if not self._stop_requested.is_set() or self._attempts:
             return False
-        if self._outboxes.flushed():
+        if self._outboxes.delivered():
             return True
         now = asyncio.get_running_loop().time()
         if self._idle_since is None:
             self._idle_since = now
         if now - self._idle_since >= self._flush_timeout:
-            log.warning("giving up on results that could not be sent to %s", self.target)
+            log.warning("giving up on results %s did not acknowledge", self.target)
             return True
         return False
 
@@ -322,7 +324,7 @@ class WorkerAgent:
             elif kind == "cancel":
                 self._on_cancel(msg.cancel)
             elif kind == "ack":
-                self._outboxes.acked(AttemptKey.from_proto(msg.ack.ref), msg.ack.of)
+                self._outboxes.acked(AttemptKey.from_proto(msg.ack.ref), msg.ack.through)
             else:
                 log.debug("ignoring %s from %s", kind, self.target)
 
@@ -361,14 +363,14 @@ class WorkerAgent:
             )
 
     async def _stop_watch(self, send_q: asyncio.Queue[_Outgoing]) -> None:
-        """Once a stop is requested: Draining, wait for attempts and results, close."""
+        """Once a stop is requested: Draining, wait for attempts and acks, close."""
         await self._stop_requested.wait()
         await send_q.put(worker_pb2.WorkerMessage(draining=worker_pb2.Draining()))
         while self._attempts:
             await self._wait_changed()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._flush_timeout):
-                await self._outboxes.wait_flushed()
+                await self._outboxes.wait_delivered()
         await send_q.put(_Close())
         await asyncio.Event().wait()  # the writer or the reader ends the session
 

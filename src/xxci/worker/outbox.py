@@ -1,42 +1,57 @@
-"""Per-attempt outboxes: progress that must survive a dropped stream.
+"""Per-attempt outboxes: every attempt message is kept until the orchestrator acks it.
 
 Every message about an attempt (Accept, JobStarted, LogChunk, StepFinished,
 JobFinished) goes into that attempt's :class:`Outbox`, never straight onto the
-stream. The connection's feeder takes messages out with :meth:`Outboxes.next`
-(round-robin over attempts, in order within one), and the writer reports each one
-with :meth:`Outboxes.written` once ``call.write`` returned. When the stream drops,
-:meth:`Outboxes.set_online` ``(False)`` rewinds every outbox: whatever was not
-written yet is sent again, in order, after the next Welcome.
+stream; :meth:`Outbox.put` numbers it (``WorkerMessage.seq``, from 1 per attempt).
+The connection's feeder takes messages out with :meth:`Outboxes.next` (round-robin
+over attempts, in order within one), and the writer reports each one with
+:meth:`Outboxes.written` once ``call.write`` returned.
 
 Delivery rules:
 
-* A message counts as sent once it was written to a stream, and is then forgotten;
-  the orchestrator stores log chunks idempotently by ``seq`` and ignores duplicates
-  of the other messages, so sending the unsent tail again is always safe.
-* ``JobFinished`` is kept after writing until the orchestrator answers
-  ``Ack(ref, of="job_finished")``; without an ack it is sent again after each
-  reconnect, at most :data:`MAX_FINISH_SENDS` times in all, and at most
-  :data:`MAX_UNACKED` of them are kept (oldest forgotten first).
-* Log output is bounded per attempt (``max_log_bytes`` of unsent chunk data; keep it
-  at least two chunks, so the newest chunk is never the one dropped). While
-  the stream is up, a producer over the bound waits for the writer (backpressure).
-  While it is down, producers never wait: the *oldest* unsent chunks are dropped so
-  the latest output survives, and the first dropped chunk's ``seq`` is reused for
-  one ``system`` chunk saying how much was dropped.
+* A message is kept until the orchestrator answers ``Ack(ref, through=N)`` with
+  ``N >= seq`` (:meth:`Outboxes.acked`): it has then handled the attempt's messages up
+  to N. Being written to a stream is not enough: a stream can break with messages in
+  flight that the orchestrator never handled.
+* When the stream drops, :meth:`Outboxes.set_online` ``(False)`` rewinds every outbox:
+  after the next Welcome, every message not acked yet is sent again, in order. The
+  orchestrator makes that harmless: it stores log chunks by their own ``seq`` and
+  ignores a JobStarted, StepFinished or JobFinished it has already applied.
+* Log output is bounded per attempt by ``max_log_bytes`` (keep it at least two
+  chunks, so the newest chunk is never the one dropped), twice over:
+
+  - Unsent chunk data (never written to a stream). While the stream is up, a
+    producer over the bound waits for the writer (backpressure). While it is down,
+    producers never wait: the *oldest* unsent chunks are dropped so the latest output
+    survives, and the first dropped chunk's ``seq`` is reused for one ``system`` chunk
+    saying how much was dropped. Written chunks are never dropped: the orchestrator
+    may hold them already, and would then ignore a marker reusing their ``seq``.
+  - Written but unacknowledged chunk data: while it is over the bound, the feeder
+    hands out no further chunk of that attempt (a send window), so an orchestrator
+    that stops acking slows the producers down instead of growing the worker.
+
+  An attempt thus keeps at most about twice ``max_log_bytes`` of output. Its other
+  messages are few (one per script line at most) and never dropped.
+* At most :data:`MAX_UNACKED` attempts that ended keep messages waiting for an ack;
+  past that, the oldest one's are forgotten (an orchestrator that never acks must not
+  grow the worker without end). The orchestrator acks every message it handles, even a
+  rejected one, so this only happens to one that is broken.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from dataclasses import dataclass
 
 from xxci.common.pb.v1 import worker_pb2
 from xxci.worker.convert import AttemptKey
 
-__all__ = ["MAX_FINISH_SENDS", "MAX_UNACKED", "Outbox", "Outboxes", "Pending"]
+__all__ = ["MAX_UNACKED", "Outbox", "Outboxes", "Pending"]
 
-MAX_FINISH_SENDS = 3
+log = logging.getLogger("xxci.worker")
+
 MAX_UNACKED = 64
 DEFAULT_MAX_LOG_BYTES = 8 * 1024 * 1024
 
@@ -46,9 +61,15 @@ class _Item:
     msg: worker_pb2.WorkerMessage
     log_bytes: int = 0
     is_finish: bool = False
+    out: bool = False  # handed to the current stream, or written to some stream
     sends: int = 0  # how many streams it was written to
+    gone: bool = False  # acked (or forgotten): no longer in its outbox
     dropped_chunks: int = 0  # > 0: a marker standing for dropped output
     dropped_bytes: int = 0
+
+    @property
+    def seq(self) -> int:
+        return self.msg.seq
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +85,7 @@ class Pending:
 
 
 class Outbox:
-    """The not-yet-sent messages of one attempt, in the order they were produced."""
+    """The unacknowledged messages of one attempt, in the order they were produced."""
 
     def __init__(self, key: AttemptKey, owner: Outboxes, max_log_bytes: int) -> None:
         self.key = key
@@ -72,27 +93,32 @@ class Outbox:
         self._max_log_bytes = max_log_bytes
         self._items: deque[_Item] = deque()
         self._cursor = 0  # items before it were handed to the current stream
-        self._log_bytes = 0
+        self._seq = 0
+        self._unsent_bytes = 0  # chunk data never written (nor handed to this stream)
+        self._out_bytes = 0  # chunk data handed out or written, not acked yet
         self._marker: _Item | None = None  # unsent marker that further drops merge into
         self._space = asyncio.Event()
         self._closed = False
         self.dropped_bytes = 0
 
     async def put(self, msg: worker_pb2.WorkerMessage) -> None:
-        """Queue ``msg``; waits only for log chunks over the bound while online."""
+        """Number ``msg`` and queue it; waits only for log chunks over the bound while
+        online."""
         if self._closed:
             raise RuntimeError(f"outbox of {self.key} is closed")
         kind = msg.WhichOneof("kind")
         if kind == "log_chunk":
-            while self._owner.online and self._log_bytes >= self._max_log_bytes:
+            while self._owner.online and self._unsent_bytes >= self._max_log_bytes:
                 self._space.clear()
                 await self._space.wait()
             if self._closed:
                 raise RuntimeError(f"outbox of {self.key} is closed")
+        self._seq += 1
+        msg.seq = self._seq
         item = _Item(msg=msg, is_finish=kind == "job_finished")
         if kind == "log_chunk":
             item.log_bytes = len(msg.log_chunk.data)
-            self._log_bytes += item.log_bytes
+            self._unsent_bytes += item.log_bytes
         self._items.append(item)
         if not self._owner.online:
             self._shed()
@@ -102,7 +128,7 @@ class Outbox:
         """No more messages will come (the attempt ended)."""
         self._closed = True
         self._space.set()
-        self._owner._forget_if_done(self)
+        self._owner._ended(self)
         self._owner._changed()
 
     @property
@@ -117,18 +143,34 @@ class Outbox:
         return not any(item.is_finish and item.sends == 0 for item in self._items)
 
     @property
-    def unsent(self) -> bool:
-        """Whether some message here was never written to any stream."""
-        return any(item.sends == 0 for item in self._items)
+    def kept(self) -> int:
+        """How many messages wait for an ack."""
+        return len(self._items)
 
     def _next(self) -> _Item | None:
         if self._cursor >= len(self._items):
             return None
         item = self._items[self._cursor]
+        if not item.out and item.log_bytes and self._out_bytes >= self._max_log_bytes:
+            return None  # the send window is full: wait for acks
         self._cursor += 1
+        if not item.out:
+            item.out = True
+            self._unsent_bytes -= item.log_bytes
+            self._out_bytes += item.log_bytes
+            self._space.set()
         if item is self._marker:
             self._marker = None  # handed out: never change it again
         return item
+
+    def _written(self, item: _Item) -> None:
+        item.sends += 1
+
+    def _ack(self, through: int) -> None:
+        """Forget every message with ``seq <= through``."""
+        while self._items and self._items[0].seq <= through:
+            self._forget(self._items.popleft())
+            self._cursor = max(0, self._cursor - 1)
 
     def _remove(self, item: _Item) -> None:
         for index, candidate in enumerate(self._items):
@@ -136,27 +178,31 @@ class Outbox:
                 del self._items[index]
                 if index < self._cursor:
                     self._cursor -= 1
-                self._log_bytes -= item.log_bytes
-                if item is self._marker:
-                    self._marker = None
-                self._space.set()
+                self._forget(item)
                 return
 
-    def _written(self, item: _Item) -> bool:
-        """Record ``item`` as written; True if it stays (a JobFinished awaiting its ack)."""
-        item.sends += 1
-        if item.is_finish and item.sends < MAX_FINISH_SENDS:
-            return True
-        self._remove(item)
-        return False
+    def _forget(self, item: _Item) -> None:
+        item.gone = True
+        if item.out:
+            self._out_bytes -= item.log_bytes
+        else:
+            self._unsent_bytes -= item.log_bytes
+        if item is self._marker:
+            self._marker = None
+        self._space.set()
 
-    def _ack_finish(self) -> None:
-        for item in list(self._items):
-            if item.is_finish:
-                self._remove(item)
+    def _forget_all(self) -> None:
+        while self._items:
+            self._forget(self._items.popleft())
+        self._cursor = 0
 
     def _rewind(self) -> None:
         self._cursor = 0
+        for item in self._items:
+            if item.out and item.sends == 0:  # handed to the stream that broke, unwritten
+                item.out = False
+                self._out_bytes -= item.log_bytes
+                self._unsent_bytes += item.log_bytes
         self._space.set()  # producers waiting for the writer must now drop instead
         self._shed()
 
@@ -166,16 +212,16 @@ class Outbox:
 
     def _shed(self) -> None:
         """Offline and over the bound: drop the oldest unsent chunks, keep the latest."""
-        while self._log_bytes > self._max_log_bytes:
+        while self._unsent_bytes > self._max_log_bytes:
             victim = self._oldest_droppable()
             if victim is None:
                 return
             self.dropped_bytes += victim.log_bytes
             if self._marker is None:
-                # The first dropped chunk becomes the marker, keeping its seq.
+                # The first dropped chunk becomes the marker, keeping its seqs.
                 victim.dropped_chunks, victim.dropped_bytes = 1, victim.log_bytes
                 self._marker = victim
-                self._log_bytes -= victim.log_bytes
+                self._unsent_bytes -= victim.log_bytes
                 victim.log_bytes = 0
             else:
                 self._remove(victim)
@@ -192,9 +238,8 @@ class Outbox:
             ).encode()
 
     def _oldest_droppable(self) -> _Item | None:
-        for index in range(self._cursor, len(self._items)):
-            item = self._items[index]
-            if item.log_bytes and item is not self._marker and item.sends == 0:
+        for item in self._items:
+            if item.log_bytes and item is not self._marker and not item.out:
                 return item
         return None
 
@@ -205,7 +250,7 @@ class Outboxes:
     def __init__(self, max_log_bytes: int = DEFAULT_MAX_LOG_BYTES) -> None:
         self._max_log_bytes = max_log_bytes
         self._boxes: dict[AttemptKey, Outbox] = {}
-        self._unacked: deque[Outbox] = deque()
+        self._waiting: deque[Outbox] = deque()  # ended, with messages not acked yet
         self._ready = asyncio.Event()
         self._change = asyncio.Event()
         self._rr = 0
@@ -226,12 +271,12 @@ class Outboxes:
         """Attempts whose JobFinished was not written yet (still running, or unsent)."""
         return [key for key, box in self._boxes.items() if not box.finish_sent]
 
-    def flushed(self) -> bool:
-        """Whether every message was written to a stream at least once."""
-        return not any(box.unsent for box in self._boxes.values())
+    def delivered(self) -> bool:
+        """Whether the orchestrator acknowledged every message put so far."""
+        return not any(box.kept for box in self._boxes.values())
 
-    async def wait_flushed(self) -> None:
-        while not self.flushed():
+    async def wait_delivered(self) -> None:
+        while not self.delivered():
             self._change.clear()
             await self._change.wait()
 
@@ -258,33 +303,42 @@ class Outboxes:
 
     def written(self, pending: Pending) -> None:
         """``pending`` was written to the stream."""
-        box = pending.outbox
-        kept = box._written(pending.item)
-        if kept and pending.item.sends == 1 and pending.item in box._items:
-            self._unacked.append(box)
-            while len(self._unacked) > MAX_UNACKED:
-                oldest = self._unacked.popleft()
-                oldest._ack_finish()
-                self._forget_if_done(oldest)
-        self._forget_if_done(box)
+        if not pending.item.gone:  # an ack may overtake the writer's report
+            pending.outbox._written(pending.item)
         self._changed()
 
-    def acked(self, key: AttemptKey, of: str) -> None:
-        """The orchestrator acknowledged message kind ``of`` for attempt ``key``."""
-        if of.replace("_", "").lower() != "jobfinished":
-            return
+    def acked(self, key: AttemptKey, through: int) -> None:
+        """The orchestrator handled attempt ``key``'s messages up to seq ``through``."""
         box = self._boxes.get(key)
         if box is None:
             return
-        box._ack_finish()
+        box._ack(through)
         self._forget_if_done(box)
         self._changed()
 
-    def _forget_if_done(self, box: Outbox) -> None:
-        if box._done and self._boxes.get(box.key) is box:
+    def _ended(self, box: Outbox) -> None:
+        if self._forget_if_done(box):
+            return
+        self._waiting.append(box)
+        while len(self._waiting) > MAX_UNACKED:
+            oldest = self._waiting.popleft()
+            log.warning(
+                "forgetting %d unacknowledged message(s) of %s: too many ended attempts "
+                "wait for acks",
+                oldest.kept,
+                oldest.key,
+            )
+            oldest._forget_all()
+            self._forget_if_done(oldest)
+
+    def _forget_if_done(self, box: Outbox) -> bool:
+        if not box._done:
+            return False
+        if self._boxes.get(box.key) is box:
             del self._boxes[box.key]
-            if box in self._unacked:
-                self._unacked.remove(box)
+        if box in self._waiting:
+            self._waiting.remove(box)
+        return True
 
     def _changed(self) -> None:
         self._ready.set()

@@ -201,6 +201,17 @@ class Worker:
         run = self.executor.runs.get(job)
         return run is not None and run.cancel.is_set()
 
+    @property
+    def reported(self) -> bool:
+        """Whether every ended attempt's messages, JobFinished last, were written to a
+        stream (whether or not the orchestrator got them)."""
+        return not self.agent._outboxes.unfinished()
+
+    @property
+    def acked(self) -> bool:
+        """Whether the orchestrator acknowledged every attempt message of the worker."""
+        return self.agent._outboxes.delivered()
+
 
 # --- the cluster ----------------------------------------------------------------------
 

@@ -265,7 +265,8 @@ async def test_job_keeps_running_across_a_disconnect(
 async def test_unacked_job_finished_is_sent_again_after_a_reconnect(
     server: FakeServer, agent_for: AgentFactory
 ) -> None:
-    agent_for(server)
+    server.workers.acking = False
+    agent_for(server, flush_timeout=0.2)  # at the end, stop soon without the acks
     await server.workers.send(assign("quick"))
     await eventually(lambda: finished(server, "quick"))
     await server.stop()
@@ -277,21 +278,16 @@ async def test_unacked_job_finished_is_sent_again_after_a_reconnect(
 async def test_acked_job_finished_is_not_sent_again(
     server: FakeServer, agent_for: AgentFactory
 ) -> None:
-    server.workers.ack_finished = True
     agent = agent_for(server)
     await server.workers.send(assign("quick"))
     await eventually(lambda: finished(server, "quick"))
-    await eventually(
-        lambda: (
-            not agent._outboxes.unfinished() and "quick" not in str(list(agent._outboxes._boxes))
-        ),
-        what="ack processed",
-    )
+    await eventually(lambda: agent._outboxes.delivered(), what="the acks processed")
     await server.stop()
     await server.start()
     await eventually(lambda: len(server.workers.connections) >= 2)
     await eventually(lambda: len(server.workers.of_kind("heartbeat", connection=2)) >= 2)
     assert len(finished(server, "quick")) == 1
+    assert server.workers.numbered("quick", connection=2) == []
 
 
 async def test_wrong_token_is_fatal(agent_for: AgentFactory) -> None:

@@ -1,4 +1,5 @@
-"""Outbox delivery rules: order, rewind on a dropped stream, drop policy, backpressure, acks."""
+"""Outbox delivery rules: numbering, order, kept until acked, resent after a dropped
+stream, drop policy, backpressure and the send window."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from xxci.common.pb.v1 import worker_pb2
 from xxci.worker.convert import AttemptKey
-from xxci.worker.outbox import MAX_FINISH_SENDS, Outboxes, Pending
+from xxci.worker.outbox import MAX_UNACKED, Outboxes, Pending
 
 pytestmark = pytest.mark.timeout(5)
 
@@ -26,6 +27,25 @@ def finish(key: AttemptKey = KEY) -> worker_pb2.WorkerMessage:
     return worker_pb2.WorkerMessage(
         job_finished=worker_pb2.JobFinished(ref=key.to_proto(), status="SUCCESS")
     )
+
+
+def step(index: int, key: AttemptKey = KEY) -> worker_pb2.WorkerMessage:
+    return worker_pb2.WorkerMessage(
+        step_finished=worker_pb2.StepFinished(ref=key.to_proto(), index=index)
+    )
+
+
+def reconnect(boxes: Outboxes) -> None:
+    boxes.set_online(False)
+    boxes.set_online(True)
+
+
+async def write_all(boxes: Outboxes) -> list[Pending]:
+    """Hand out and write everything the feeder would write right now."""
+    out = await drain(boxes)
+    for pending in out:
+        boxes.written(pending)
+    return out
 
 
 async def drain(boxes: Outboxes) -> list[Pending]:
@@ -63,18 +83,74 @@ async def test_messages_come_out_in_order_and_round_robin() -> None:
     ]
 
 
-async def test_unwritten_messages_are_sent_again_after_a_rewind() -> None:
+async def test_messages_are_numbered_from_1_per_attempt() -> None:
+    boxes = Outboxes()
+    boxes.set_online(True)
+    a, b = boxes.open(KEY), boxes.open(OTHER)
+    await a.put(chunk(1, b"a"))
+    await a.put(step(0))
+    await b.put(chunk(1, b"b", OTHER))
+    await a.put(finish())
+    out = await drain(boxes)
+    assert [(p.outbox.key.job, p.message.seq) for p in out] == [
+        ("build", 1),
+        ("test", 1),
+        ("build", 2),
+        ("build", 3),
+    ]
+
+
+async def test_unacked_messages_are_sent_again_after_a_rewind() -> None:
     boxes = Outboxes()
     boxes.set_online(True)
     box = boxes.open(KEY)
     for seq in (1, 2, 3):
         await box.put(chunk(seq, b"x"))
+    await box.put(step(0))
     first = await drain(boxes)
-    boxes.written(first[0])  # only seq 1 made it onto the stream
-    assert not boxes.flushed()
-    boxes.set_online(False)
+    boxes.written(first[0])
+    boxes.written(first[1])  # 3 and the step were handed out, never written
+    boxes.acked(KEY, 1)  # the orchestrator handled seq 1 only
+    assert box.kept == 3
+    reconnect(boxes)
+    again = await drain(boxes)
+    assert [p.message.seq for p in again] == [2, 3, 4]
+    assert describe(again) == [("log_chunk", 2), ("log_chunk", 3), ("step_finished", 0)]
+
+
+async def test_messages_are_kept_over_any_number_of_streams_until_acked() -> None:
+    boxes = Outboxes()
     boxes.set_online(True)
-    assert describe(await drain(boxes)) == [("log_chunk", 2), ("log_chunk", 3)]
+    box = boxes.open(KEY)
+    await box.put(step(0))
+    await box.put(finish())
+    box.close()
+    for _ in range(5):
+        assert [p.message.seq for p in await write_all(boxes)] == [1, 2]
+        assert not boxes.delivered()
+        reconnect(boxes)
+    boxes.acked(KEY, 1)
+    assert [p.message.seq for p in await write_all(boxes)] == [2]
+    boxes.acked(KEY, 2)
+    assert boxes.delivered()
+    assert KEY not in boxes
+    reconnect(boxes)
+    assert await drain(boxes) == []
+
+
+async def test_an_ack_may_overtake_the_writer() -> None:
+    boxes = Outboxes()
+    boxes.set_online(True)
+    box = boxes.open(KEY)
+    await box.put(step(0))
+    await box.put(step(1))
+    first, second = await drain(boxes)
+    boxes.acked(KEY, 2)  # the ack is read before the writer reports its writes
+    boxes.written(first)
+    boxes.written(second)
+    assert box.kept == 0
+    reconnect(boxes)
+    assert await drain(boxes) == []
 
 
 async def test_offline_drop_keeps_the_latest_output_and_marks_the_gap() -> None:
@@ -106,7 +182,26 @@ async def test_online_producer_waits_for_the_writer_instead_of_dropping() -> Non
     boxes.written(await boxes.next())
     async with asyncio.timeout(1):
         await blocked
+    # 20 bytes written and not acked fill the send window: chunk 2 waits for the ack.
+    assert await drain(boxes) == []
+    boxes.acked(KEY, 1)
     assert describe(await drain(boxes)) == [("log_chunk", 2)]
+
+
+async def test_the_send_window_holds_back_only_chunks_and_what_follows_them() -> None:
+    boxes = Outboxes(max_log_bytes=20)
+    boxes.set_online(True)
+    box, other = boxes.open(KEY), boxes.open(OTHER)
+    await box.put(chunk(1, b"x" * 20))
+    await write_all(boxes)
+    await box.put(chunk(2, b"y"))
+    await box.put(step(0))
+    await other.put(chunk(1, b"z" * 20, OTHER))
+    out = await drain(boxes)
+    # The other attempt has its own window; this one keeps its order behind the chunk.
+    assert [(p.outbox.key.job, p.message.seq) for p in out] == [("test", 1)]
+    boxes.acked(KEY, 1)
+    assert describe(await drain(boxes)) == [("log_chunk", 2), ("step_finished", 0)]
 
 
 async def test_going_offline_releases_a_waiting_producer() -> None:
@@ -125,7 +220,31 @@ async def test_going_offline_releases_a_waiting_producer() -> None:
     assert out[0].message.log_chunk.stream == "system"  # seq 1 became the marker
 
 
-async def test_job_finished_is_kept_until_acked() -> None:
+async def test_written_chunks_are_never_dropped_and_the_marker_takes_an_unsent_seq() -> None:
+    boxes = Outboxes(max_log_bytes=30)
+    boxes.set_online(True)
+    box = boxes.open(KEY)
+    for seq in (1, 2):
+        await box.put(chunk(seq, b"%09d\n" % seq))
+    await write_all(boxes)  # written, not acked: the orchestrator may hold them
+    boxes.set_online(False)
+    for seq in range(3, 11):
+        await box.put(chunk(seq, b"%09d\n" % seq))
+    boxes.set_online(True)
+    chunks = [p.message.log_chunk for p in await drain(boxes)]
+    # 1 and 2 again, then the window (30 bytes) is full until they are acked.
+    assert [(c.seq, c.stream) for c in chunks] == [
+        (1, "stdout"),
+        (2, "stdout"),
+        (3, "system"),
+        (8, "stdout"),
+    ]
+    assert b"50 bytes of output (5 chunks) dropped" in chunks[2].data
+    boxes.acked(KEY, 2)
+    assert describe(await drain(boxes)) == [("log_chunk", 9), ("log_chunk", 10)]
+
+
+async def test_unfinished_names_attempts_whose_job_finished_was_not_written() -> None:
     boxes = Outboxes()
     boxes.set_online(True)
     box = boxes.open(KEY)
@@ -134,27 +253,25 @@ async def test_job_finished_is_kept_until_acked() -> None:
     assert boxes.unfinished() == [KEY]
     boxes.written(await boxes.next())
     assert boxes.unfinished() == []
-    assert boxes.flushed()
-    boxes.set_online(False)
-    boxes.set_online(True)
-    again = await drain(boxes)
-    assert describe(again) == [("job_finished", 0)]
-    boxes.acked(KEY, "job_finished")
+    assert not boxes.delivered()
+    boxes.acked(KEY, 1)
     assert KEY not in boxes
+    assert boxes.delivered()
 
 
-async def test_unacked_job_finished_is_given_up_after_a_few_streams() -> None:
+async def test_at_most_a_bounded_number_of_ended_attempts_wait_for_acks() -> None:
     boxes = Outboxes()
     boxes.set_online(True)
-    box = boxes.open(KEY)
-    await box.put(finish())
-    box.close()
-    for _ in range(MAX_FINISH_SENDS):
-        boxes.written(await boxes.next())
-        boxes.set_online(False)
-        boxes.set_online(True)
-    assert KEY not in boxes
-    assert await drain(boxes) == []
+    keys = [AttemptKey("r1", f"job{i}", 1) for i in range(MAX_UNACKED + 1)]
+    for key in keys:
+        box = boxes.open(key)
+        await box.put(finish(key))
+        box.close()
+    assert keys[0] not in boxes  # the oldest was forgotten
+    assert all(key in boxes for key in keys[1:])
+    running = boxes.open(AttemptKey("r1", "running", 1))
+    await running.put(step(0, running.key))
+    assert running.key in boxes  # a running attempt is never forgotten
 
 
 async def test_closed_outbox_refuses_messages() -> None:
@@ -171,4 +288,4 @@ async def test_an_empty_closed_outbox_is_forgotten() -> None:
     assert KEY in boxes
     box.close()
     assert KEY not in boxes
-    assert boxes.flushed()
+    assert boxes.delivered()

@@ -60,6 +60,15 @@ class WorkerMessage(_message.Message):
     STEP_FINISHED_FIELD_NUMBER: _builtins.int
     JOB_FINISHED_FIELD_NUMBER: _builtins.int
     DRAINING_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    """The place of an attempt message (Accept, JobStarted, LogChunk, StepFinished,
+    JobFinished) among its attempt's messages, counting from 1 per attempt; 0 on any
+    other message. Gaps are allowed (log output the worker dropped). The worker keeps
+    each attempt message until an Ack covers its seq, and after a reconnect sends
+    every one not yet covered again, in order. Not LogChunk.seq, which numbers the
+    attempt's output only.
+    """
     @_builtins.property
     def hello(self) -> Global___Hello: ...
     @_builtins.property
@@ -90,10 +99,11 @@ class WorkerMessage(_message.Message):
         step_finished: Global___StepFinished | None = ...,
         job_finished: Global___JobFinished | None = ...,
         draining: Global___Draining | None = ...,
+        seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["accept", b"accept", "draining", b"draining", "heartbeat", b"heartbeat", "hello", b"hello", "job_finished", b"job_finished", "job_started", b"job_started", "kind", b"kind", "log_chunk", b"log_chunk", "reject", b"reject", "step_finished", b"step_finished"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept", b"accept", "draining", b"draining", "heartbeat", b"heartbeat", "hello", b"hello", "job_finished", b"job_finished", "job_started", b"job_started", "kind", b"kind", "log_chunk", b"log_chunk", "reject", b"reject", "step_finished", b"step_finished"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept", b"accept", "draining", b"draining", "heartbeat", b"heartbeat", "hello", b"hello", "job_finished", b"job_finished", "job_started", b"job_started", "kind", b"kind", "log_chunk", b"log_chunk", "reject", b"reject", "seq", b"seq", "step_finished", b"step_finished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["hello", "heartbeat", "accept", "reject", "job_started", "log_chunk", "step_finished", "job_finished", "draining"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
@@ -500,22 +510,28 @@ Global___CancelJob: _TypeAlias = CancelJob  # noqa: Y015
 
 @_typing.final
 class Ack(_message.Message):
+    """The orchestrator has handled (applied, stored, or recognised as a repeat or a stale
+    message and recorded it) every message of attempt `ref` with seq <= `through`: the
+    worker may forget them. Cumulative; sent at most about every 50 ms or 64 messages per
+    attempt, and at once after a JobFinished.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REF_FIELD_NUMBER: _builtins.int
-    OF_FIELD_NUMBER: _builtins.int
-    of: _builtins.str
+    THROUGH_FIELD_NUMBER: _builtins.int
+    through: _builtins.int
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
     def __init__(
         self,
         *,
         ref: Global___AttemptRef | None = ...,
-        of: _builtins.str = ...,
+        through: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["of", b"of", "ref", b"ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "through", b"through"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
