@@ -290,6 +290,77 @@ async def test_acked_job_finished_is_not_sent_again(
     assert server.workers.numbered("quick", connection=2) == []
 
 
+def seqs(messages: list[worker_pb2.WorkerMessage]) -> list[int]:
+    return [m.seq for m in messages]
+
+
+async def test_every_unacked_message_is_sent_again_in_order_until_acked(
+    server: FakeServer, agent_for: AgentFactory, executor: FakeExecutor
+) -> None:
+    gate = asyncio.Event()
+    executor.jobs["build"] = FakeJob(
+        steps=[
+            FakeStep([("stdout", b"one\n")]),
+            FakeStep([("stdout", b"two\n")], gate=gate, exit_code=3),
+        ]
+    )
+    server.workers.acking = False
+    agent = agent_for(server)
+    await server.workers.send(assign("build"))
+    await eventually(lambda: server.workers.of_kind("step_finished"), what="the first StepFinished")
+    first = server.workers.numbered("build", connection=1)
+    assert [m.WhichOneof("kind") for m in first] == [
+        "accept",
+        "job_started",
+        "log_chunk",
+        "step_finished",
+    ]
+    assert seqs(first) == [1, 2, 3, 4]
+    # The orchestrator handled Accept and JobStarted only. An assignment sent after
+    # the Ack is accepted once the worker has read the Ack.
+    await server.workers.ack(ref("build"), 2)
+    await server.workers.send(assign("probe"))
+    await eventually(lambda: server.workers.numbered("probe"), what="the probe accepted")
+
+    # The stream drops: everything not acked comes again, in order, unchanged.
+    await server.stop()
+    await server.start()
+    await eventually(lambda: len(server.workers.connections) >= 2, what="a reconnect")
+    gate.set()
+    await eventually(lambda: finished(server, "build"), what="JobFinished")
+    second = server.workers.numbered("build", connection=2)
+    assert second[:2] == first[2:]
+    assert [m.WhichOneof("kind") for m in second[2:]] == [
+        "log_chunk",
+        "step_finished",
+        "job_finished",
+    ]
+    assert seqs(second) == [3, 4, 5, 6, 7]
+
+    # Still not acked: all of it again on the next stream, and nothing else.
+    await server.stop()
+    await server.start()
+    await eventually(
+        lambda: len(server.workers.numbered("build", connection=3)) == 5,
+        what="the second resend",
+    )
+    assert server.workers.numbered("build", connection=3) == second
+
+    # Acked at last: forgotten, never sent again.
+    await server.workers.ack(ref("build"), 7)
+    await server.workers.send(assign("probe2"))
+    await eventually(lambda: server.workers.numbered("probe2"), what="the probe accepted")
+    await server.stop()
+    server.workers.acking = True
+    await server.start()
+    await eventually(lambda: len(server.workers.connections) >= 4, what="a reconnect")
+    await eventually(lambda: len(server.workers.of_kind("heartbeat", connection=4)) >= 2)
+    assert server.workers.numbered("build", connection=4) == []
+    await eventually(agent._outboxes.delivered, what="the probes' messages acked")
+    steps = [m.step_finished for m in server.workers.numbered("build") if m.seq in (4, 6)]
+    assert {(s.index, s.exit_code) for s in steps} == {(0, 0), (1, 3)}
+
+
 async def test_wrong_token_is_fatal(agent_for: AgentFactory) -> None:
     srv = FakeServer(token="right")
     await srv.start()
