@@ -15,7 +15,10 @@ from tests.integration.orchestrator.conftest import ClusterFactory
 from tests.integration.orchestrator.harness import Cluster, Entry
 from xxci.common.events import WorkerConnected, WorkerDisconnected
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
+from xxci.common.pb.v1.worker_pb2 import OrchestratorMessage, WorkerMessage
 from xxci.common.status import FailureReason, JobStatus, RunStatus
+from xxci.orchestrator.hub import WorkerSession
+from xxci.orchestrator.worker_service import WorkerServicer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -133,6 +136,64 @@ async def test_a_job_finished_sent_twice_is_applied_once(make_cluster: ClusterFa
     assert await cluster.rejected(worker.worker_id) == []
     assert await cluster.history(run_id) == DONE_ON_ATTEMPT_1
     assert (await cluster.state(run_id)).status is RunStatus.SUCCESS
+
+
+async def test_messages_sent_again_while_the_job_runs_are_applied_once(
+    make_cluster: ClusterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The orchestrator handles the worker's messages, but its Acks are lost on the way.
+    losing_acks = True
+    send = WorkerSession.send
+
+    def send_but_lose_acks(session: WorkerSession, message: OrchestratorMessage) -> bool:
+        if losing_acks and message.WhichOneof("kind") == "ack":
+            return True
+        return send(session, message)
+
+    handled: list[tuple[str, int]] = []
+    handle = WorkerServicer._handle
+
+    async def record_handled(
+        servicer: WorkerServicer, message: WorkerMessage, session: WorkerSession
+    ) -> None:
+        kind = message.WhichOneof("kind") or ""
+        if kind in ("job_started", "step_finished"):
+            handled.append((kind, message.seq))
+        await handle(servicer, message, session)
+
+    monkeypatch.setattr(WorkerSession, "send", send_but_lose_acks)
+    monkeypatch.setattr(WorkerServicer, "_handle", record_handled)
+    cluster = await make_cluster(lease_ttl=3.0, hold=False)
+    gate = asyncio.Event()
+    two_steps = FakeJob(
+        steps=[
+            FakeStep(output=[("stdout", b"job: make\n")]),
+            FakeStep(output=[("stdout", b"job: make check\n")], gate=gate),
+        ]
+    )
+    worker = await cluster.add_worker("w1", jobs={"job": two_steps})
+    run_id = await cluster.submit(ONE_JOB)
+    await cluster.wait_for_event(run_id, "StepFinished", "job", 1)
+    before = cluster.session_of(worker)
+
+    # The stream breaks while the job waits in its second step: the worker sends every
+    # message again (JobStarted and the first StepFinished among them), now acked.
+    losing_acks = False
+    worker.link.cut()
+    await cluster.wait_until(
+        lambda: (s := cluster.session_of(worker)) is not None and s is not before,
+        what="the worker to reconnect",
+    )
+    await cluster.wait_until(lambda: worker.acked, what="the messages sent again, acked")
+    assert handled == [("job_started", 2), ("step_finished", 4)] * 2
+    gate.set()
+    state = await cluster.wait_finished(run_id)
+
+    assert state.status is RunStatus.SUCCESS
+    assert await cluster.history(run_id) == DONE_ON_ATTEMPT_1
+    assert dict(state.jobs["job"].steps) == {0: 0, 1: 0}
+    assert await cluster.rejected(worker.worker_id) == []
+    assert await cluster.log_text(run_id, "job") == "job: make\njob: make check\n"
 
 
 async def test_a_reconnecting_worker_is_not_offered_the_slot_it_still_uses(
