@@ -120,6 +120,9 @@ class RunBook:
                     break
                 except ConflictError:
                     await self._reload(run_id)
+            else:
+                # Never drop a change silently: the caller must not acknowledge it.
+                raise ConflictError(f"run {run_id} kept changing; the change was not recorded")
         return await self.advance(run_id)
 
     async def advance(self, run_id: str) -> RunState:
