@@ -20,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fakes.executor import FakeExecutor
-
+from tests.fakes.executor import FakeExecutor
 from xxci.common.events import run_stream
 from xxci.common.spec import load_pipeline_text
 from xxci.orchestrator.core import Orchestrator

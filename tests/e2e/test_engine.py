@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.cluster import Cluster, make_repo, run_id_of
+from xxci.common.events import JobFinished
 from xxci.worker.docker_executor import DockerExecutor
 
 IMAGE = "xxci-test/busybox:latest"
@@ -281,7 +282,7 @@ def test_server_restart_mid_run_loses_nothing(cluster: Cluster, tmp_path: Path) 
     versions = [e.version for e in events]
     assert versions == list(range(1, len(events) + 1))  # no gap, no duplicate
     finished = Counter(
-        (e.event.job, e.event.attempt) for e in events if e.event.type == "JobFinished"
+        (e.event.job, e.event.attempt) for e in events if isinstance(e.event, JobFinished)
     )
     assert all(n == 1 for n in finished.values()), finished
     assert {job for job, _ in finished} == {"first", "second"}

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fakes.executor import FakeExecutor, FakeJob, FakeStep
 
+from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker_api import DockerEngine

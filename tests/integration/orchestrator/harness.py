@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from fakes.executor import FakeExecutor, FakeJob, FakeStep
-
+from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from xxci.common.events import Event, MessageRejected, RecordedEvent, run_stream, worker_stream
 from xxci.common.spec.loader import load_pipeline_text
 from xxci.orchestrator.core import Orchestrator

@@ -9,8 +9,8 @@ from typing import Any
 
 import grpc
 import pytest
-from fakes.executor import FakeJob, FakeStep
 
+from tests.fakes.executor import FakeJob, FakeStep
 from tests.integration.orchestrator.conftest import ClusterFactory
 from tests.integration.orchestrator.harness import Cluster, Entry
 from xxci.common.events import WorkerConnected, WorkerDisconnected

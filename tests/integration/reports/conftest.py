@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fakes.executor import FakeExecutor
 
+from tests.fakes.executor import FakeExecutor
 from tests.integration.reports.recorder import record_history
 from xxci.orchestrator.core import Orchestrator
 from xxci.orchestrator.server import OrchestratorServer

@@ -11,9 +11,8 @@ import sys
 from asyncio.subprocess import PIPE
 from pathlib import Path
 
-from fakes.executor import FakeExecutor, FakeJob, FakeStep
-from fakes.orchestrator import eventually
-
+from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
+from tests.fakes.orchestrator import eventually
 from tests.integration.reports.conftest import serve, worker
 from tests.integration.reports.recorder import IMAGE, Recorder, record_history, run_cli
 from xxci.common.events import decode_event, run_stream

@@ -8,9 +8,8 @@ import json
 import re
 from pathlib import Path
 
-from fakes.executor import FakeExecutor, FakeJob, FakeStep
-from fakes.orchestrator import eventually
-
+from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
+from tests.fakes.orchestrator import eventually
 from tests.integration.reports.conftest import serve, worker
 from tests.integration.reports.recorder import IMAGE, run_cli
 from xxci.common.spec import load_pipeline_text

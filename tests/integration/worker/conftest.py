@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.executor import FakeExecutor
-from fakes.orchestrator import FakeServer
 
+from tests.fakes.executor import FakeExecutor
+from tests.fakes.orchestrator import FakeServer
 from xxci.worker.agent import WorkerAgent
 
 

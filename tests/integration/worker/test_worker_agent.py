@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fakes.executor import FakeExecutor, FakeJob, FakeStep
-from fakes.orchestrator import FakeServer, digest_of, eventually
 
 import xxci
+from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
+from tests.fakes.orchestrator import FakeServer, digest_of, eventually
 from xxci.common.errors import AuthError
 from xxci.common.pb.v1 import worker_pb2
 from xxci.worker.agent import WorkerAgent
@@ -24,7 +25,7 @@ def ref(job: str, attempt: int = 1, run_id: str = "r1") -> worker_pb2.AttemptRef
     return worker_pb2.AttemptRef(run_id=run_id, job=job, attempt=attempt)
 
 
-def assign(job: str, **fields: object) -> worker_pb2.OrchestratorMessage:
+def assign(job: str, **fields: Any) -> worker_pb2.OrchestratorMessage:
     msg = worker_pb2.AssignJob(
         ref=ref(job), stage="test", image="busybox", script=["true"], **fields
     )

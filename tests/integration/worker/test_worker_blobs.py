@@ -9,8 +9,8 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-from fakes.orchestrator import FakeServer, digest_of
 
+from tests.fakes.orchestrator import FakeServer, digest_of
 from xxci.common.auth import INVALID_TOKEN_DETAILS, open_channel, translate_rpc_error
 from xxci.common.errors import ConnectionFailed, NotFoundError
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc, worker_pb2, worker_pb2_grpc

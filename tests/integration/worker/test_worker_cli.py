@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from asyncclick.testing import CliRunner, Result
-from fakes.executor import FakeExecutor, FakeJob, FakeStep
-from fakes.orchestrator import FakeServer, eventually
 
+from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
+from tests.fakes.orchestrator import FakeServer, eventually
 from xxci.cli import worker_cmd
 from xxci.cli.main import cli
 from xxci.common.pb.v1 import worker_pb2

@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 import grpc.aio
 import pytest
-from fakes.orchestrator import FakeBlobService, digest_of
 
+from tests.fakes.orchestrator import FakeBlobService, digest_of
 from xxci.common.auth import TokenAuthInterceptor, open_channel
 from xxci.common.errors import UsageError
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc

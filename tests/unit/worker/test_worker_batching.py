@@ -17,7 +17,7 @@ KEY = AttemptKey("r1", "build", 1)
 
 
 async def sent_chunks(boxes: Outboxes) -> list[tuple[int, str, bytes]]:
-    out = []
+    out: list[tuple[int, str, bytes]] = []
     while True:
         try:
             async with asyncio.timeout(0.02):

@@ -60,9 +60,9 @@ async def drain(boxes: Outboxes) -> list[Pending]:
 
 
 def describe(pending: list[Pending]) -> list[tuple[str, int]]:
-    result = []
+    result: list[tuple[str, int]] = []
     for p in pending:
-        kind = p.message.WhichOneof("kind")
+        kind = p.message.WhichOneof("kind") or ""
         result.append((kind, p.message.log_chunk.seq if kind == "log_chunk" else 0))
     return result
 
