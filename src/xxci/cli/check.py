@@ -14,7 +14,7 @@ from xxci.cli.options import (
     plural,
     selector_options,
 )
-from xxci.cli.selection import selected_files
+from xxci.cli.selection import resolve_repo, selected_files
 from xxci.common.errors import SpecError
 from xxci.common.spec import diagnostics_of, load_files
 
@@ -26,7 +26,7 @@ from xxci.common.spec import diagnostics_of, load_files
 def check(
     pipeline_file: Path | None,
     pipeline_name: str | None,
-    repo: Path | None,
+    repo: str | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Validate pipeline files.
@@ -38,7 +38,8 @@ def check(
     Exit status: 0 all valid, 1 invalid, 2 bad command line or nothing to check.
     """
     check_overrides(overrides)
-    files = load_files(selected_files(Selector(pipeline_file, pipeline_name, repo)), overrides)
+    selector = Selector(pipeline_file, pipeline_name, resolve_repo(repo))
+    files = load_files(selected_files(selector), overrides)
     for file in files:
         if file.pipeline is not None:
             p = file.pipeline

@@ -18,7 +18,7 @@ from xxci.cli.options import (
     plural,
     selector_options,
 )
-from xxci.cli.selection import selected_files
+from xxci.cli.selection import resolve_repo, selected_files
 from xxci.common.errors import SpecError, UsageError
 from xxci.common.spec import (
     Job,
@@ -47,7 +47,7 @@ from xxci.common.spec import (
 def dry_run(
     pipeline_file: Path | None,
     pipeline_name: str | None,
-    repo: Path | None,
+    repo: str | None,
     overrides: tuple[str, ...],
     output_format: str,
 ) -> None:
@@ -60,7 +60,7 @@ def dry_run(
     Exit status: 0 plan shown, 1 invalid pipeline, 2 bad command line.
     """
     check_overrides(overrides)
-    paths = selected_files(Selector(pipeline_file, pipeline_name, repo))
+    paths = selected_files(Selector(pipeline_file, pipeline_name, resolve_repo(repo)))
     if len(paths) > 1 and pipeline_name is None:
         raise UsageError(messages.several_pipelines([display_path(path) for path in paths]))
     files = load_files(paths, overrides)

@@ -36,8 +36,9 @@ class Selector:
 
 
 def selector_options(command: F) -> F:
-    """Add ``--file PATH``, ``--pipeline NAME`` and ``--repo PATH`` (passed as
-    ``pipeline_file``, ``pipeline_name`` and ``repo``)."""
+    """Add ``--file PATH``, ``--pipeline NAME`` and ``--repo PATH|URL`` (passed as
+    ``pipeline_file``, ``pipeline_name`` and ``repo``; turn ``repo`` into a folder with
+    :func:`xxci.cli.selection.resolve_repo`)."""
     options = [
         click.option(
             "--file",
@@ -54,9 +55,9 @@ def selector_options(command: F) -> F:
         ),
         click.option(
             "--repo",
-            metavar="PATH",
-            type=click.Path(path_type=Path),
-            help="The repository folder (default: the git repository around the current one).",
+            metavar="PATH|URL",
+            help="The repository: a folder, or a git URL to clone (default: the git "
+            "repository around the current folder).",
         ),
     ]
     for option in reversed(options):

@@ -27,7 +27,7 @@ from xxci.cli.options import (
     selector_options,
 )
 from xxci.cli.progress import Progress
-from xxci.cli.selection import find_repo_root, selected_files
+from xxci.cli.selection import find_repo_root, resolve_repo, selected_files
 from xxci.common.errors import (
     ConflictError,
     ConnectionFailed,
@@ -301,7 +301,7 @@ def pick_one(files: list[LoadedFile]) -> LoadedFile:
 async def run(
     pipeline_file: Path | None,
     pipeline_name: str | None,
-    repo: Path | None,
+    repo: str | None,
     overrides: tuple[str, ...],
     local: bool,
     server: str | None,
@@ -319,10 +319,13 @@ async def run(
     canceled (or the file is invalid), 2 bad command line.
     """
     check_overrides(overrides)
-    selector = Selector(pipeline_file, pipeline_name, repo)
+    repo_path = resolve_repo(repo, branch=branch)
+    selector = Selector(pipeline_file, pipeline_name, repo_path)
     chosen = pick_one(load_files(selected_files(selector), overrides))
     root = (
-        repo or find_repo_root(chosen.path.resolve().parent) or chosen.path.resolve().parent.parent
+        repo_path
+        or find_repo_root(chosen.path.resolve().parent)
+        or chosen.path.resolve().parent.parent
     )
     console = make_console()
     async with connect(local, server, token, tls_ca) as client:

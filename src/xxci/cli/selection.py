@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import re
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from xxci.cli.options import Selector
@@ -24,6 +28,47 @@ def find_repo_root(start: Path) -> Path | None:
         return next((p for p in (start, *start.parents) if (p / ".git").exists()), None)
     top = result.stdout.strip()
     return Path(top) if result.returncode == 0 and top else None
+
+
+_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
+
+
+def is_url(text: str) -> bool:
+    """``https://...``, ``ssh://...``, ``file://...`` or scp-like ``git@host:path``."""
+    return bool(_URL.match(text))
+
+
+def resolve_repo(repo: str | None, branch: str | None = None) -> Path | None:
+    """The folder ``--repo`` names; a git URL is cloned (``branch`` checked out, if
+    given) into a temporary folder first, removed when the command ends."""
+    if repo is None:
+        return None
+    if not is_url(repo):
+        return Path(repo)
+    clone = Path(tempfile.mkdtemp(prefix="xxci-clone-"))
+    atexit.register(shutil.rmtree, clone, True)
+    try:
+        result = subprocess.run(
+            [
+                "git",
+                "clone",
+                "--quiet",
+                *(["--branch", branch] if branch else []),
+                repo,
+                str(clone),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise UsageError(f"cannot clone {repo}: {err}") from err
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        reason = next((line for line in lines if line.startswith("fatal:")), "git clone failed")
+        raise UsageError(f"cannot clone {repo}: {reason.removeprefix('fatal:').strip()}")
+    return clone
 
 
 def selected_files(selector: Selector) -> list[Path]:
