@@ -6,10 +6,10 @@ from pathlib import Path
 
 import asyncclick as click
 
+from xxci.cli.connection import server_options
 from xxci.cli.interrupt import until_interrupted
 from xxci.cli.options import exits_cleanly, whole_number
 from xxci.cli.render import event_json, event_line
-from xxci.cli.run_cmd import server_options
 from xxci.cli.sources import open_source
 
 

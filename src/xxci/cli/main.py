@@ -7,12 +7,13 @@ import sys
 import asyncclick as click
 
 from xxci import __version__
+from xxci.cli.cancel_cmd import cancel
 from xxci.cli.check import check
 from xxci.cli.dry_run import dry_run
 from xxci.cli.events_cmd import events
 from xxci.cli.logs_cmd import logs
 from xxci.cli.report_cmd import report
-from xxci.cli.run_cmd import cancel, run
+from xxci.cli.run_cmd import run
 from xxci.cli.server_cmd import server
 from xxci.cli.status_cmd import status
 from xxci.cli.verify_cmd import verify

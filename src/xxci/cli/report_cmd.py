@@ -6,10 +6,10 @@ from pathlib import Path
 
 import asyncclick as click
 
+from xxci.cli.connection import server_options
 from xxci.cli.gitinfo import describe
 from xxci.cli.options import exits_cleanly, whole_number
 from xxci.cli.render import dump_document, make_console, print_all, report_view
-from xxci.cli.run_cmd import server_options
 from xxci.cli.sources import open_source
 from xxci.orchestrator.queries import ReportQuery
 

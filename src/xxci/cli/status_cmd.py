@@ -7,9 +7,9 @@ from pathlib import Path
 
 import asyncclick as click
 
+from xxci.cli.connection import server_options
 from xxci.cli.options import exits_cleanly
 from xxci.cli.render import dump_document, make_console, print_all, status_view
-from xxci.cli.run_cmd import server_options
 from xxci.cli.sources import open_source
 
 

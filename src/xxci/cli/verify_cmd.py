@@ -6,8 +6,8 @@ from pathlib import Path
 
 import asyncclick as click
 
+from xxci.cli.connection import server_options
 from xxci.cli.options import exits_cleanly, plural
-from xxci.cli.run_cmd import server_options
 from xxci.cli.sources import open_source
 
 

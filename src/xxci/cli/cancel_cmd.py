@@ -1,0 +1,79 @@
+"""``xxci cancel``: stop a run or one of its jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncclick as click
+
+from xxci.cli.connection import connect, server_options
+from xxci.cli.home import local_db
+from xxci.cli.options import (
+    exits_cleanly,
+)
+from xxci.common.errors import (
+    ConflictError,
+    NotFoundError,
+)
+from xxci.common.events import CancelRequested, run_stream
+from xxci.orchestrator.queries import resolve_run
+from xxci.orchestrator.state import replay
+from xxci.orchestrator.store import EventStore
+
+
+@click.command("cancel")
+@click.argument("run_id", metavar="RUN")
+@click.argument("job", required=False)
+@server_options
+@exits_cleanly
+async def cancel(
+    run_id: str,
+    job: str | None,
+    local: bool,
+    server: str | None,
+    token: str | None,
+    tls_ca: Path | None,
+) -> None:
+    """Cancel a run, or one JOB of it. RUN is a run id or PIPELINE#N.
+
+    Jobs not yet started end CANCELED at once; running ones get SIGTERM, then SIGKILL
+    after the grace period.
+    """
+    if local:
+        accepted, message = await cancel_local(run_id, job or "")
+    else:
+        async with connect(local, server, token, tls_ca) as client:
+            reply = await client.cancel(run_id, job or "")
+        accepted, message = reply.accepted, reply.message
+    click.echo(message)
+    if not accepted:
+        raise click.exceptions.Exit(1)
+
+
+async def cancel_local(run_id: str, job: str) -> tuple[bool, str]:
+    """Record the cancel in the local log; the `xxci run --local` process that runs the
+    run picks it up within a second and stops its containers."""
+    store = await EventStore.open(local_db())
+    try:
+        run_id = await resolve_run(store, run_id)
+        for _ in range(5):
+            records = await store.read_stream(run_stream(run_id))
+            state = replay(records)
+            title = f"{state.pipeline.name} #{state.number}"
+            if state.status.finished:
+                return False, f"run {title} already finished ({state.status.value})"
+            if job and job not in state.jobs:
+                raise NotFoundError(f"run {title} has no job {job!r}")
+            try:
+                await store.append(
+                    run_stream(run_id),
+                    state.version,
+                    [CancelRequested(job=job, reason="requested by user")],
+                )
+            except ConflictError:
+                continue
+            what = f"job {job}" if job else "run"
+            return True, f"cancel requested for {what} of {title}"
+        raise ConflictError(f"run {run_id} keeps changing; try again")
+    finally:
+        await store.close()
