@@ -13,9 +13,9 @@ from xxci.cli.options import (
 )
 from xxci.common.errors import (
     ConflictError,
-    NotFoundError,
 )
-from xxci.common.events import CancelRequested, run_stream
+from xxci.common.events import run_stream
+from xxci.orchestrator.cancel import decide_cancel
 from xxci.orchestrator.queries import resolve_run
 from xxci.orchestrator.state import replay
 from xxci.orchestrator.store import EventStore
@@ -57,23 +57,15 @@ async def cancel_local(run_id: str, job: str) -> tuple[bool, str]:
     try:
         run_id = await resolve_run(store, run_id)
         for _ in range(5):
-            records = await store.read_stream(run_stream(run_id))
-            state = replay(records)
-            title = f"{state.pipeline.name} #{state.number}"
-            if state.status.finished:
-                return False, f"run {title} already finished ({state.status.value})"
-            if job and job not in state.jobs:
-                raise NotFoundError(f"run {title} has no job {job!r}")
+            state = replay(await store.read_stream(run_stream(run_id)))
+            decision = decide_cancel(state, job, reason="requested by user")
+            if not decision.events:
+                return decision.accepted, decision.message
             try:
-                await store.append(
-                    run_stream(run_id),
-                    state.version,
-                    [CancelRequested(job=job, reason="requested by user")],
-                )
+                await store.append(run_stream(run_id), state.version, decision.events)
             except ConflictError:
                 continue
-            what = f"job {job}" if job else "run"
-            return True, f"cancel requested for {what} of {title}"
+            return decision.accepted, decision.message
         raise ConflictError(f"run {run_id} keeps changing; try again")
     finally:
         await store.close()

@@ -14,8 +14,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from xxci.common.events import CancelRequested, JobFinished, RecordedEvent, RunFinished
+from xxci.common.errors import NotFoundError
+from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished, run_stream
 from xxci.common.spec.model import Pipeline
+from xxci.orchestrator.cancel import CancelDecision, decide_cancel
 from xxci.orchestrator.hub import AttemptKey, Hub
 from xxci.orchestrator.queries import remember_finished
 from xxci.orchestrator.report import report_file_text
@@ -118,26 +120,22 @@ class Orchestrator:
         self.hub.kick()
         return state
 
-    async def cancel(self, run_id: str, job: str = "", reason: str = "") -> RunState:
-        state = await self.runs.get(run_id)
-        if state.status.finished:
-            return state
-        if job and job not in state.jobs:
-            from xxci.common.errors import NotFoundError
+    async def cancel(self, run_id: str, job: str = "", reason: str = "") -> CancelDecision:
+        """Record a cancel of the run (or one job) and tell the workers at once."""
+        decided: list[CancelDecision] = []
 
-            raise NotFoundError(f"run {run_id} has no job {job!r}")
-        state = await self.runs.record(run_id, [CancelRequested(job=job, reason=reason)])
+        def make(state: RunState) -> list[Event]:
+            decided[:] = [decide_cancel(state, job, reason)]
+            return list(decided[0].events)
+
+        state = await self.runs.record_if(run_id, make)
         self._deliver_cancels(state)
-        return state
+        return decided[0]
 
     async def state_at(self, run_id: str, at_seq: int) -> RunState:
         """The run as it stood just after global event ``at_seq``."""
-        from xxci.common.events import run_stream
-
         records = await self.store.read_stream(run_stream(run_id), up_to_seq=at_seq)
         if not records:
-            from xxci.common.errors import NotFoundError
-
             raise NotFoundError(f"run {run_id} did not exist at event {at_seq}")
         return replay(records)
 

@@ -125,21 +125,10 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     ) -> pipeline_pb2.CancelRunResponse:
         try:
             run_id = await resolve_run(self._o.store, request.run_id)
-            before = await self._o.runs.get(run_id)
-            if before.status.finished:
-                return pipeline_pb2.CancelRunResponse(
-                    accepted=False,
-                    message=f"run {before.pipeline.name} #{before.number} already finished "
-                    f"({before.status.value})",
-                )
-            await self._o.cancel(run_id, request.job, reason="requested by user")
+            decision = await self._o.cancel(run_id, request.job, reason="requested by user")
         except XxciError as err:
             await _abort(context, err)
-        what = f"job {request.job}" if request.job else "run"
-        return pipeline_pb2.CancelRunResponse(
-            accepted=True,
-            message=f"cancel requested for {what} of {before.pipeline.name} #{before.number}",
-        )
+        return pipeline_pb2.CancelRunResponse(accepted=decision.accepted, message=decision.message)
 
     async def WatchRun(
         self, request: pipeline_pb2.WatchRunRequest, context: Context

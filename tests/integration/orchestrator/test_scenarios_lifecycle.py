@@ -165,8 +165,13 @@ async def test_cancel_of_a_queued_job_ends_it_at_once(cluster: Cluster) -> None:
     state = await cluster.state(run_id)
     assert state.jobs["lint"].status is JobStatus.QUEUED  # no free slot
 
-    state = await cluster.orchestrator.cancel(run_id, "lint", reason="not needed")
+    decision = await cluster.orchestrator.cancel(run_id, "lint", reason="not needed")
+    assert (decision.accepted, decision.message) == (
+        True,
+        "cancel requested for job lint of scenario #1",
+    )
     # Nothing to stop on a worker: the job ends with the request.
+    state = await cluster.state(run_id)
     assert state.jobs["lint"].status is JobStatus.CANCELED
     assert (await cluster.history(run_id))[-2:] == [
         Entry("CancelRequested", "lint", 0),
