@@ -141,7 +141,7 @@ class Hub:
         if meanwhile is not None:
             meanwhile.close("replaced by a newer connection")
         self._sessions[worker_id] = session
-        await self._append_worker(
+        await self.record_worker_event(
             worker_id,
             WorkerConnected(
                 worker_id=worker_id,
@@ -159,7 +159,7 @@ class Hub:
         session.close()
         if self._sessions.get(session.worker_id) is session:
             del self._sessions[session.worker_id]
-            await self._append_worker(
+            await self.record_worker_event(
                 session.worker_id, WorkerDisconnected(worker_id=session.worker_id, reason=reason)
             )
         # Its attempts keep their leases: a worker that reconnects in time re-adopts them.
@@ -355,7 +355,8 @@ class Hub:
             )
             await self._runs.record_if(run_id, make)
 
-    async def _append_worker(self, worker_id: str, event: Event) -> None:
+    async def record_worker_event(self, worker_id: str, event: Event) -> None:
+        """Append ``event`` at the end of the worker's stream (its own audit trail)."""
         stream = worker_stream(worker_id)
         for _ in range(5):
             version = await self._store.stream_version(stream)

@@ -102,9 +102,7 @@ class RunBook:
 
     async def record(self, run_id: str, events: Sequence[Event]) -> RunState:
         """Append ``events`` to the run, then advance it. Returns the new state."""
-        async with self._lock(run_id):
-            await self._append(run_id, events)
-        return await self.advance(run_id)
+        return await self.record_if(run_id, lambda _state: events)
 
     async def record_if(self, run_id: str, make: Callable[[RunState], Sequence[Event]]) -> RunState:
         """Append what ``make`` builds from the current state, atomically with respect to
@@ -116,7 +114,7 @@ class RunBook:
                 if not events:
                     break
                 try:
-                    await self._append(run_id, events, retry=False)
+                    await self._append(run_id, events)
                     break
                 except ConflictError:
                     await self._reload(run_id)
@@ -133,7 +131,13 @@ class RunBook:
                 decided = decide(state, self._clock())
                 if not decided:
                     break
-                state = await self._append(run_id, decided)
+                try:
+                    state = await self._append(run_id, decided)
+                except ConflictError:
+                    # Another process appended (xxci cancel --local): the decision was
+                    # made on a stale fold. Re-read the log and decide again.
+                    log.info("run %s changed elsewhere; re-reading the log", run_id)
+                    state = await self._reload(run_id)
             if state.status.finished:
                 self._states.pop(run_id, None)
             return state
@@ -161,21 +165,12 @@ class RunBook:
         self._states[run_id] = state
         return state
 
-    async def _append(
-        self, run_id: str, events: Sequence[Event], *, retry: bool = True
-    ) -> RunState:
+    async def _append(self, run_id: str, events: Sequence[Event]) -> RunState:
+        """One transaction at the cached version; ConflictError if the log moved on."""
         state = await self.get(run_id)
-        try:
-            records = await self._store.append(
-                run_stream(run_id), state.version, events, at=self._clock()
-            )
-        except ConflictError:
-            if not retry:
-                raise
-            # Someone else appended: our copy of the fold is stale. Re-read and retry once;
-            # the caller's events were decided on the old state, so decide again instead.
-            log.warning("stale version on run %s; re-reading the log", run_id)
-            return await self._reload(run_id)
+        records = await self._store.append(
+            run_stream(run_id), state.version, events, at=self._clock()
+        )
         for rec in records:
             state = apply(state, rec)
         if state.status.finished:

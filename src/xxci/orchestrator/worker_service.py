@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
-from xxci.common.errors import ConflictError, NotFoundError
+from xxci.common.errors import NotFoundError
 from xxci.common.events import (
     Event,
     JobAttemptLost,
@@ -30,7 +30,6 @@ from xxci.common.events import (
     JobStarted,
     MessageRejected,
     StepFinished,
-    worker_stream,
 )
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.common.status import FailureReason, JobStatus
@@ -40,7 +39,7 @@ from xxci.orchestrator.lookup import is_current, repeats_finish, repeats_start, 
 from xxci.orchestrator.results import failure_allowed
 from xxci.orchestrator.runs import RunBook
 from xxci.orchestrator.state import RunState
-from xxci.orchestrator.store import EventStore, LogStore
+from xxci.orchestrator.store import LogStore
 
 log = logging.getLogger("xxci.orchestrator")
 
@@ -87,10 +86,9 @@ def finished_event(state: RunState, msg: worker_pb2.JobFinished) -> JobFinished:
 
 
 class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
-    def __init__(self, runs: RunBook, hub: Hub, store: EventStore, logs: LogStore) -> None:
+    def __init__(self, runs: RunBook, hub: Hub, logs: LogStore) -> None:
         self._runs = runs
         self._hub = hub
-        self._store = store
         self._logs = logs
 
     async def Connect(
@@ -303,19 +301,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             ref.attempt,
             reason,
         )
-        stream = worker_stream(session.worker_id)
-        event = MessageRejected(
-            worker_id=session.worker_id,
-            run_id=ref.run_id,
-            job=ref.job,
-            attempt=ref.attempt,
-            message=what,
-            reason=reason,
+        await self._hub.record_worker_event(
+            session.worker_id,
+            MessageRejected(
+                worker_id=session.worker_id,
+                run_id=ref.run_id,
+                job=ref.job,
+                attempt=ref.attempt,
+                message=what,
+                reason=reason,
+            ),
         )
-        for _ in range(5):
-            version = await self._store.stream_version(stream)
-            try:
-                await self._store.append(stream, version, [event])
-                return
-            except ConflictError:
-                continue
