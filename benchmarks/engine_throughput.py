@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fakes.executor import FakeExecutor
 from xxci.common.events import run_stream
 from xxci.common.spec import load_pipeline_text
-from xxci.orchestrator.core import Orchestrator
-from xxci.orchestrator.server import OrchestratorServer
+from xxci.orchestrator.rpc.server import OrchestratorServer
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.worker.agent import WorkerAgent
 
 

@@ -51,9 +51,9 @@ from xxci.common.events import (
     StepFinished,
     run_stream,
 )
-from xxci.orchestrator.queries import ReportQuery, query_report, unfinished_runs
 from xxci.orchestrator.store import EventStore, ReportCache
-from xxci.orchestrator.verify import verify_log
+from xxci.orchestrator.views.queries import ReportQuery, query_report, unfinished_runs
+from xxci.orchestrator.views.verify import verify_log
 
 FILL_VERSION = 2  # bump when the generated history changes
 PIPELINES = ["api", "web", "worker", "docs"]

@@ -15,10 +15,10 @@ from xxci.common.errors import (
     ConflictError,
 )
 from xxci.common.events import run_stream
-from xxci.orchestrator.cancel import decide_cancel
-from xxci.orchestrator.queries import resolve_run
-from xxci.orchestrator.state import replay
+from xxci.orchestrator.domain.cancel import decide_cancel
+from xxci.orchestrator.domain.state import replay
 from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.views.queries import resolve_run
 
 
 @click.command("cancel")

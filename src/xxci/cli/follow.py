@@ -14,7 +14,7 @@ from xxci.cli.progress import Progress
 from xxci.common.errors import ConnectionFailed
 from xxci.common.events import JobStarted
 from xxci.common.status import JobStatus
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.state import RunState
 
 RECONNECT_SECONDS = 60
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xxci.cli.home import reports_dir, xxci_home
-from xxci.orchestrator.core import Orchestrator
-from xxci.orchestrator.server import OrchestratorServer
+from xxci.orchestrator.rpc.server import OrchestratorServer
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
 
 
 @dataclass(frozen=True)

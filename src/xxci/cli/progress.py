@@ -18,7 +18,7 @@ from rich.text import Text
 from xxci.cli.render import STYLE, fmt_seconds
 from xxci.common.events import RecordedEvent
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
-from xxci.orchestrator.state import JobState, RunState, apply
+from xxci.orchestrator.domain.state import JobState, RunState, apply
 
 __all__ = ["Progress", "fmt_seconds", "job_label", "jobs_table", "run_headline"]
 

@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 
 from xxci.common.events import RecordedEvent, RunCreated, encode_event
 from xxci.common.status import JobStatus
-from xxci.orchestrator.report import dump_json
+from xxci.orchestrator.views.report import dump_json
 
 __all__ = [
     "STYLE",

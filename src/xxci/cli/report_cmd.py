@@ -11,7 +11,7 @@ from xxci.cli.gitinfo import describe
 from xxci.cli.options import exits_cleanly, whole_number
 from xxci.cli.render import dump_document, make_console, print_all, report_view
 from xxci.cli.sources import open_source
-from xxci.orchestrator.queries import ReportQuery
+from xxci.orchestrator.views.queries import ReportQuery
 
 FORMATS = ["text", "json", "yaml"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncclick as click
 
 from xxci.cli.options import exits_cleanly
-from xxci.orchestrator.core import Orchestrator
-from xxci.orchestrator.server import OrchestratorServer
+from xxci.orchestrator.rpc.server import OrchestratorServer
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
 
 
 @click.command("server")

@@ -2,7 +2,7 @@
 
 A :class:`Source` is either an orchestrator reached over gRPC (:class:`RemoteSource`,
 ``--server``) or the local event log read in place (:class:`LocalSource`, ``--local``).
-Both answer with the same functions (``xxci.orchestrator.queries``, ``.status``,
+Both answer with the same functions (``xxci.orchestrator.views.queries``, ``.status``,
 ``.feeds``, ``.verify``): the remote orchestrator runs them in its process, the local
 source runs them here, on ``$XXCI_HOME/local.db``.
 
@@ -25,12 +25,12 @@ from xxci.cli.client import Client
 from xxci.cli.home import xxci_home
 from xxci.common.errors import NotFoundError, UsageError, XxciError
 from xxci.common.events import RecordedEvent, run_stream
-from xxci.orchestrator.feeds import LogPiece, event_feed, job_output
-from xxci.orchestrator.queries import ReportQuery, query_report, resolve_run, unfinished_runs
-from xxci.orchestrator.state import RunState, replay
-from xxci.orchestrator.status import status_report
+from xxci.orchestrator.domain.state import RunState, replay
 from xxci.orchestrator.store import EventStore, LogStore, ReportCache
-from xxci.orchestrator.verify import VerifyResult, verify_log
+from xxci.orchestrator.views.feeds import LogPiece, event_feed, job_output
+from xxci.orchestrator.views.queries import ReportQuery, query_report, resolve_run, unfinished_runs
+from xxci.orchestrator.views.status import status_report
+from xxci.orchestrator.views.verify import VerifyResult, verify_log
 
 __all__ = ["LocalSource", "RemoteSource", "Source", "open_source"]
 

@@ -26,10 +26,10 @@ from typing import Any, NamedTuple
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from xxci.common.events import Event, MessageRejected, RecordedEvent, run_stream, worker_stream
 from xxci.common.spec.loader import load_pipeline_text
-from xxci.orchestrator.core import Orchestrator
-from xxci.orchestrator.hub import WorkerSession
-from xxci.orchestrator.server import OrchestratorServer
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.rpc.server import OrchestratorServer
+from xxci.orchestrator.runtime.hub import WorkerSession
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.worker.agent import WorkerAgent
 from xxci.worker.executor import Assignment
 

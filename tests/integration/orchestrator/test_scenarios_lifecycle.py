@@ -15,8 +15,8 @@ from xxci.cli.client import Client
 from xxci.common.events import JobAssigned, JobStarted, encode_event
 from xxci.common.spec.loader import load_pipeline_text
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
-from xxci.orchestrator import scheduler
-from xxci.orchestrator.runs import RunBook
+from xxci.orchestrator.domain import scheduler
+from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import EventStore
 
 pytestmark = pytest.mark.timeout(30)

@@ -17,8 +17,8 @@ from xxci.common.events import WorkerConnected, WorkerDisconnected
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.common.pb.v1.worker_pb2 import OrchestratorMessage, WorkerMessage
 from xxci.common.status import FailureReason, JobStatus, RunStatus
-from xxci.orchestrator.hub import WorkerSession
-from xxci.orchestrator.worker_service import WorkerServicer
+from xxci.orchestrator.rpc.worker_service import WorkerServicer
+from xxci.orchestrator.runtime.hub import WorkerSession
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -13,9 +13,9 @@ import pytest
 
 from tests.fakes.executor import FakeExecutor
 from tests.integration.reports.recorder import record_history
-from xxci.orchestrator.core import Orchestrator
-from xxci.orchestrator.server import OrchestratorServer
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.rpc.server import OrchestratorServer
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.worker.agent import WorkerAgent
 
 TOKEN = "reports-token"

@@ -17,8 +17,8 @@ from xxci.cli.main import cli
 from xxci.common.events import JobAssigned, JobAttemptLost, JobFinished, JobStarted, StepFinished
 from xxci.common.spec import load_pipeline_text
 from xxci.common.status import FailureReason, JobStatus
-from xxci.orchestrator.core import Orchestrator
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
 
 IMAGE = "busybox:1"
 

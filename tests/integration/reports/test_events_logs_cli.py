@@ -17,7 +17,7 @@ from tests.integration.reports.conftest import serve, worker
 from tests.integration.reports.recorder import IMAGE, Recorder, record_history, run_cli
 from xxci.common.events import decode_event, run_stream
 from xxci.common.spec import load_pipeline_text
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStore
 
 

@@ -14,9 +14,9 @@ from ruamel.yaml import YAML
 
 from tests.integration.reports.recorder import BUILD, Recorder, run_cli
 from xxci.common.events import run_stream
-from xxci.orchestrator.report import run_report, summary_of
-from xxci.orchestrator.state import RunState, replay
+from xxci.orchestrator.domain.state import RunState, replay
 from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.views.report import run_report, summary_of
 
 
 def rows(text: str) -> list[list[str]]:

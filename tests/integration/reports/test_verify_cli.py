@@ -10,9 +10,9 @@ from pathlib import Path
 from tests.integration.reports.conftest import serve
 from tests.integration.reports.recorder import run_cli
 from xxci.common.events import CancelRequested, run_stream
-from xxci.orchestrator.report import run_report
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStore, ReportCache
+from xxci.orchestrator.views.report import run_report
 
 
 async def event_count(home: Path) -> int:

@@ -35,9 +35,9 @@ from xxci.common.events import (
 )
 from xxci.common.spec.model import AllowFailure, Job, Pipeline
 from xxci.common.status import FailureReason, JobStatus, RunStatus
-from xxci.orchestrator.results import failure_allowed
-from xxci.orchestrator.scheduler import decide
-from xxci.orchestrator.state import JobState, RunState, apply
+from xxci.orchestrator.domain.results import failure_allowed
+from xxci.orchestrator.domain.scheduler import decide
+from xxci.orchestrator.domain.state import JobState, RunState, apply
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ import pytest
 
 from xxci.common.errors import NotFoundError
 from xxci.common.events import CancelRequested
-from xxci.orchestrator.cancel import decide_cancel
+from xxci.orchestrator.domain.cancel import decide_cancel
 
 from .harness import Scenario, job, pipeline
 

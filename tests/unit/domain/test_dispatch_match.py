@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from xxci.orchestrator.dispatch import Assignment, QueuedJob, WorkerSlot, match
+from xxci.orchestrator.domain.dispatch import Assignment, QueuedJob, WorkerSlot, match
 
 
 def q(job: str, order: int, *tags: str, run: str = "r1") -> QueuedJob:

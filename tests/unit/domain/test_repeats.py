@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xxci.common.events import JobFinished, JobStarted, StepFinished
 from xxci.common.status import FailureReason
-from xxci.orchestrator.lookup import repeats_finish, repeats_start, repeats_step
+from xxci.orchestrator.domain.lookup import repeats_finish, repeats_start, repeats_step
 
 from .harness import Scenario, job, pipeline
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xxci.common.status import FailureReason, JobStatus, StageStatus
-from xxci.orchestrator.results import failure_allowed, stage_result, worst_status
-from xxci.orchestrator.state import JobState
+from xxci.orchestrator.domain.results import failure_allowed, stage_result, worst_status
+from xxci.orchestrator.domain.state import JobState
 
 from .harness import job
 

@@ -9,8 +9,8 @@ import pytest
 
 from xxci.common.events import JobAttemptLost, JobFinished, JobQueued, JobStarted, StageStarted
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
-from xxci.orchestrator.lookup import is_current, queued_jobs, ready_jobs, running_jobs
-from xxci.orchestrator.scheduler import DEFAULT_CANCEL_GRACE_SECONDS, decide, jobs_to_cancel
+from xxci.orchestrator.domain.lookup import is_current, queued_jobs, ready_jobs, running_jobs
+from xxci.orchestrator.domain.scheduler import DEFAULT_CANCEL_GRACE_SECONDS, decide, jobs_to_cancel
 
 from .harness import Scenario, job, pipeline
 

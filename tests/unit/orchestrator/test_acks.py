@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from xxci.common.pb.v1 import worker_pb2
-from xxci.orchestrator.acks import AckBatcher
+from xxci.orchestrator.rpc.acks import AckBatcher
 
 pytestmark = pytest.mark.timeout(5)
 

@@ -13,9 +13,9 @@ from rich.console import Console
 from tests.unit.domain.harness import Scenario, job, pipeline
 from xxci.cli.render import local_time, status_text, table
 from xxci.common.errors import UsageError
-from xxci.orchestrator.queries import ReportQuery, parse_run_ref
-from xxci.orchestrator.report import narrow, run_report, summary_of
-from xxci.orchestrator.verify import differences
+from xxci.orchestrator.views.queries import ReportQuery, parse_run_ref
+from xxci.orchestrator.views.report import narrow, run_report, summary_of
+from xxci.orchestrator.views.verify import differences
 
 
 def finished_report() -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.domain.harness import Scenario, job, pipeline
-from xxci.orchestrator.status import WorkerView, queue_reasons, status_report
+from xxci.orchestrator.views.status import WorkerView, queue_reasons, status_report
 
 
 def queued_run() -> Scenario:

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from xxci.common.events import RecordedEvent, RunCreated
-from xxci.orchestrator.queries import Folded
-from xxci.orchestrator.report import run_report, summary_of
-from xxci.orchestrator.state import replay
+from xxci.orchestrator.domain.state import replay
 from xxci.orchestrator.store import CachedReport, EventStore, ReportCache, RunRow
 from xxci.orchestrator.store.run_index import row_from_event
+from xxci.orchestrator.views.queries import Folded
+from xxci.orchestrator.views.report import run_report, summary_of
 
 __all__ = ["VerifyResult", "differences", "verify_log"]
 

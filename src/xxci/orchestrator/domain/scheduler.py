@@ -54,14 +54,14 @@ from xxci.common.events import (
     StageStarted,
 )
 from xxci.common.status import FailureReason, JobStatus, StageStatus
-from xxci.orchestrator.lookup import (
+from xxci.orchestrator.domain.lookup import (
     cancel_requested_at,
     check_needs,
     is_settled,
     will_retry,
 )
-from xxci.orchestrator.results import failure_allowed, run_result, stage_result
-from xxci.orchestrator.state import JobState, RunState, StageState
+from xxci.orchestrator.domain.results import failure_allowed, run_result, stage_result
+from xxci.orchestrator.domain.state import JobState, RunState, StageState
 
 __all__ = [
     "CANCEL_BACKSTOP_SECONDS",

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from xxci.common.errors import ConflictError, NotFoundError
 from xxci.common.events import Event, RecordedEvent, RunCreated, run_stream
 from xxci.common.spec.model import Pipeline
-from xxci.orchestrator.scheduler import decide
-from xxci.orchestrator.state import RunState, apply, replay
+from xxci.orchestrator.domain.scheduler import decide
+from xxci.orchestrator.domain.state import RunState, apply, replay
 from xxci.orchestrator.store import EventStore
 
 log = logging.getLogger("xxci.orchestrator")

@@ -5,7 +5,7 @@ turned into a domain event (or a log chunk). A message about an attempt that is 
 current is recorded as ``MessageRejected`` on the worker's stream and never applied.
 
 Delivery: the worker keeps every attempt message until it is acknowledged (see
-:mod:`xxci.orchestrator.acks`), and after a reconnect sends again those that were not,
+:mod:`xxci.orchestrator.rpc.acks`), and after a reconnect sends again those that were not,
 so some arrive twice. A repeat is harmless: a log chunk is stored once by its key, and
 a JobStarted, StepFinished or JobFinished whose fact the run already holds is ignored
 (not appended, not recorded as rejected). Every attempt message is acknowledged once
@@ -33,12 +33,12 @@ from xxci.common.events import (
 )
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.common.status import FailureReason, JobStatus
-from xxci.orchestrator.acks import AckBatcher
-from xxci.orchestrator.hub import AttemptKey, Hub, WorkerSession
-from xxci.orchestrator.lookup import is_current, repeats_finish, repeats_start, repeats_step
-from xxci.orchestrator.results import failure_allowed
-from xxci.orchestrator.runs import RunBook
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.lookup import is_current, repeats_finish, repeats_start, repeats_step
+from xxci.orchestrator.domain.results import failure_allowed
+from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.rpc.acks import AckBatcher
+from xxci.orchestrator.runtime.hub import AttemptKey, Hub, WorkerSession
+from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import LogStore
 
 log = logging.getLogger("xxci.orchestrator")

@@ -20,7 +20,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from xxci.orchestrator.state import JobState, RunState, StageState
+from xxci.orchestrator.domain.state import JobState, RunState, StageState
 
 __all__ = [
     "REPORT_VERSION",

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from xxci.common.status import JobStatus, StageStatus
-from xxci.orchestrator.dispatch import QueuedJob, WorkerSlot, match
-from xxci.orchestrator.lookup import cancel_requested_at, check_needs, queued_jobs
-from xxci.orchestrator.report import iso, run_report
-from xxci.orchestrator.state import JobState, RunState
+from xxci.orchestrator.domain.dispatch import QueuedJob, WorkerSlot, match
+from xxci.orchestrator.domain.lookup import cancel_requested_at, check_needs, queued_jobs
+from xxci.orchestrator.domain.state import JobState, RunState
+from xxci.orchestrator.views.report import iso, run_report
 
 __all__ = ["STATUS_VERSION", "WorkerView", "queue_reasons", "status_report"]
 

@@ -13,12 +13,12 @@ from xxci.common.errors import NotFoundError, SpecError, UsageError, XxciError
 from xxci.common.events import RunFinished, run_stream
 from xxci.common.pb.v1 import pipeline_pb2, pipeline_pb2_grpc
 from xxci.common.spec import load_pipeline_text
-from xxci.orchestrator.core import Orchestrator
-from xxci.orchestrator.feeds import event_feed, job_output
-from xxci.orchestrator.queries import ReportQuery, query_report, resolve_run
-from xxci.orchestrator.report import run_report
-from xxci.orchestrator.status import WorkerView, status_report
-from xxci.orchestrator.verify import verify_log
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
+from xxci.orchestrator.views.feeds import event_feed, job_output
+from xxci.orchestrator.views.queries import ReportQuery, query_report, resolve_run
+from xxci.orchestrator.views.report import run_report
+from xxci.orchestrator.views.status import WorkerView, status_report
+from xxci.orchestrator.views.verify import verify_log
 
 FOLLOW_POLL_SECONDS = 1.0
 

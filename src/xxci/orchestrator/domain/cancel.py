@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from xxci.common.errors import NotFoundError
 from xxci.common.events import CancelRequested, Event
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.state import RunState
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ import grpc
 from xxci.common.auth import TokenAuthInterceptor
 from xxci.common.errors import UsageError
 from xxci.common.pb.v1 import blob_pb2_grpc, pipeline_pb2_grpc, worker_pb2_grpc
-from xxci.orchestrator.blob_service import BlobServicer
-from xxci.orchestrator.core import Orchestrator
-from xxci.orchestrator.pipeline_service import PipelineServicer
-from xxci.orchestrator.worker_service import WorkerServicer
+from xxci.orchestrator.rpc.blob_service import BlobServicer
+from xxci.orchestrator.rpc.pipeline_service import PipelineServicer
+from xxci.orchestrator.rpc.worker_service import WorkerServicer
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
 
 log = logging.getLogger("xxci.orchestrator")
 

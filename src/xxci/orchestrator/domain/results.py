@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from xxci.common.spec.model import Job
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
-from xxci.orchestrator.state import JobState, RunState
+from xxci.orchestrator.domain.state import JobState, RunState
 
 __all__ = [
     "RETRYABLE_REASONS",

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from xxci.common.events import JobFinished
 from xxci.common.status import JobStatus, StageStatus
-from xxci.orchestrator.results import RETRYABLE_REASONS, passed
-from xxci.orchestrator.state import JobState, RunState, StageState
+from xxci.orchestrator.domain.results import RETRYABLE_REASONS, passed
+from xxci.orchestrator.domain.state import JobState, RunState, StageState
 
 __all__ = [
     "NeedsCheck",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xxci.common.pb.v1 import worker_pb2
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.state import RunState
 
 
 def predefined_variables(state: RunState, job: str, attempt: int) -> dict[str, str]:

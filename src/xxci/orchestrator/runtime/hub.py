@@ -29,11 +29,11 @@ from xxci.common.events import (
 )
 from xxci.common.pb.v1 import worker_pb2
 from xxci.common.status import JobStatus
-from xxci.orchestrator.assignment import build_assignment
-from xxci.orchestrator.dispatch import QueuedJob, WorkerSlot, match
-from xxci.orchestrator.lookup import cancel_requested_at
-from xxci.orchestrator.runs import RunBook
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.dispatch import QueuedJob, WorkerSlot, match
+from xxci.orchestrator.domain.lookup import cancel_requested_at
+from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.runtime.assignment import build_assignment
+from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import EventStore
 
 log = logging.getLogger("xxci.orchestrator")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from xxci.common.errors import NotFoundError
 from xxci.common.events import RecordedEvent, RunFinished, run_stream
-from xxci.orchestrator.state import RunState
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStore, LogStore
 
 __all__ = ["LogPiece", "StateOf", "event_feed", "job_output"]

@@ -17,14 +17,14 @@ from pathlib import Path
 from xxci.common.errors import NotFoundError
 from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished, run_stream
 from xxci.common.spec.model import Pipeline
-from xxci.orchestrator.cancel import CancelDecision, decide_cancel
-from xxci.orchestrator.hub import AttemptKey, Hub
-from xxci.orchestrator.queries import remember_finished
-from xxci.orchestrator.report import report_file_text
-from xxci.orchestrator.runs import RunBook
-from xxci.orchestrator.scheduler import jobs_to_cancel
-from xxci.orchestrator.state import RunState, replay
+from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
+from xxci.orchestrator.domain.scheduler import jobs_to_cancel
+from xxci.orchestrator.domain.state import RunState, replay
+from xxci.orchestrator.runtime.hub import AttemptKey, Hub
+from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import BlobStore, EventStore, LogStore, ReportCache
+from xxci.orchestrator.views.queries import remember_finished
+from xxci.orchestrator.views.report import report_file_text
 
 log = logging.getLogger("xxci.orchestrator")
 

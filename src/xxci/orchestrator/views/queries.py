@@ -20,15 +20,15 @@ from typing import Any
 
 from xxci.common.errors import NotFoundError, UsageError, XxciError
 from xxci.common.events import RecordedEvent
-from xxci.orchestrator.report import (
+from xxci.orchestrator.domain.state import RunState, replay
+from xxci.orchestrator.store import CachedReport, CacheHit, EventStore, ReportCache, RunRow
+from xxci.orchestrator.views.report import (
     REPORT_VERSION,
     Level,
     narrow,
     run_report,
     summary_of,
 )
-from xxci.orchestrator.state import RunState, replay
-from xxci.orchestrator.store import CachedReport, CacheHit, EventStore, ReportCache, RunRow
 
 __all__ = [
     "Folded",
@@ -104,7 +104,7 @@ class Folded:
 
 
 async def query_report(store: EventStore, cache: ReportCache, query: ReportQuery) -> dict[str, Any]:
-    """The report document for ``query`` (see :mod:`xxci.orchestrator.report`).
+    """The report document for ``query`` (see :mod:`xxci.orchestrator.views.report`).
 
     With ``run``: that one run's document. Otherwise ``{"report_version", "level",
     "at_seq", "runs": [...]}`` with the matching runs oldest first. NotFoundError names

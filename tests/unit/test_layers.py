@@ -1,0 +1,185 @@
+"""The layers hold: each package imports only what its layer may.
+
+Read from the source with ``ast`` (imports inside functions count too), so a lazy
+import cannot slip past. The rules, inner layers first:
+
+- ``common``: the pipeline spec, events, statuses, errors, the wire types. Nothing of
+  the orchestrator, the worker or the CLI.
+- ``orchestrator.domain``: pure decisions. No I/O library, no wire types, no other
+  orchestrator layer.
+- ``orchestrator.store``: the event log and its tables. No runtime, views or rpc.
+- ``orchestrator.views``: read models over the store. No runtime or rpc.
+- ``orchestrator.runtime``: the live orchestrator (run book, hub). No rpc, no gRPC.
+- ``orchestrator.rpc``: the gRPC edge. Imported by nothing but the wiring.
+- ``worker``: nothing of the orchestrator or the CLI.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+IO_LIBRARIES = ("grpc", "grpc.*", "aiosqlite", "sqlite3", "aiodocker", "aiohttp", "asyncio")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Modules matching ``modules`` must not import anything matching ``forbidden``
+    (except the modules matching ``allowed``)."""
+
+    modules: str
+    forbidden: tuple[str, ...]
+    why: str
+    allowed: tuple[str, ...] = ()
+
+
+RULES = [
+    Rule(
+        "xxci.common*",
+        ("xxci.orchestrator*", "xxci.worker*", "xxci.cli*"),
+        "common is shared by every side and depends on none of them",
+    ),
+    Rule(
+        "xxci.orchestrator.domain*",
+        (
+            *IO_LIBRARIES,
+            "xxci.common.pb*",
+            "xxci.common.auth",
+            "xxci.common.convert",
+            "xxci.orchestrator.store*",
+            "xxci.orchestrator.views*",
+            "xxci.orchestrator.runtime*",
+            "xxci.orchestrator.rpc*",
+            "xxci.worker*",
+            "xxci.cli*",
+        ),
+        "the domain is pure: decisions are functions of state",
+    ),
+    Rule(
+        "xxci.orchestrator.store*",
+        (
+            "grpc*",
+            "xxci.common.pb*",
+            "xxci.orchestrator.views*",
+            "xxci.orchestrator.runtime*",
+            "xxci.orchestrator.rpc*",
+            "xxci.worker*",
+            "xxci.cli*",
+        ),
+        "the store keeps events and bytes; it knows no runtime or wire",
+    ),
+    Rule(
+        "xxci.orchestrator.views*",
+        (
+            "grpc*",
+            "xxci.common.pb*",
+            "xxci.orchestrator.runtime*",
+            "xxci.orchestrator.rpc*",
+            "xxci.worker*",
+            "xxci.cli*",
+        ),
+        "views read the store; they do not drive runs or speak the wire",
+    ),
+    Rule(
+        "xxci.orchestrator.runtime*",
+        ("grpc*", "xxci.orchestrator.rpc*", "xxci.worker*", "xxci.cli*"),
+        "the runtime is served by rpc, never the other way round",
+    ),
+    Rule(
+        "xxci.orchestrator.rpc*",
+        ("xxci.worker*", "xxci.cli*"),
+        "the orchestrator's edge serves workers and clients; it does not import them",
+    ),
+    Rule(
+        "xxci.*",
+        ("xxci.orchestrator.rpc*",),
+        "only the wiring starts a gRPC server",
+        allowed=("xxci.orchestrator.rpc*", "xxci.cli.server_cmd", "xxci.cli.local"),
+    ),
+    Rule(
+        "xxci.worker*",
+        ("xxci.orchestrator*", "xxci.cli*"),
+        "a worker talks to the orchestrator over the wire only",
+    ),
+]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path, module: str) -> Iterator[tuple[int, str]]:
+    """Every module ``path`` imports, with the line (relative imports resolved)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            yield node.lineno, base
+            for alias in node.names:  # `from pkg import module`
+                yield node.lineno, f"{base}.{alias.name}"
+
+
+def sources() -> list[Path]:
+    return sorted(p for p in (SRC / "xxci").rglob("*.py") if "pb" not in p.parts)
+
+
+def matches(name: str, patterns: tuple[str, ...] | str) -> bool:
+    if isinstance(patterns, str):
+        patterns = (patterns,)
+    return any(fnmatch.fnmatchcase(name, p) or name == p.rstrip("*") for p in patterns)
+
+
+def violations() -> list[str]:
+    found: list[str] = []
+    for path in sources():
+        module = module_name(path)
+        for rule in RULES:
+            if not matches(module, rule.modules) or matches(module, rule.allowed):
+                continue
+            for line, imported in imports_of(path, module):
+                if matches(imported, rule.forbidden):
+                    where = path.relative_to(SRC.parent)
+                    found.append(f"{where}:{line}: {module} imports {imported}: {rule.why}")
+    return sorted(set(found))
+
+
+def test_the_layers_hold() -> None:
+    assert violations() == []
+
+
+@pytest.mark.parametrize(
+    ("module", "imported"),
+    [
+        ("xxci.orchestrator.domain.scheduler", "xxci.orchestrator.store"),
+        ("xxci.orchestrator.domain.state", "aiosqlite"),
+        ("xxci.orchestrator.views.status", "xxci.orchestrator.rpc.server"),
+        ("xxci.worker.agent", "xxci.orchestrator.domain.state"),
+        ("xxci.common.events", "xxci.cli.options"),
+    ],
+)
+def test_a_wrong_import_is_caught(module: str, imported: str) -> None:
+    broken = [
+        rule
+        for rule in RULES
+        if matches(module, rule.modules)
+        and not matches(module, rule.allowed)
+        and matches(imported, rule.forbidden)
+    ]
+    assert broken, f"{module} importing {imported} should break a rule"
