@@ -11,13 +11,11 @@ from xxci.cli.home import local_db
 from xxci.cli.options import (
     exits_cleanly,
 )
-from xxci.common.errors import (
-    ConflictError,
-)
 from xxci.common.events import run_stream
-from xxci.orchestrator.domain.cancel import decide_cancel
-from xxci.orchestrator.domain.state import replay
+from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
 from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.store.conflicts import retry_on_conflict
+from xxci.orchestrator.views.load import load_run
 from xxci.orchestrator.views.queries import resolve_run
 
 
@@ -56,16 +54,15 @@ async def cancel_local(run_id: str, job: str) -> tuple[bool, str]:
     store = await EventStore.open(local_db())
     try:
         run_id = await resolve_run(store, run_id)
-        for _ in range(5):
-            state = replay(await store.read_stream(run_stream(run_id)))
+
+        async def attempt(_again: bool) -> CancelDecision:
+            state = await load_run(store, run_id)
             decision = decide_cancel(state, job, reason="requested by user")
-            if not decision.events:
-                return decision.accepted, decision.message
-            try:
+            if decision.events:
                 await store.append(run_stream(run_id), state.version, decision.events)
-            except ConflictError:
-                continue
-            return decision.accepted, decision.message
-        raise ConflictError(f"run {run_id} keeps changing; try again")
+            return decision
+
+        decision = await retry_on_conflict(attempt, f"run {run_id}")
+        return decision.accepted, decision.message
     finally:
         await store.close()

@@ -24,10 +24,11 @@ from typing import Any, Protocol
 from xxci.cli.client import Client
 from xxci.cli.home import xxci_home
 from xxci.common.errors import NotFoundError, UsageError, XxciError
-from xxci.common.events import RecordedEvent, run_stream
-from xxci.orchestrator.domain.state import RunState, replay
+from xxci.common.events import RecordedEvent
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStore, LogStore, ReportCache
 from xxci.orchestrator.views.feeds import LogPiece, event_feed, job_output
+from xxci.orchestrator.views.load import load_run
 from xxci.orchestrator.views.queries import ReportQuery, query_report, resolve_run, unfinished_runs
 from xxci.orchestrator.views.status import status_report
 from xxci.orchestrator.views.verify import VerifyResult, verify_log
@@ -136,10 +137,7 @@ class LocalSource:
         return await verify_log(self._store, self._cache, self._report_dir)
 
     async def _state_of(self, run_id: str) -> RunState:
-        records = await self._store.read_stream(run_stream(run_id))
-        if not records:
-            raise NotFoundError(f"no run {run_id!r}")
-        return replay(records)
+        return await load_run(self._store, run_id)
 
 
 @contextlib.asynccontextmanager

@@ -140,7 +140,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             last_seq = await self._o.store.last_seq()
             records = await self._o.store.read_stream(stream, after_version=version)
             if not records and not seen_any:
-                await context.abort(grpc.StatusCode.NOT_FOUND, f"no run with id {request.run_id!r}")
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no run {request.run_id!r}")
             for rec in records:
                 seen_any = True
                 version = rec.version

@@ -35,6 +35,7 @@ from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.assignment import build_assignment
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.store.conflicts import retry_on_conflict
 
 log = logging.getLogger("xxci.orchestrator")
 
@@ -358,11 +359,12 @@ class Hub:
     async def record_worker_event(self, worker_id: str, event: Event) -> None:
         """Append ``event`` at the end of the worker's stream (its own audit trail)."""
         stream = worker_stream(worker_id)
-        for _ in range(5):
+
+        async def attempt(_again: bool) -> None:
             version = await self._store.stream_version(stream)
-            try:
-                await self._store.append(stream, version, [event])
-                return
-            except ConflictError:
-                continue
-        log.error("could not record %s for worker %s", event.type, worker_id)
+            await self._store.append(stream, version, [event])
+
+        try:
+            await retry_on_conflict(attempt, f"worker {worker_id}")
+        except ConflictError:
+            log.error("could not record %s for worker %s", event.type, worker_id)

@@ -14,15 +14,15 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from xxci.common.errors import NotFoundError
-from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished, run_stream
+from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
 from xxci.orchestrator.domain.scheduler import jobs_to_cancel
-from xxci.orchestrator.domain.state import RunState, replay
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.hub import AttemptKey, Hub
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import BlobStore, EventStore, LogStore, ReportCache
+from xxci.orchestrator.views.load import load_run
 from xxci.orchestrator.views.queries import remember_finished
 from xxci.orchestrator.views.report import report_file_text
 
@@ -134,10 +134,7 @@ class Orchestrator:
 
     async def state_at(self, run_id: str, at_seq: int) -> RunState:
         """The run as it stood just after global event ``at_seq``."""
-        records = await self.store.read_stream(run_stream(run_id), up_to_seq=at_seq)
-        if not records:
-            raise NotFoundError(f"run {run_id} did not exist at event {at_seq}")
-        return replay(records)
+        return await load_run(self.store, run_id, up_to_seq=at_seq)
 
     # --- loop -----------------------------------------------------------------------
 

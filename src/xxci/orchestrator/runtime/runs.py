@@ -16,12 +16,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from xxci.common.errors import ConflictError, NotFoundError
+from xxci.common.errors import ConflictError
 from xxci.common.events import Event, RecordedEvent, RunCreated, run_stream
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.scheduler import decide
 from xxci.orchestrator.domain.state import RunState, apply, replay
 from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.store.conflicts import retry_on_conflict
+from xxci.orchestrator.views.load import load_run
 
 log = logging.getLogger("xxci.orchestrator")
 
@@ -52,7 +54,7 @@ class RunBook:
         for row in await self._store.find_runs():
             if row.run_id in self._states:
                 continue
-            state = replay(await self._store.read_stream(run_stream(row.run_id)))
+            state = await load_run(self._store, row.run_id)
             if not state.status.finished:
                 self._states[row.run_id] = state
         return list(self._states.values())
@@ -64,10 +66,7 @@ class RunBook:
         state = self._states.get(run_id)
         if state is not None:
             return state
-        records = await self._store.read_stream(run_stream(run_id))
-        if not records:
-            raise NotFoundError(f"no run with id {run_id!r}")
-        return replay(records)
+        return await load_run(self._store, run_id)
 
     async def create(
         self,
@@ -107,20 +106,15 @@ class RunBook:
     async def record_if(self, run_id: str, make: Callable[[RunState], Sequence[Event]]) -> RunState:
         """Append what ``make`` builds from the current state, atomically with respect to
         other changes to this run (``make`` sees the state the events will follow)."""
+
+        async def attempt(again: bool) -> None:
+            state = await (self._reload(run_id) if again else self.get(run_id))
+            events = make(state)
+            if events:
+                await self._append(run_id, events)
+
         async with self._lock(run_id):
-            for _ in range(5):
-                state = await self.get(run_id)
-                events = make(state)
-                if not events:
-                    break
-                try:
-                    await self._append(run_id, events)
-                    break
-                except ConflictError:
-                    await self._reload(run_id)
-            else:
-                # Never drop a change silently: the caller must not acknowledge it.
-                raise ConflictError(f"run {run_id} kept changing; the change was not recorded")
+            await retry_on_conflict(attempt, f"run {run_id}")
         return await self.advance(run_id)
 
     async def advance(self, run_id: str) -> RunState:
@@ -161,7 +155,7 @@ class RunBook:
         return lock
 
     async def _reload(self, run_id: str) -> RunState:
-        state = replay(await self._store.read_stream(run_stream(run_id)))
+        state = await load_run(self._store, run_id)
         self._states[run_id] = state
         return state
 
