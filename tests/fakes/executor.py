@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xxci.common.spec.durations import format_duration
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
-from xxci.worker.docker_executor import format_duration
 from xxci.worker.executor import (
     Assignment,
     ExecutionListener,

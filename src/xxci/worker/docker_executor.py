@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xxci.common.spec.durations import format_duration
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.artifacts import ArtifactPattern, InvalidPattern, fetch_roots, write_selection
@@ -43,7 +44,7 @@ from xxci.worker.executor import Assignment, ExecutionListener, ExecutionResult,
 from xxci.worker.script import StepBegan, render_wrapper
 from xxci.worker.transcript import StreamOutput, Transcript, TranscriptEvent
 
-__all__ = ["LABEL_ATTEMPT", "LABEL_JOB", "LABEL_RUN", "DockerExecutor", "format_duration"]
+__all__ = ["LABEL_ATTEMPT", "LABEL_JOB", "LABEL_RUN", "DockerExecutor"]
 
 log = logging.getLogger(__name__)
 
@@ -472,14 +473,3 @@ def _canceled() -> ExecutionResult:
     return ExecutionResult(
         JobStatus.CANCELED, failure_reason=FailureReason.CANCELED, message="job canceled"
     )
-
-
-def format_duration(seconds: float) -> str:
-    """``1s``, ``0.5s``, ``1m30s``, ``2h``: how a timeout reads in a message."""
-    if seconds < 60:
-        return f"{seconds:g}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{v}{u}" for v, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if v]
-    return "".join(parts)

@@ -36,9 +36,22 @@ def test_not_durations(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(5400, "1h 30m"), (90, "1m 30s"), (86461, "1d 1m 1s"), (3600, "1h")]
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (0.5, "0.5s"),
+        (1, "1s"),
+        (59, "59s"),
+        (60, "1m"),
+        (90, "1m 30s"),
+        (90.4, "1m 30s"),
+        (3600, "1h"),
+        (3661, "1h 1m 1s"),
+        (5400, "1h 30m"),
+        (86461, "1d 1m 1s"),
+    ],
 )
-def test_format_duration(seconds: int, text: str) -> None:
+def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
 

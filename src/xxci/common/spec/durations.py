@@ -45,12 +45,16 @@ def parse_duration(value: str | int) -> int:
     )
 
 
-def format_duration(seconds: int) -> str:
-    """The shortest form that :func:`parse_duration` reads back: ``5400`` -> ``1h 30m``."""
-    if seconds <= 0:
-        return f"{seconds}s"
+def format_duration(seconds: float) -> str:
+    """How a duration reads in a file or a message: ``5400`` -> ``1h 30m``.
+
+    Whole seconds give the shortest form :func:`parse_duration` reads back; under a
+    minute a fraction is kept (``0.5s``), from a minute on it is rounded away.
+    """
+    if seconds < 60:
+        return f"{seconds:g}s"
     parts = []
-    rest = seconds
+    rest = round(seconds)
     for _, units, size in _UNITS:
         count, rest = divmod(rest, size)
         if count:
