@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from xxci.worker.docker_api import DockerEngine, DockerError
+from xxci.worker.docker.engine import DockerEngine, DockerError
 
 DOCKER_TEST_IMAGE = "xxci-test/busybox:latest"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.e2e.cluster import Cluster, make_repo, run_id_of
 from xxci.common.events import JobFinished
-from xxci.worker.docker_executor import DockerExecutor
+from xxci.worker.docker.executor import DockerExecutor
 
 IMAGE = "xxci-test/busybox:latest"
 

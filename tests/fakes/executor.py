@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xxci.common.spec.durations import format_duration
-from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.executor import (
     Assignment,
@@ -122,11 +121,7 @@ class FakeExecutor:
         record.started.set()
         deadline = asyncio.get_running_loop().time() + assignment.timeout_seconds
         result = await self._steps(assignment, job, listener, cancel, deadline, grace_seconds)
-        if (
-            job.artifacts is not None
-            and assignment.artifact_paths
-            and _collect(assignment.artifact_when, result.status)
-        ):
+        if job.artifacts is not None and assignment.collects_artifacts(result.status):
             path = self._tmp / f"{assignment.job}-{assignment.attempt}.tar"
             path.write_bytes(job.artifacts)
             result = ExecutionResult(
@@ -186,16 +181,6 @@ def _canceled() -> ExecutionResult:
     return ExecutionResult(
         status=JobStatus.CANCELED, failure_reason=FailureReason.CANCELED, message="job canceled"
     )
-
-
-def _collect(when: ArtifactWhen, status: JobStatus) -> bool:
-    if status is JobStatus.CANCELED:
-        return False
-    if when is ArtifactWhen.ALWAYS:
-        return True
-    if when is ArtifactWhen.ON_FAILURE:
-        return status is JobStatus.FAILED
-    return status is JobStatus.SUCCESS
 
 
 async def _unless_stopped(

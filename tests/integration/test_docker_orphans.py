@@ -7,8 +7,9 @@ import socket
 import subprocess
 import sys
 
-from xxci.worker.docker_api import DockerEngine
-from xxci.worker.docker_executor import LABEL_HOST, LABEL_PID, DockerExecutor
+from xxci.worker.docker.container_config import LABEL_HOST, LABEL_PID
+from xxci.worker.docker.engine import DockerEngine
+from xxci.worker.docker.executor import DockerExecutor
 
 
 def dead_pid() -> int:

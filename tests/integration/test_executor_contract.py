@@ -28,8 +28,9 @@ import pytest
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
-from xxci.worker.docker_api import DockerEngine
-from xxci.worker.docker_executor import LABEL_RUN, DockerExecutor
+from xxci.worker.docker.container_config import LABEL_RUN
+from xxci.worker.docker.engine import DockerEngine
+from xxci.worker.docker.executor import DockerExecutor
 from xxci.worker.executor import Assignment, ExecutionResult, Executor, Workspace
 
 pytestmark = pytest.mark.timeout(30)

@@ -47,7 +47,7 @@ async def local_orchestrator(
     try:
         if with_worker:
             from xxci.worker.agent import WorkerAgent
-            from xxci.worker.docker_executor import DockerExecutor
+            from xxci.worker.docker.executor import DockerExecutor
 
             work_dir = Path(tempfile.mkdtemp(prefix="xxci-local-"))
             executor = DockerExecutor()

@@ -18,7 +18,7 @@ from xxci.common.errors import XxciError
 from xxci.worker.agent import WorkerAgent
 
 if TYPE_CHECKING:
-    from xxci.worker.docker_executor import DockerExecutor
+    from xxci.worker.docker.executor import DockerExecutor
 
 __all__ = ["worker"]
 
@@ -29,7 +29,7 @@ def _make_executor(work_dir: Path) -> DockerExecutor:
     Artifact archives are staged under ``work_dir`` (the worker deletes each one once
     uploaded).
     """
-    from xxci.worker.docker_executor import DockerExecutor
+    from xxci.worker.docker.executor import DockerExecutor
 
     artifacts = work_dir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,17 @@ class Assignment:
     artifact_paths: tuple[str, ...] = ()
     artifact_when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
 
+    def collects_artifacts(self, status: JobStatus) -> bool:
+        """Whether an attempt that ended ``status`` returns artifacts: it names artifact
+        paths, was not canceled, and ``artifact_when`` takes ``status``."""
+        if not self.artifact_paths or status is JobStatus.CANCELED:
+            return False
+        if self.artifact_when is ArtifactWhen.ALWAYS:
+            return True
+        if self.artifact_when is ArtifactWhen.ON_FAILURE:
+            return status is JobStatus.FAILED
+        return status is JobStatus.SUCCESS
+
 
 @dataclass(frozen=True)
 class Workspace:

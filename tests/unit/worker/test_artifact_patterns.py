@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xxci.worker.artifacts import (
+from xxci.worker.docker.artifacts import (
     ArtifactPattern,
     InvalidPattern,
     archive_path,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xxci.worker.script import (
+from xxci.worker.docker.script import (
     MarkerParser,
     Output,
     StepBegan,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from xxci.worker.script import StepBegan, StepEnded
-from xxci.worker.transcript import StreamOutput, Transcript, TranscriptEvent
+from xxci.worker.docker.script import StepBegan, StepEnded
+from xxci.worker.docker.transcript import StreamOutput, Transcript, TranscriptEvent
 
 NONCE = "0123456789abcdef0123456789abcdef"
 

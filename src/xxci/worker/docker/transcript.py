@@ -2,14 +2,14 @@
 
 Docker hands the executor a container's stdout and stderr as two streams read
 independently, so one can run ahead of the other: a command's stderr may arrive
-before the previous command's stdout. The wrapper (:mod:`xxci.worker.script`) writes
+before the previous command's stdout. The wrapper (:mod:`xxci.worker.docker.script`) writes
 command ``i``'s begin marker on *both* streams before the command runs, which cuts
 each stream into segments: what a stream carries after its begin marker ``i`` (and
 before ``i + 1``) belongs to command ``i``; before any marker, to a prologue ``-1``.
 
 :class:`Transcript` releases what it is fed in command order:
 
-* Command ``i``'s :class:`~xxci.worker.script.StepBegan` (the ``$ command`` line)
+* Command ``i``'s :class:`~xxci.worker.docker.script.StepBegan` (the ``$ command`` line)
   comes once both streams have reached segment ``i``, after everything of earlier
   commands and before anything of ``i``.
 * Output and end markers of the segment released last pass at once, each stream's in
@@ -23,7 +23,7 @@ before ``i + 1``) belongs to command ``i``; before any marker, to a prologue ``-
   limit unless the engine stalls on one stream.
 * :meth:`Transcript.finish`, at the end of the output, releases everything.
 
-End markers (:class:`~xxci.worker.script.StepEnded`) travel on stdout after the
+End markers (:class:`~xxci.worker.docker.script.StepEnded`) travel on stdout after the
 command's stdout, so a step's end comes after its stdout and is only held while that
 is; a step's stderr may still follow its end.
 """
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xxci.worker.script import MarkerParser, Output, StepBegan, StepEnded, StreamEvent
+from xxci.worker.docker.script import MarkerParser, Output, StepBegan, StepEnded, StreamEvent
 
 __all__ = [
     "HOLD_LIMIT",

@@ -12,7 +12,7 @@ container's stdout AND on its stderr; after it, an end marker on stdout::
 
 The begin markers cut each stream into one segment per command, which is how the
 executor puts the two streams, read independently, back in command order (see
-:mod:`xxci.worker.transcript`).
+:mod:`xxci.worker.docker.transcript`).
 
 ``<nonce>`` is random per attempt, so a job cannot forge a marker by accident; the
 script text only contains the record separator as the escape ``\\036``, so even

@@ -1,0 +1,98 @@
+"""The Docker executor: one container per job attempt, driven through the engine API.
+
+:class:`DockerExecutor` implements :class:`xxci.worker.executor.Executor`: each attempt
+gets a fresh engine connection and a :class:`~xxci.worker.docker.supervisor.Supervisor`
+that drives its container; an engine failure becomes a FAILED ``system_failure``
+result. Containers carry labels naming the worker process that made them, so a
+restarted worker removes what a predecessor that died left behind
+(:meth:`DockerExecutor.remove_orphans`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from xxci.common.status import FailureReason, JobStatus
+from xxci.worker.docker.container_config import LABEL_HOST, LABEL_PID
+from xxci.worker.docker.engine import DockerEngine, DockerError
+from xxci.worker.docker.output import SerialListener
+from xxci.worker.docker.supervisor import Supervisor
+from xxci.worker.executor import Assignment, ExecutionListener, ExecutionResult, Workspace
+
+__all__ = ["DockerExecutor"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DockerExecutor:
+    """Runs attempts in containers on the engine at ``docker_url`` (None: DOCKER_HOST,
+    then the default socket). Artifact archives are written to ``artifact_dir`` (None:
+    the system temp dir); the caller owns and deletes them."""
+
+    docker_url: str | None = None
+    artifact_dir: Path | None = None
+
+    async def remove_orphans(self) -> list[str]:
+        """Remove the containers that worker processes of this host left behind when they
+        died (a kill -9 skips the cleanup every attempt does). Containers of live worker
+        processes, and of other hosts sharing the engine, are left alone."""
+        host = socket.gethostname()
+        removed = []
+        async with DockerEngine(self.docker_url) as engine:
+            for container_id, labels in await engine.labelled({LABEL_HOST: host}):
+                pid = labels.get(LABEL_PID, "")
+                if pid.isdigit() and _alive(int(pid)):
+                    continue
+                await engine.container(container_id).remove()
+                removed.append(container_id)
+        return removed
+
+    async def run(
+        self,
+        assignment: Assignment,
+        workspace: Workspace,
+        listener: ExecutionListener,
+        cancel: asyncio.Event,
+        grace_seconds: float = 10.0,
+    ) -> ExecutionResult:
+        """Run one attempt to its end; see :class:`xxci.worker.executor.Executor`."""
+        supervisor = Supervisor(
+            assignment,
+            workspace,
+            SerialListener(listener),
+            cancel,
+            grace_seconds,
+            self.artifact_dir,
+        )
+        try:
+            async with DockerEngine(self.docker_url) as engine:
+                return await supervisor.run(engine)
+        except DockerError as exc:
+            log.warning("attempt %s failed in Docker: %s", supervisor.label, exc, exc_info=True)
+            return ExecutionResult(
+                JobStatus.FAILED, failure_reason=FailureReason.SYSTEM_FAILURE, message=str(exc)
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,237 @@
+"""Driving one attempt's container from its image to its removal.
+
+Pull the image if it is absent; create the container (see
+:mod:`xxci.worker.docker.container_config`); copy the job script, the source tree and
+earlier artifacts in; attach, start, and stream the output (see
+:mod:`xxci.worker.docker.output`); enforce the timeout and the cancel (SIGTERM, grace,
+SIGKILL); collect artifacts from the stopped container; remove it, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xxci.common.spec.durations import format_duration
+from xxci.common.status import FailureReason, JobStatus
+from xxci.worker.docker.artifact_collection import with_artifacts
+from xxci.worker.docker.container_config import (
+    WORKSPACE,
+    bootstrap_archive,
+    container_config,
+    container_name,
+)
+from xxci.worker.docker.engine import (
+    Container,
+    DockerEngine,
+    DockerError,
+    ImageInfo,
+    ImagePullFailed,
+)
+from xxci.worker.docker.output import SerialListener, StepOutput
+from xxci.worker.executor import Assignment, ExecutionResult, Workspace
+
+__all__ = ["Supervisor", "canceled"]
+
+log = logging.getLogger(__name__)
+
+_DRAIN_SECONDS = 10.0
+"""How long output may keep arriving after the container stopped."""
+_KILL_WAIT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class _Exited:
+    code: int
+
+
+@dataclass(frozen=True)
+class _Stopped:
+    """Stopped by xxci: a timeout or a cancel."""
+
+    reason: FailureReason
+
+
+def canceled() -> ExecutionResult:
+    """The result of an attempt canceled before or while it ran."""
+    return ExecutionResult(
+        JobStatus.CANCELED, failure_reason=FailureReason.CANCELED, message="job canceled"
+    )
+
+
+class Supervisor:
+    """Runs one attempt in a container of ``engine``; see the module docstring.
+
+    Artifact archives are written to ``artifact_dir`` (None: the system temp dir).
+    """
+
+    def __init__(
+        self,
+        job: Assignment,
+        workspace: Workspace,
+        listener: SerialListener,
+        cancel: asyncio.Event,
+        grace_seconds: float,
+        artifact_dir: Path | None,
+    ) -> None:
+        self.job = job
+        self.label = f"{job.run_id}/{job.job}#{job.attempt}"
+        self._workspace = workspace
+        self._listener = listener
+        self._cancel = cancel
+        self._grace = max(0.0, grace_seconds)
+        self._artifact_dir = artifact_dir
+        self._nonce = secrets.token_hex(16)
+        self._output = StepOutput(job.script, self._nonce, listener)
+
+    async def run(self, engine: DockerEngine) -> ExecutionResult:
+        if self._cancel.is_set():
+            return canceled()
+        try:
+            image = await self._image(engine)
+        except ImagePullFailed as exc:
+            return ExecutionResult(
+                JobStatus.FAILED,
+                failure_reason=FailureReason.IMAGE_PULL_FAILURE,
+                message=str(exc),
+            )
+        if image is None:
+            return canceled()
+        config = container_config(self.job, socket.gethostname(), os.getpid())
+        container = await engine.create_container(
+            config, name=container_name(self.job, self._nonce)
+        )
+        try:
+            return await self._run_in(container, image)
+        finally:
+            try:
+                await container.remove()
+            except DockerError:
+                log.exception("could not remove container %s of %s", container.id, self.label)
+
+    async def _image(self, engine: DockerEngine) -> ImageInfo | None:
+        """The image, pulled if absent; None if canceled while pulling."""
+        ref = self.job.image
+        found = await engine.image(ref)
+        if found is not None:
+            return found
+        pull = asyncio.ensure_future(engine.pull(ref))
+        canceled = asyncio.ensure_future(self._cancel.wait())
+        try:
+            await asyncio.wait({pull, canceled}, return_when=asyncio.FIRST_COMPLETED)
+            if not pull.done():
+                return None
+            await pull
+        finally:
+            for task in (pull, canceled):
+                task.cancel()
+            await asyncio.gather(pull, canceled, return_exceptions=True)
+        found = await engine.image(ref)
+        if found is None:
+            raise ImagePullFailed(ref, "the engine reported success but has no such image")
+        return found
+
+    async def _run_in(self, container: Container, image: ImageInfo) -> ExecutionResult:
+        await container.put_archive("/", bootstrap_archive(self.job, self._nonce))
+        if self._workspace.source is not None:
+            await container.put_archive(WORKSPACE, self._workspace.source)
+        for artifacts in self._workspace.artifacts:
+            await container.put_archive(WORKSPACE, artifacts)
+        if self._cancel.is_set():  # canceled while the files went in: never start
+            return canceled()
+        async with container.attach() as frames:
+            await container.start()
+            await self._listener.started(container.id, image.digest)
+            pump = asyncio.ensure_future(self._output.pump(frames))
+            try:
+                ending = await self._supervise(container, pump)
+                await self._drain(pump)
+            finally:
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+        # What a pump that was given up on still held (nothing once the output ended).
+        await self._output.finish()
+        result = await self._result(ending)
+        return await with_artifacts(container, self.job, result, self._listener, self._artifact_dir)
+
+    async def _supervise(
+        self, container: Container, pump: asyncio.Future[None]
+    ) -> _Exited | _Stopped:
+        """Wait for the container to exit, the timeout or the cancel, whichever first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.job.timeout_seconds
+        waiter = asyncio.ensure_future(container.wait())
+        canceled = asyncio.ensure_future(self._cancel.wait())
+        try:
+            watched: set[asyncio.Future[Any]] = {waiter, canceled, pump}
+            while True:
+                remaining = max(0.0, deadline - loop.time())
+                done, _ = await asyncio.wait(
+                    watched, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                if pump in done:
+                    pump.result()  # the listener failed: let it be seen
+                    watched.discard(pump)  # output closed: the container is stopping
+                    continue
+                if waiter in done:
+                    return _Exited(waiter.result())
+                if canceled in done:
+                    await self._listener.system(
+                        f"job canceled: stopping it (SIGTERM, then SIGKILL after "
+                        f"{format_duration(self._grace)})"
+                    )
+                    await self._stop(container, waiter, self._grace)
+                    return _Stopped(FailureReason.CANCELED)
+                await self._listener.system(self._timeout_message())
+                await self._stop(container, waiter, 0.0)
+                return _Stopped(FailureReason.TIMEOUT)
+        finally:
+            for task in (waiter, canceled):
+                task.cancel()
+            await asyncio.gather(waiter, canceled, return_exceptions=True)
+
+    async def _stop(self, container: Container, waiter: asyncio.Future[int], grace: float) -> None:
+        if grace > 0:
+            await container.signal("SIGTERM")
+            await asyncio.wait({waiter}, timeout=grace)
+            if waiter.done():
+                return
+            await self._listener.system("job still running after the grace period: SIGKILL")
+        await container.signal("SIGKILL")
+        await asyncio.wait({waiter}, timeout=_KILL_WAIT_SECONDS)
+
+    async def _drain(self, pump: asyncio.Future[None]) -> None:
+        """Let the last output arrive; the stream ends when the container has stopped."""
+        await asyncio.wait({pump}, timeout=_DRAIN_SECONDS)
+        if pump.done():
+            pump.result()
+        else:
+            log.warning("output of %s did not end after the container stopped", self.label)
+
+    async def _result(self, ending: _Exited | _Stopped) -> ExecutionResult:
+        if isinstance(ending, _Stopped):
+            if ending.reason is FailureReason.CANCELED:
+                return canceled()
+            return ExecutionResult(
+                JobStatus.FAILED,
+                failure_reason=FailureReason.TIMEOUT,
+                message=self._timeout_message(),
+            )
+        await self._output.shell_exited(ending.code)
+        if ending.code == 0:
+            return ExecutionResult(JobStatus.SUCCESS, exit_code=0)
+        return ExecutionResult(
+            JobStatus.FAILED,
+            exit_code=ending.code,
+            failure_reason=FailureReason.SCRIPT_FAILURE,
+            message=self._output.failure_message(ending.code),
+        )
+
+    def _timeout_message(self) -> str:
+        return f"job exceeded its timeout of {format_duration(self.job.timeout_seconds)}"
