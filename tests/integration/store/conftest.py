@@ -1,21 +1,66 @@
+"""The storage contract suite: every test here taking ``backend`` (or a store fixture
+made from it) runs against each backend in ``BACKENDS``; a new backend joins by adding
+itself there and must pass unchanged. Tests of one backend's own files (raw SQLite
+edits, shared files) take ``db_path`` and open that backend directly."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from xxci.orchestrator.store import BlobStore, EventStore, LogStore
+from xxci.orchestrator.store import (
+    BlobStorage,
+    BlobStore,
+    EventStorage,
+    EventStore,
+    LogStorage,
+    LogStore,
+    ReportCache,
+    ReportStorage,
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Opens the stores of one backend on one place (a file, a database): every open
+    sees what the previous ones wrote, like another process would."""
+
+    name: str
+    root: Path
+
+    async def open_events(self) -> EventStorage:
+        return await EventStore.open(self.root / "xxci.db")
+
+    async def open_logs(self) -> LogStorage:
+        return await LogStore.open(self.root / "xxci.db")
+
+    async def open_reports(self) -> ReportStorage:
+        return await ReportCache.open(self.root / "xxci.db")
+
+    def blobs(self) -> BlobStorage:
+        return BlobStore(self.root / "blobs")
+
+
+BACKENDS = ["sqlite"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return Backend(str(request.param), tmp_path)
 
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    """The SQLite file of the ``sqlite`` backend (for SQLite-only tests)."""
     return tmp_path / "xxci.db"
 
 
 @pytest.fixture
-async def event_store(db_path: Path) -> AsyncIterator[EventStore]:
-    store = await EventStore.open(db_path)
+async def event_store(backend: Backend) -> AsyncIterator[EventStorage]:
+    store = await backend.open_events()
     try:
         yield store
     finally:
@@ -23,8 +68,8 @@ async def event_store(db_path: Path) -> AsyncIterator[EventStore]:
 
 
 @pytest.fixture
-async def log_store(db_path: Path) -> AsyncIterator[LogStore]:
-    store = await LogStore.open(db_path)
+async def log_store(backend: Backend) -> AsyncIterator[LogStorage]:
+    store = await backend.open_logs()
     try:
         yield store
     finally:
@@ -32,5 +77,20 @@ async def log_store(db_path: Path) -> AsyncIterator[LogStore]:
 
 
 @pytest.fixture
-def blob_store(tmp_path: Path) -> BlobStore:
+async def report_cache(backend: Backend) -> AsyncIterator[ReportStorage]:
+    cache = await backend.open_reports()
+    try:
+        yield cache
+    finally:
+        await cache.close()
+
+
+@pytest.fixture
+def blob_store(backend: Backend) -> BlobStorage:
+    return backend.blobs()
+
+
+@pytest.fixture
+def fs_blobs(tmp_path: Path) -> BlobStore:
+    """The filesystem blob store itself (for tests of its files on disk)."""
     return BlobStore(tmp_path / "blobs")

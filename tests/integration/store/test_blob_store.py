@@ -14,6 +14,7 @@ import pytest
 from xxci.common.errors import NotFoundError
 from xxci.orchestrator.store import (
     BlobRef,
+    BlobStorage,
     BlobStore,
     BlobTooLargeError,
     DigestMismatchError,
@@ -32,115 +33,113 @@ async def read_all(store: BlobStore, digest: str, chunk_size: int = 256 * 1024) 
     return b"".join([c async for c in store.read_chunks(digest, chunk_size)])
 
 
-async def test_put_bytes_and_read_back(blob_store: BlobStore, tmp_path: Path) -> None:
+async def test_put_bytes_and_read_back(fs_blobs: BlobStore, tmp_path: Path) -> None:
     data = os.urandom(700_000)
 
-    ref = await blob_store.put_bytes(data)
+    ref = await fs_blobs.put_bytes(data)
 
     assert ref == BlobRef(digest_of(data), len(data))
     hex_digest = ref.digest.removeprefix("sha256:")
-    assert (
-        blob_store.path(ref.digest) == tmp_path / "blobs/sha256" / hex_digest[:2] / hex_digest[2:]
-    )
-    assert blob_store.exists(ref.digest)
-    assert blob_store.size(ref.digest) == len(data)
-    assert await read_all(blob_store, ref.digest) == data
-    chunks = [c async for c in blob_store.read_chunks(ref.digest, chunk_size=300_000)]
+    assert fs_blobs.path(ref.digest) == tmp_path / "blobs/sha256" / hex_digest[:2] / hex_digest[2:]
+    assert fs_blobs.exists(ref.digest)
+    assert fs_blobs.size(ref.digest) == len(data)
+    assert await read_all(fs_blobs, ref.digest) == data
+    chunks = [c async for c in fs_blobs.read_chunks(ref.digest, chunk_size=300_000)]
     assert [len(c) for c in chunks] == [300_000, 300_000, 100_000]
-    async with await blob_store.open_reader(ref.digest) as reader:
+    async with await fs_blobs.open_reader(ref.digest) as reader:
         assert await reader.read(5) == data[:5]
 
 
 async def test_put_file_and_identical_content_is_stored_once(
-    blob_store: BlobStore, tmp_path: Path
+    fs_blobs: BlobStore, tmp_path: Path
 ) -> None:
     source = tmp_path / "source.tar"
     source.write_bytes(b"tree" * 100_000)
 
-    ref = await blob_store.put_file(source)
-    again = await blob_store.put_bytes(b"tree" * 100_000)
+    ref = await fs_blobs.put_file(source)
+    again = await fs_blobs.put_bytes(b"tree" * 100_000)
 
     assert ref == again == BlobRef(digest_of(source.read_bytes()), 400_000)
-    assert files_under(blob_store.root) == [blob_store.path(ref.digest)]
-    assert await read_all(blob_store, ref.digest) == source.read_bytes()
+    assert files_under(fs_blobs.root) == [fs_blobs.path(ref.digest)]
+    assert await read_all(fs_blobs, ref.digest) == source.read_bytes()
 
 
-async def test_empty_blob(blob_store: BlobStore) -> None:
-    ref = await blob_store.put_bytes(b"")
+async def test_empty_blob(fs_blobs: BlobStore) -> None:
+    ref = await fs_blobs.put_bytes(b"")
     assert ref == BlobRef(digest_of(b""), 0)
-    assert await read_all(blob_store, ref.digest) == b""
-    assert await blob_store.open_writer().commit() == ref  # a writer with no writes
+    assert await read_all(fs_blobs, ref.digest) == b""
+    assert await fs_blobs.open_writer().commit() == ref  # a writer with no writes
 
 
-async def test_a_writer_touches_the_disk_only_when_written(blob_store: BlobStore) -> None:
-    writer = blob_store.open_writer()
-    assert not blob_store.root.exists()
+async def test_a_writer_touches_the_disk_only_when_written(fs_blobs: BlobStore) -> None:
+    writer = fs_blobs.open_writer()
+    assert not fs_blobs.root.exists()
     await writer.abort()
-    assert not blob_store.root.exists()
+    assert not fs_blobs.root.exists()
 
 
-async def test_incremental_writer_with_expected_digest(blob_store: BlobStore) -> None:
+async def test_incremental_writer_with_expected_digest(fs_blobs: BlobStore) -> None:
     parts = [os.urandom(100_000) for _ in range(5)]
     data = b"".join(parts)
 
-    async with blob_store.open_writer() as writer:
+    async with fs_blobs.open_writer() as writer:
         for part in parts:
             await writer.write(part)
         assert writer.size == len(data)
         ref = await writer.commit(expected_digest=digest_of(data))
 
     assert ref == BlobRef(digest_of(data), len(data))
-    assert await read_all(blob_store, ref.digest) == data
-    assert files_under(blob_store.root) == [blob_store.path(ref.digest)]
+    assert await read_all(fs_blobs, ref.digest) == data
+    assert files_under(fs_blobs.root) == [fs_blobs.path(ref.digest)]
 
 
-async def test_digest_mismatch_stores_nothing(blob_store: BlobStore) -> None:
+async def test_digest_mismatch_stores_nothing(fs_blobs: BlobStore) -> None:
     claimed = digest_of(b"what the client said")
-    async with blob_store.open_writer() as writer:
+    async with fs_blobs.open_writer() as writer:
         await writer.write(b"what actually arrived")
         with pytest.raises(DigestMismatchError):
             await writer.commit(expected_digest=claimed)
 
-    assert not blob_store.exists(claimed)
-    assert not blob_store.exists(digest_of(b"what actually arrived"))
-    assert files_under(blob_store.root) == []  # no blob, no temp file
+    assert not fs_blobs.exists(claimed)
+    assert not fs_blobs.exists(digest_of(b"what actually arrived"))
+    assert files_under(fs_blobs.root) == []  # no blob, no temp file
 
 
-async def test_failed_upload_leaves_nothing(blob_store: BlobStore) -> None:
+async def test_failed_upload_leaves_nothing(fs_blobs: BlobStore) -> None:
     with pytest.raises(ConnectionError):
-        async with blob_store.open_writer() as writer:
+        async with fs_blobs.open_writer() as writer:
             await writer.write(b"half of it")
             raise ConnectionError("client went away")
-    assert files_under(blob_store.root) == []
+    assert files_under(fs_blobs.root) == []
 
-    writer = blob_store.open_writer()
+    writer = fs_blobs.open_writer()
     await writer.write(b"x" * 10)
     await writer.abort()
     await writer.abort()  # idempotent
     with pytest.raises(RuntimeError):
         await writer.write(b"more")
-    assert files_under(blob_store.root) == []
+    assert files_under(fs_blobs.root) == []
 
 
 async def test_crash_before_rename_leaves_no_partial_blob(
-    blob_store: BlobStore, monkeypatch: pytest.MonkeyPatch
+    fs_blobs: BlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def disk_full(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", disk_full)
     with pytest.raises(OSError, match="No space"):
-        await blob_store.put_bytes(b"payload")
-    assert files_under(blob_store.root) == []
+        await fs_blobs.put_bytes(b"payload")
+    assert files_under(fs_blobs.root) == []
     monkeypatch.undo()
-    assert await blob_store.put_bytes(b"payload") == BlobRef(digest_of(b"payload"), 7)
+    assert await fs_blobs.put_bytes(b"payload") == BlobRef(digest_of(b"payload"), 7)
 
 
-async def test_cancelled_upload_leaves_nothing(blob_store: BlobStore) -> None:
+async def test_cancelled_upload_leaves_nothing(fs_blobs: BlobStore) -> None:
     started = asyncio.Event()
 
     async def upload() -> None:
-        async with blob_store.open_writer() as writer:
+        async with fs_blobs.open_writer() as writer:
             while True:
                 await writer.write(b"y" * 65536)
                 started.set()
@@ -150,15 +149,15 @@ async def test_cancelled_upload_leaves_nothing(blob_store: BlobStore) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert files_under(blob_store.root) == []
+    assert files_under(fs_blobs.root) == []
 
 
-async def test_size_limit(blob_store: BlobStore) -> None:
-    writer = blob_store.open_writer(max_size=10)
+async def test_size_limit(fs_blobs: BlobStore) -> None:
+    writer = fs_blobs.open_writer(max_size=10)
     await writer.write(b"12345")
     with pytest.raises(BlobTooLargeError):
         await writer.write(b"123456")
-    assert files_under(blob_store.root) == []
+    assert files_under(fs_blobs.root) == []
 
 
 @pytest.mark.parametrize(
@@ -176,54 +175,80 @@ async def test_size_limit(blob_store: BlobStore) -> None:
         "sha256:" + "a" * 64 + "\n",
     ],
 )
-async def test_malformed_digests_are_rejected(blob_store: BlobStore, digest: str) -> None:
+async def test_malformed_digests_are_rejected(fs_blobs: BlobStore, digest: str) -> None:
     with pytest.raises(ValueError, match="invalid blob digest"):
-        blob_store.path(digest)
+        fs_blobs.path(digest)
     with pytest.raises(ValueError):
-        blob_store.exists(digest)
+        fs_blobs.exists(digest)
     with pytest.raises(ValueError):
-        blob_store.size(digest)
+        fs_blobs.size(digest)
     with pytest.raises(ValueError):
-        await blob_store.open_reader(digest)
+        await fs_blobs.open_reader(digest)
     with pytest.raises(ValueError):
-        await read_all(blob_store, digest)
-    writer = blob_store.open_writer()
+        await read_all(fs_blobs, digest)
+    writer = fs_blobs.open_writer()
     await writer.write(b"data")
     with pytest.raises(ValueError):
         await writer.commit(expected_digest=digest)
     await writer.abort()
 
 
-async def test_missing_blob_is_not_found(blob_store: BlobStore) -> None:
+async def test_missing_blob_is_not_found(fs_blobs: BlobStore) -> None:
     missing = digest_of(b"never stored")
-    assert not blob_store.exists(missing)
+    assert not fs_blobs.exists(missing)
     with pytest.raises(NotFoundError):
-        blob_store.size(missing)
+        fs_blobs.size(missing)
     with pytest.raises(NotFoundError):
-        await blob_store.open_reader(missing)
+        await fs_blobs.open_reader(missing)
     with pytest.raises(NotFoundError):
-        await read_all(blob_store, missing)
+        await read_all(fs_blobs, missing)
 
 
-async def test_stopping_a_read_early_closes_the_file(blob_store: BlobStore) -> None:
-    ref = await blob_store.put_bytes(b"z" * 1000)
-    async with aclosing(blob_store.read_chunks(ref.digest, chunk_size=10)) as chunks:
+async def test_stopping_a_read_early_closes_the_file(fs_blobs: BlobStore) -> None:
+    ref = await fs_blobs.put_bytes(b"z" * 1000)
+    async with aclosing(fs_blobs.read_chunks(ref.digest, chunk_size=10)) as chunks:
         async for first in chunks:
             assert first == b"z" * 10
             break
 
 
-async def test_stale_uploads_are_removed(blob_store: BlobStore) -> None:
-    writer = blob_store.open_writer()  # as if the process crashed mid-upload
+async def test_stale_uploads_are_removed(fs_blobs: BlobStore) -> None:
+    writer = fs_blobs.open_writer()  # as if the process crashed mid-upload
     await writer.write(b"abandoned")
-    (temp,) = files_under(blob_store.root)
+    (temp,) = files_under(fs_blobs.root)
     old = time.time() - 7200
     os.utime(temp, (old, old))
-    fresh = blob_store.open_writer()
+    fresh = fs_blobs.open_writer()
     await fresh.write(b"in progress")
 
-    assert await blob_store.remove_stale_uploads(older_than_seconds=3600) == 1
-    assert len(files_under(blob_store.root)) == 1  # the fresh upload is left alone
+    assert await fs_blobs.remove_stale_uploads(older_than_seconds=3600) == 1
+    assert len(files_under(fs_blobs.root)) == 1  # the fresh upload is left alone
     await fresh.abort()
     await writer.abort()
-    assert await BlobStore(blob_store.root / "elsewhere").remove_stale_uploads() == 0
+    assert await BlobStore(fs_blobs.root / "elsewhere").remove_stale_uploads() == 0
+
+
+async def test_blob_contract_put_read_and_missing(blob_store: BlobStorage, tmp_path: Path) -> None:
+    """What every blob backend must do (the tests above are of the filesystem one)."""
+    data = b"hello blobs" * 1000
+    ref = await blob_store.put_bytes(data)
+    assert ref == BlobRef(digest_of(data), len(data))
+    assert blob_store.exists(ref.digest) and blob_store.size(ref.digest) == len(data)
+    assert b"".join([c async for c in blob_store.read_chunks(ref.digest, 1000)]) == data
+
+    source = tmp_path / "file.bin"
+    source.write_bytes(b"from a file")
+    assert (await blob_store.put_file(source)).digest == digest_of(b"from a file")
+    async with blob_store.open_writer() as writer:
+        await writer.write(b"in ")
+        await writer.write(b"parts")
+        assert (await writer.commit(digest_of(b"in parts"))).size == 8
+
+    missing = digest_of(b"never stored")
+    assert not blob_store.exists(missing)
+    with pytest.raises(NotFoundError, match=f"no blob {missing}"):
+        blob_store.size(missing)
+    with pytest.raises(NotFoundError):
+        async with aclosing(blob_store.read_chunks(missing)) as chunks:
+            async for _ in chunks:
+                pass

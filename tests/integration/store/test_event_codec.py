@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -29,7 +27,8 @@ from xxci.common.events import (
     encode_event,
     run_stream,
 )
-from xxci.orchestrator.store import EventStore
+
+from .conftest import Backend
 
 PIPELINE = {
     "name": "build-and-test",
@@ -104,35 +103,11 @@ def test_codec_round_trip(event: Event) -> None:
     assert decode_event(type_name, json.loads(data)) == event
 
 
-async def test_every_event_type_round_trips_through_the_store(db_path: Path) -> None:
-    async with await EventStore.open(db_path) as store:
+async def test_every_event_type_round_trips_through_the_store(backend: Backend) -> None:
+    async with await backend.open_events() as store:
         await store.append(run_stream("r1"), 0, SAMPLES)
-    async with await EventStore.open(db_path) as store:
+    async with await backend.open_events() as store:
         read = await store.read_stream(run_stream("r1"))
     assert [r.event for r in read] == SAMPLES
     assert isinstance(read[-3].event, WorkerConnected)
     assert read[-3].event.labels == ("linux", "docker")  # tuples come back as tuples
-
-
-async def test_old_and_new_event_shapes_decode(db_path: Path) -> None:
-    """A row with a field this code does not know and without a defaulted field."""
-    async with await EventStore.open(db_path):
-        pass
-    newer = {"job": "compile", "attempt": 1, "status": "SUCCESS", "cost_cents": 12}
-    older = {"job": "compile", "stage": "build"}  # before JobQueued had "attempt"
-    with sqlite3.connect(db_path) as raw:
-        raw.executemany(
-            "INSERT INTO events (stream, version, type, data, at) VALUES (?, ?, ?, ?, ?)",
-            [
-                ("run:x", 1, "JobQueued", json.dumps(older), "2025-01-01T00:00:00.000000+00:00"),
-                ("run:x", 2, "JobFinished", json.dumps(newer), "2025-01-01T00:00:01.000000+00:00"),
-            ],
-        )
-
-    async with await EventStore.open(db_path) as store:
-        read = await store.read_stream("run:x")
-
-    assert [r.event for r in read] == [
-        JobQueued(job="compile", attempt=1),
-        JobFinished(job="compile", attempt=1, status="SUCCESS"),
-    ]

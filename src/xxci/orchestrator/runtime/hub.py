@@ -34,7 +34,7 @@ from xxci.orchestrator.domain.lookup import cancel_requested_at
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.assignment import build_assignment
 from xxci.orchestrator.runtime.runs import RunBook
-from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.store import EventStorage
 from xxci.orchestrator.store.conflicts import retry_on_conflict
 
 log = logging.getLogger("xxci.orchestrator")
@@ -95,7 +95,7 @@ class Hub:
     def __init__(
         self,
         runs: RunBook,
-        store: EventStore,
+        store: EventStorage,
         *,
         lease_ttl: float = 30.0,
         heartbeat_interval: float = 5.0,

@@ -21,7 +21,7 @@ from xxci.common.events import Event, RecordedEvent, RunCreated, run_stream
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.scheduler import decide
 from xxci.orchestrator.domain.state import RunState, apply, replay
-from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.store import EventStorage
 from xxci.orchestrator.store.conflicts import retry_on_conflict
 from xxci.orchestrator.views.load import load_run
 
@@ -38,7 +38,7 @@ def utcnow() -> datetime:
 class RunBook:
     """Owns the run streams of one event store."""
 
-    def __init__(self, store: EventStore, clock: Clock = utcnow) -> None:
+    def __init__(self, store: EventStorage, clock: Clock = utcnow) -> None:
         self._store = store
         self._clock = clock
         self._states: dict[str, RunState] = {}

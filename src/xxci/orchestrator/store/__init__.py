@@ -1,8 +1,9 @@
 """The storage edge of the orchestrator: event log, run index, report cache, logs, blobs.
 
-Events, the run index, the report cache and log chunks share one SQLite file (WAL);
-blobs are files under their own directory. Everything here is I/O behind small async
-interfaces; the domain (events, fold, scheduler) knows nothing of it.
+The interfaces (the storage port) are in :mod:`.ports`; the runtime and the views
+depend on those. The embedded backend: events, the run index, the report cache and log
+chunks share one SQLite file (WAL); blobs are files under their own directory. The
+domain (events, fold, scheduler) knows nothing of any of it.
 """
 
 from xxci.orchestrator.store.blob_store import (
@@ -16,22 +17,38 @@ from xxci.orchestrator.store.blob_store import (
 )
 from xxci.orchestrator.store.event_store import EventStore
 from xxci.orchestrator.store.log_store import LogChunk, LogStore
+from xxci.orchestrator.store.ports import (
+    BlobStorage,
+    ChangeFeed,
+    EventLog,
+    EventStorage,
+    LogStorage,
+    ReportStorage,
+    RunIndex,
+)
 from xxci.orchestrator.store.report_cache import CachedReport, CacheHit, ReportCache
 from xxci.orchestrator.store.run_index import RunRow
 
 __all__ = [
     "CHUNK_SIZE",
     "BlobRef",
+    "BlobStorage",
     "BlobStore",
     "BlobTooLargeError",
     "BlobWriter",
     "CacheHit",
     "CachedReport",
+    "ChangeFeed",
     "DigestMismatchError",
+    "EventLog",
+    "EventStorage",
     "EventStore",
     "LogChunk",
+    "LogStorage",
     "LogStore",
     "ReportCache",
+    "ReportStorage",
+    "RunIndex",
     "RunRow",
     "parse_digest",
 ]

@@ -15,10 +15,20 @@ from typing import Any
 
 import aiosqlite
 
+from xxci.common.errors import NotFoundError
 from xxci.common.events import RecordedEvent, RunCreated
-from xxci.orchestrator.store._sqlite import format_time, parse_time
+from xxci.orchestrator.store._event_rows import EVENT_COLUMNS, decode_row
+from xxci.orchestrator.store._sqlite import Database, format_time, parse_time
 
-__all__ = ["RUNS_SCHEMA", "RunRow", "insert_runs", "pipeline_name", "row_from_event"]
+__all__ = [
+    "RUNS_SCHEMA",
+    "RunRow",
+    "SqliteRunIndex",
+    "insert_runs",
+    "pipeline_name",
+    "rebuild_runs",
+    "row_from_event",
+]
 
 RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -105,3 +115,75 @@ async def insert_runs(conn: aiosqlite.Connection, rows: Iterable[RunRow]) -> Non
         await conn.execute_fetchall(
             f"INSERT INTO runs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _params(row)
         )
+
+
+async def rebuild_runs(conn: aiosqlite.Connection) -> int:
+    """Recompute every index row from the ``RunCreated`` events, in the caller's
+    transaction; returns the row count."""
+    await conn.execute_fetchall("DELETE FROM runs")
+    rows = await conn.execute_fetchall(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE type = ? ORDER BY seq", (RunCreated.type,)
+    )
+    index = [row_from_event(decode_row(row)) for row in rows]
+    await insert_runs(conn, index)
+    return len(index)
+
+
+class SqliteRunIndex:
+    """The run index of one SQLite event log (queries; rows are written by the log)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def next_run_number(self, pipeline: str) -> int:
+        """The number the next run of ``pipeline`` would get (informational: use
+        ``append_run_created`` to actually take it)."""
+        rows = await self._db.read(
+            "SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE pipeline = ?", (pipeline,)
+        )
+        return int(rows[0][0])
+
+    async def find_runs(
+        self,
+        repo: str | None = None,
+        pipeline: str | None = None,
+        number: int | None = None,
+        limit: int | None = None,
+    ) -> list[RunRow]:
+        """Runs matching every given filter, oldest first; with ``limit``, the newest
+        ``limit`` of them (still oldest first)."""
+        clauses: list[str] = []
+        params: list[object] = []
+        for column, value in (("repo", repo), ("pipeline", pipeline), ("number", number)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT {COLUMNS} FROM runs {where} ORDER BY created_seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = await self._db.read(sql, params)
+        return [RunRow.from_db(row) for row in reversed(rows)]
+
+    async def pipelines(self, repo: str | None = None) -> list[str]:
+        """Names of the pipelines that have runs (of ``repo``), sorted."""
+        sql, params = "SELECT DISTINCT pipeline FROM runs", []
+        if repo is not None:
+            sql, params = sql + " WHERE repo = ?", [repo]
+        return [str(row[0]) for row in await self._db.read(sql + " ORDER BY pipeline", params)]
+
+    async def get_run(self, run_id: str) -> RunRow:
+        """The index row of ``run_id``; NotFoundError if there is no such run."""
+        rows = await self._db.read(f"SELECT {COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise NotFoundError(f"no run {run_id!r}")
+        return RunRow.from_db(rows[0])
+
+    async def rebuild_run_index(self) -> int:
+        """Recompute the run index from the ``RunCreated`` events; returns its row count."""
+        return await self._db.complete(self._rebuild())
+
+    async def _rebuild(self) -> int:
+        async with self._db.transaction() as conn:
+            return await rebuild_runs(conn)

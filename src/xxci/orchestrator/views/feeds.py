@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from xxci.common.errors import NotFoundError
 from xxci.common.events import RecordedEvent, RunFinished, run_stream
 from xxci.orchestrator.domain.state import RunState
-from xxci.orchestrator.store import EventStore, LogStore
+from xxci.orchestrator.store import EventStorage, LogStorage
 
 __all__ = ["LogPiece", "StateOf", "event_feed", "job_output"]
 
@@ -37,7 +37,7 @@ class LogPiece:
 
 async def job_output(
     state_of: StateOf,
-    logs: LogStore,
+    logs: LogStorage,
     run_id: str,
     job: str,
     attempt: int = 0,
@@ -81,7 +81,7 @@ async def job_output(
 
 
 async def event_feed(
-    store: EventStore,
+    store: EventStorage,
     run_id: str = "",
     since_seq: int = 0,
     follow: bool = False,

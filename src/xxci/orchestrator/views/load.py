@@ -5,12 +5,12 @@ from __future__ import annotations
 from xxci.common.errors import NotFoundError
 from xxci.common.events import run_stream
 from xxci.orchestrator.domain.state import RunState, replay
-from xxci.orchestrator.store import EventStore
+from xxci.orchestrator.store import EventStorage
 
 __all__ = ["load_run"]
 
 
-async def load_run(store: EventStore, run_id: str, up_to_seq: int | None = None) -> RunState:
+async def load_run(store: EventStorage, run_id: str, up_to_seq: int | None = None) -> RunState:
     """The run ``run_id`` as its stream replays, up to global event ``up_to_seq``
     (None: now). NotFoundError if the run has no event by then."""
     records = await store.read_stream(run_stream(run_id), up_to_seq=up_to_seq)

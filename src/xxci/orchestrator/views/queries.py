@@ -2,7 +2,7 @@
 
 These functions are the one implementation behind ``PipelineService`` (remote) and the
 CLI's ``--local`` source, so a remote and a local answer come from the same code. They
-read an :class:`EventStore` (the log and its run index) and a :class:`ReportCache`
+read an :class:`EventStorage` (the log and its run index) and a :class:`ReportStorage`
 (finished runs' reports, each valid only while its stream is unchanged): a run with no
 valid cache row is replayed, and, if it has finished, its row is written for next time.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from xxci.common.errors import NotFoundError, UsageError, XxciError
 from xxci.common.events import RecordedEvent
 from xxci.orchestrator.domain.state import RunState, replay
-from xxci.orchestrator.store import CachedReport, CacheHit, EventStore, ReportCache, RunRow
+from xxci.orchestrator.store import CachedReport, CacheHit, EventStorage, ReportStorage, RunRow
 from xxci.orchestrator.views.report import (
     REPORT_VERSION,
     Level,
@@ -103,7 +103,9 @@ class Folded:
         )
 
 
-async def query_report(store: EventStore, cache: ReportCache, query: ReportQuery) -> dict[str, Any]:
+async def query_report(
+    store: EventStorage, cache: ReportStorage, query: ReportQuery
+) -> dict[str, Any]:
     """The report document for ``query`` (see :mod:`xxci.orchestrator.views.report`).
 
     With ``run``: that one run's document. Otherwise ``{"report_version", "level",
@@ -134,7 +136,7 @@ async def query_report(store: EventStore, cache: ReportCache, query: ReportQuery
     return {"report_version": REPORT_VERSION, "level": level, "at_seq": at, "runs": runs}
 
 
-async def unfinished_runs(store: EventStore, cache: ReportCache) -> list[RunState]:
+async def unfinished_runs(store: EventStorage, cache: ReportStorage) -> list[RunState]:
     """Every run of the log that has not finished, oldest first (finished runs met on
     the way are cached)."""
     selected = await cache.select(detail="none")
@@ -144,7 +146,7 @@ async def unfinished_runs(store: EventStore, cache: ReportCache) -> list[RunStat
     return [f.state for f in folded.values() if not f.state.finished]
 
 
-async def remember_finished(cache: ReportCache, state: RunState) -> None:
+async def remember_finished(cache: ReportStorage, state: RunState) -> None:
     """Cache the report of a run that just finished (the orchestrator calls this at
     ``RunFinished``, so queries find every finished run cached)."""
     report = run_report(state)
@@ -152,7 +154,7 @@ async def remember_finished(cache: ReportCache, state: RunState) -> None:
 
 
 async def fold_runs(
-    store: EventStore, rows: Sequence[RunRow], up_to_seq: int | None = None
+    store: EventStorage, rows: Sequence[RunRow], up_to_seq: int | None = None
 ) -> dict[str, Folded]:
     """Replay the runs of ``rows`` (up to ``up_to_seq``), by run id, in ``rows`` order.
 
@@ -175,7 +177,7 @@ def parse_run_ref(ref: str) -> tuple[str, int] | None:
     return match.group("pipeline"), int(match.group("number"))
 
 
-async def resolve_run(store: EventStore, ref: str) -> str:
+async def resolve_run(store: EventStorage, ref: str) -> str:
     """The run id ``ref`` names: a run id, or ``PIPELINE#N`` / ``PIPELINE/N``."""
     parsed = parse_run_ref(ref)
     if parsed is not None:
@@ -194,8 +196,8 @@ async def resolve_run(store: EventStore, ref: str) -> str:
 
 
 async def _documents(
-    store: EventStore,
-    cache: ReportCache,
+    store: EventStorage,
+    cache: ReportStorage,
     selected: Sequence[tuple[RunRow, CacheHit | None]],
     at: int | None,
     detailed: bool,
@@ -233,7 +235,7 @@ def _fold_all(streams: Sequence[tuple[str, list[RecordedEvent]]]) -> dict[str, F
     return folded
 
 
-async def _remember(cache: ReportCache, folded: Iterable[Folded]) -> None:
+async def _remember(cache: ReportStorage, folded: Iterable[Folded]) -> None:
     """Cache the reports of finished runs; best effort (the answer stands without)."""
     entries = [f.cache_entry() for f in folded if f.state.finished]
     try:
@@ -246,7 +248,7 @@ def _compact(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
-async def _no_runs(store: EventStore, query: ReportQuery) -> str:
+async def _no_runs(store: EventStorage, query: ReportQuery) -> str:
     where = f" in repository {query.repo!r}" if query.repo else ""
     if query.run:
         if query.at_seq and await store.find_runs(pipeline=query.pipeline, number=query.run):

@@ -25,7 +25,7 @@ from typing import Any
 
 from xxci.common.events import RecordedEvent, RunCreated
 from xxci.orchestrator.domain.state import replay
-from xxci.orchestrator.store import CachedReport, EventStore, ReportCache, RunRow
+from xxci.orchestrator.store import CachedReport, EventStorage, ReportStorage, RunRow
 from xxci.orchestrator.store.run_index import row_from_event
 from xxci.orchestrator.views.queries import Folded
 from xxci.orchestrator.views.report import run_report, summary_of
@@ -57,7 +57,7 @@ class VerifyResult:
 
 
 async def verify_log(
-    store: EventStore, cache: ReportCache, report_dir: Path | None = None
+    store: EventStorage, cache: ReportStorage, report_dir: Path | None = None
 ) -> VerifyResult:
     """Check every derived datum against a fresh replay of the log (see the module)."""
     result = VerifyResult()

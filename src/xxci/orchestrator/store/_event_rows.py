@@ -1,0 +1,48 @@
+"""The ``events`` table of the SQLite log: its schema and how a row becomes an event.
+
+Schema (created if missing, so a file written by an older xxci opens as is)::
+
+    events(seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- global order, never reused
+           stream TEXT, version INTEGER,             -- per-stream position, 1-based
+           type TEXT, data TEXT (JSON), at TEXT (ISO-8601 UTC, microseconds),
+           UNIQUE (stream, version))
+
+The ``UNIQUE (stream, version)`` index is also the stream index: every stream lookup
+(read, current version, stream names) is a range scan of it, so there is no second one
+to slow appends down.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from xxci.common.events import RecordedEvent, decode_event
+from xxci.orchestrator.store._sqlite import parse_time
+
+__all__ = ["EVENTS_SCHEMA", "EVENT_COLUMNS", "decode_row"]
+
+EVENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream  TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    type    TEXT NOT NULL,
+    data    TEXT NOT NULL,
+    at      TEXT NOT NULL,
+    UNIQUE (stream, version)
+);
+"""
+
+EVENT_COLUMNS = "seq, stream, version, type, data, at"
+
+
+def decode_row(row: sqlite3.Row) -> RecordedEvent:
+    """A row selected as ``EVENT_COLUMNS``, decoded."""
+    seq, stream, version, type_name, data, at = row
+    return RecordedEvent(
+        seq=seq,
+        stream=stream,
+        version=version,
+        at=parse_time(at),
+        event=decode_event(type_name, data),
+    )

@@ -1,0 +1,218 @@
+"""The storage port: what the orchestrator needs from a backend, and nothing else.
+
+The runtime and the views depend on these interfaces, never on SQLite. A backend
+provides all of them; the SQLite one (``EventStore``, ``LogStore``, ``ReportCache`` on
+one file, ``BlobStore`` in a folder) is the embedded default, and every backend must
+pass the shared contract suite in ``tests/integration/store``::
+
+    EventStorage ── EventLog      append (optimistic per stream), reads, global position
+                 ├─ RunIndex      one row per run, written with its RunCreated
+                 └─ ChangeFeed    wake followers when the log grows
+    LogStorage                    job output chunks, idempotent and followable
+    ReportStorage                 finished runs' reports (derived; can be dropped)
+    BlobStorage                   content-addressed bytes (sources, artifacts)
+
+The contracts a backend must keep (each is a test of the suite):
+
+* ``append`` is atomic and optimistic: the stream must be at ``expected_version``, or
+  ConflictError and nothing is written; versions run 1..n without gaps.
+* ``seq`` is a global position in commit order: a follower that read up to ``seq`` N
+  never later finds an event with a smaller seq (no gaps appear behind a reader).
+* a ``RunCreated`` is indexed in the same transaction as its append; run numbers per
+  pipeline are distinct and gapless across every process writing the log.
+* what was appended survives close and reopen (``synchronous=FULL`` on SQLite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+from xxci.common.events import Event, RecordedEvent, RunCreated
+from xxci.orchestrator.store.blob_store import BlobRef, BlobWriter
+from xxci.orchestrator.store.log_store import LogChunk
+from xxci.orchestrator.store.report_cache import CachedReport, CacheHit, Detail
+from xxci.orchestrator.store.run_index import RunRow
+
+__all__ = [
+    "AsyncResource",
+    "BlobStorage",
+    "ChangeFeed",
+    "EventLog",
+    "EventStorage",
+    "LogStorage",
+    "ReportStorage",
+    "RunIndex",
+]
+
+
+class AsyncResource(Protocol):
+    """Closed with ``await close()`` (idempotent) or by leaving ``async with``."""
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class EventLog(Protocol):
+    """Append-only streams of events with a global order."""
+
+    async def append(
+        self,
+        stream: str,
+        expected_version: int,
+        events: Sequence[Event],
+        at: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Append as versions ``expected_version + 1 ...``; ConflictError if the stream
+        moved (nothing written then)."""
+        ...
+
+    async def append_run_created(
+        self,
+        run_id: str,
+        make_event: Callable[[int], RunCreated],
+        at: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """Take the pipeline's next run number and append ``make_event(number)`` as the
+        first event of ``run:<run_id>``, in one transaction."""
+        ...
+
+    async def read_stream(
+        self, stream: str, after_version: int = 0, up_to_seq: int | None = None
+    ) -> list[RecordedEvent]: ...
+
+    async def read_all(
+        self,
+        since_seq: int = 0,
+        limit: int | None = None,
+        up_to_seq: int | None = None,
+        stream_prefix: str | None = None,
+    ) -> list[RecordedEvent]: ...
+
+    async def read_streams(
+        self, streams: Sequence[str], up_to_seq: int | None = None
+    ) -> dict[str, list[RecordedEvent]]: ...
+
+    async def stream_version(self, stream: str) -> int: ...
+
+    async def last_seq(self) -> int: ...
+
+    async def streams(self, prefix: str = "") -> list[str]: ...
+
+
+class RunIndex(Protocol):
+    """Runs by identity, without replaying the log."""
+
+    async def next_run_number(self, pipeline: str) -> int: ...
+
+    async def find_runs(
+        self,
+        repo: str | None = None,
+        pipeline: str | None = None,
+        number: int | None = None,
+        limit: int | None = None,
+    ) -> list[RunRow]: ...
+
+    async def pipelines(self, repo: str | None = None) -> list[str]: ...
+
+    async def get_run(self, run_id: str) -> RunRow:
+        """NotFoundError if there is no such run."""
+        ...
+
+    async def rebuild_run_index(self) -> int:
+        """Recompute the index from the log; returns its row count."""
+        ...
+
+
+class ChangeFeed(Protocol):
+    """Followers wait here for the log to grow."""
+
+    async def wait_for(self, after_seq: int, timeout: float) -> bool:  # noqa: ASYNC109
+        """True once an event with ``seq > after_seq`` exists; False after ``timeout`` s."""
+        ...
+
+
+class EventStorage(EventLog, RunIndex, ChangeFeed, AsyncResource, Protocol):
+    """The event log with its run index and change feed, as one backend provides them."""
+
+
+class LogStorage(AsyncResource, Protocol):
+    """Job output: idempotent appends keyed by (run, job, attempt, seq), followable."""
+
+    async def append(
+        self,
+        run_id: str,
+        job: str,
+        attempt: int,
+        seq: int,
+        stream: str,
+        data: bytes,
+        at: datetime | None = None,
+    ) -> bool: ...
+
+    async def append_many(self, chunks: Iterable[LogChunk]) -> int: ...
+
+    async def read(
+        self, run_id: str, job: str, attempt: int, after_seq: int = 0, limit: int | None = None
+    ) -> list[LogChunk]: ...
+
+    async def attempts(self, run_id: str, job: str) -> list[int]: ...
+
+    async def last_seq(self, run_id: str, job: str, attempt: int) -> int: ...
+
+    async def wait_for(
+        self,
+        run_id: str,
+        job: str,
+        attempt: int,
+        after_seq: int,
+        timeout: float,  # noqa: ASYNC109
+    ) -> bool: ...
+
+
+class ReportStorage(AsyncResource, Protocol):
+    """Reports of finished runs, each valid while its stream is at the cached version."""
+
+    async def select(
+        self,
+        *,
+        repo: str | None = None,
+        pipeline: str | None = None,
+        number: int | None = None,
+        up_to_seq: int | None = None,
+        limit: int | None = None,
+        detail: Detail = "summary",
+    ) -> list[tuple[RunRow, CacheHit | None]]: ...
+
+    async def save(self, entries: Sequence[CachedReport]) -> None: ...
+
+    async def entries(self) -> dict[str, CachedReport]: ...
+
+
+class BlobStorage(Protocol):
+    """Content-addressed blobs named ``sha256:<hex>``."""
+
+    def exists(self, digest: str) -> bool: ...
+
+    def size(self, digest: str) -> int: ...
+
+    async def put_bytes(self, data: bytes) -> BlobRef: ...
+
+    async def put_file(self, path: Path) -> BlobRef: ...
+
+    def open_writer(self, max_size: int | None = None) -> BlobWriter: ...
+
+    def read_chunks(self, digest: str, chunk_size: int = ...) -> AsyncGenerator[bytes, None]: ...
+
+    async def remove_stale_uploads(self, older_than_seconds: float = 3600.0) -> int: ...
