@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from xxci.cli.client import Client
 from xxci.cli.home import xxci_home
+from xxci.common.convert import log_stream_from_pb
 from xxci.common.errors import NotFoundError, UsageError, XxciError
 from xxci.common.events import RecordedEvent
 from xxci.orchestrator.domain.state import RunState
@@ -79,7 +80,7 @@ class RemoteSource:
 
     async def logs(self, run: str, job: str, attempt: int, follow: bool) -> AsyncIterator[LogPiece]:
         async for msg in self._client.logs(run, job, attempt, follow):
-            yield LogPiece(msg.attempt, msg.seq, msg.stream, msg.data)
+            yield LogPiece(msg.attempt, msg.seq, log_stream_from_pb(msg.stream), msg.data)
 
     async def verify(self) -> VerifyResult:
         return VerifyResult.from_dict(await self._client.verify())

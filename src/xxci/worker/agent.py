@@ -33,12 +33,14 @@ import grpc
 import grpc.aio
 
 import xxci
+from xxci.common.attempts import AttemptKey
 from xxci.common.auth import open_channel, translate_rpc_error
+from xxci.common.convert import attempt_key, attempt_ref
 from xxci.common.errors import AuthError
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.worker.attempt import MAX_CHUNK_BYTES, AttemptRunner
 from xxci.worker.concurrency import backoff_delay, race
-from xxci.worker.convert import AssignmentError, AttemptKey, assignment_from_proto
+from xxci.worker.convert import AssignmentError, assignment_from_proto
 from xxci.worker.executor import Executor
 from xxci.worker.outbox import DEFAULT_MAX_LOG_BYTES, Outboxes, Pending
 
@@ -281,7 +283,7 @@ class WorkerAgent:
             capacity=self.capacity,
             labels=self.labels,
             version=self.version,
-            running=[key.to_proto() for key in self._running_keys()],
+            running=[attempt_ref(key) for key in self._running_keys()],
             worker_id=self.worker_id,
         )
         return worker_pb2.WorkerMessage(hello=hello)
@@ -324,7 +326,7 @@ class WorkerAgent:
             elif kind == "cancel":
                 self._on_cancel(msg.cancel)
             elif kind == "ack":
-                self._outboxes.acked(AttemptKey.from_proto(msg.ack.ref), msg.ack.through)
+                self._outboxes.acked(attempt_key(msg.ack.ref), msg.ack.through)
             else:
                 log.debug("ignoring %s from %s", kind, self.target)
 
@@ -357,7 +359,7 @@ class WorkerAgent:
     async def _heartbeat_loop(self, send_q: asyncio.Queue[_Outgoing], interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            running = [key.to_proto() for key in self._running_keys()]
+            running = [attempt_ref(key) for key in self._running_keys()]
             await send_q.put(
                 worker_pb2.WorkerMessage(heartbeat=worker_pb2.Heartbeat(running=running))
             )
@@ -377,7 +379,7 @@ class WorkerAgent:
     # -- orchestrator messages ---------------------------------------------------
 
     async def _on_assign(self, msg: worker_pb2.AssignJob, send_q: asyncio.Queue[_Outgoing]) -> None:
-        key = AttemptKey.from_proto(msg.ref)
+        key = attempt_key(msg.ref)
         if key in self._attempts:  # sent again (e.g. after a reconnect): still ours
             await send_q.put(worker_pb2.WorkerMessage(accept=worker_pb2.Accept(ref=msg.ref)))
             return
@@ -428,7 +430,7 @@ class WorkerAgent:
         self._changed.set()
 
     def _on_cancel(self, msg: worker_pb2.CancelJob) -> None:
-        key = AttemptKey.from_proto(msg.ref)
+        key = attempt_key(msg.ref)
         running = self._attempts.get(key)
         if running is None:
             log.debug("cancel for %s, which is not running here", key)

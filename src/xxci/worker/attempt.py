@@ -23,12 +23,14 @@ from typing import TypeVar
 import grpc
 import grpc.aio
 
+from xxci.common.attempts import AttemptKey
 from xxci.common.auth import translate_rpc_error
+from xxci.common.convert import attempt_ref
 from xxci.common.errors import XxciError
 from xxci.common.pb.v1 import worker_pb2
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker import blobs
-from xxci.worker.convert import AttemptKey, job_finished
+from xxci.worker.convert import job_finished, log_chunk
 from xxci.worker.executor import Assignment, ExecutionResult, Executor, Workspace
 from xxci.worker.outbox import Outbox
 
@@ -57,7 +59,7 @@ class LogBatcher:
         max_bytes: int = MAX_CHUNK_BYTES,
         max_delay: float = MAX_CHUNK_DELAY,
     ) -> None:
-        self._ref = key.to_proto()
+        self._key = key
         self._outbox = outbox
         self._max_bytes = max_bytes
         self._max_delay = max_delay
@@ -89,9 +91,7 @@ class LogBatcher:
                 data = bytes(self._buffer[: self._max_bytes])
                 del self._buffer[: self._max_bytes]
                 self._seq += 1
-                chunk = worker_pb2.LogChunk(
-                    ref=self._ref, seq=self._seq, stream=self._stream, data=data
-                )
+                chunk = log_chunk(self._key, self._seq, self._stream, data)
                 await self._outbox.put(worker_pb2.WorkerMessage(log_chunk=chunk))
             if not self._buffer:
                 self._pending.clear()
@@ -108,7 +108,7 @@ class _Listener:
     """The executor's :class:`~xxci.worker.executor.ExecutionListener` for one attempt."""
 
     def __init__(self, key: AttemptKey, outbox: Outbox, batcher: LogBatcher) -> None:
-        self._ref = key.to_proto()
+        self._ref = attempt_ref(key)
         self._outbox = outbox
         self._batcher = batcher
 

@@ -1,22 +1,31 @@
 """Protobuf <-> worker dataclasses, at the edge of the connection loop.
 
-Everything past this module works with :class:`AttemptKey`, :class:`Assignment` and
-:class:`ExecutionResult`; only the connection loop and the outbox hold protobufs.
+Everything past this module works with :class:`~xxci.common.attempts.AttemptKey`,
+:class:`Assignment` and :class:`ExecutionResult`; only the connection loop and the
+outbox hold protobufs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from xxci.common.attempts import AttemptKey
+from xxci.common.convert import (
+    artifact_when_from_pb,
+    attempt_ref,
+    failure_reason_to_pb,
+    job_result_to_pb,
+    log_stream_to_pb,
+)
 from xxci.common.pb.v1 import worker_pb2
 from xxci.common.spec.model import ArtifactWhen
 from xxci.worker.executor import Assignment, ExecutionResult
 
 __all__ = [
     "AssignmentError",
-    "AttemptKey",
     "assignment_from_proto",
     "job_finished",
+    "log_chunk",
 ]
 
 
@@ -24,35 +33,12 @@ class AssignmentError(ValueError):
     """An AssignJob the worker cannot run as sent; the text is the Reject reason."""
 
 
-@dataclass(frozen=True, order=True)
-class AttemptKey:
-    """Names one attempt of one job of one run (the ``AttemptRef`` of the wire)."""
-
-    run_id: str
-    job: str
-    attempt: int
-
-    @classmethod
-    def from_proto(cls, ref: worker_pb2.AttemptRef) -> AttemptKey:
-        return cls(run_id=ref.run_id, job=ref.job, attempt=ref.attempt)
-
-    def to_proto(self) -> worker_pb2.AttemptRef:
-        return worker_pb2.AttemptRef(run_id=self.run_id, job=self.job, attempt=self.attempt)
-
-    def __str__(self) -> str:
-        return f"{self.run_id}/{self.job}#{self.attempt}"
-
-
-def _artifact_when(value: str) -> ArtifactWhen:
-    if not value:
-        return ArtifactWhen.ON_SUCCESS
-    try:
-        return ArtifactWhen(value.lower())
-    except ValueError:
+def _artifact_when(value: worker_pb2.ArtifactWhen.ValueType) -> ArtifactWhen:
+    when = artifact_when_from_pb(value)
+    if when is None:
         choices = ", ".join(w.value for w in ArtifactWhen)
-        raise AssignmentError(
-            f"unknown artifact_when {value!r} (expected one of {choices})"
-        ) from None
+        raise AssignmentError(f"unknown artifact_when {value!r} (expected one of {choices})")
+    return when
 
 
 def assignment_from_proto(msg: worker_pb2.AssignJob) -> Assignment:
@@ -90,12 +76,19 @@ def job_finished(
 ) -> worker_pb2.JobFinished:
     """The ``JobFinished`` reporting ``result`` for attempt ``key``."""
     msg = worker_pb2.JobFinished(
-        ref=key.to_proto(),
-        status=result.status.value,
-        failure_reason=result.failure_reason.value if result.failure_reason else "",
+        ref=attempt_ref(key),
+        status=job_result_to_pb(result.status),
+        failure_reason=failure_reason_to_pb(result.failure_reason),
         message=result.message,
         artifacts_blob=artifacts_blob,
     )
     if result.exit_code is not None:
         msg.exit_code = result.exit_code
     return msg
+
+
+def log_chunk(key: AttemptKey, seq: int, stream: str, data: bytes) -> worker_pb2.LogChunk:
+    """Output piece ``seq`` of attempt ``key``; ``stream`` is a LogStream value."""
+    return worker_pb2.LogChunk(
+        ref=attempt_ref(key), seq=seq, stream=log_stream_to_pb(stream), data=data
+    )

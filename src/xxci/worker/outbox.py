@@ -45,8 +45,8 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from xxci.common.pb.v1 import worker_pb2
-from xxci.worker.convert import AttemptKey
+from xxci.common.attempts import AttemptKey
+from xxci.common.pb.v1 import types_pb2, worker_pb2
 
 __all__ = ["MAX_UNACKED", "Outbox", "Outboxes", "Pending"]
 
@@ -228,7 +228,7 @@ class Outbox:
                 self._marker.dropped_chunks += 1
                 self._marker.dropped_bytes += victim.log_bytes
             chunk = self._marker.msg.log_chunk
-            chunk.stream = "system"
+            chunk.stream = types_pb2.LOG_STREAM_SYSTEM
             count = self._marker.dropped_chunks
             chunk.data = (
                 f"[xxci] {self._marker.dropped_bytes} bytes of output "

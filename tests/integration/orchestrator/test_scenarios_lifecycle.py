@@ -12,6 +12,7 @@ import pytest
 from tests.integration.orchestrator.conftest import ClusterFactory
 from tests.integration.orchestrator.harness import Cluster, Entry
 from xxci.cli.client import Client
+from xxci.common.attempts import AttemptKey
 from xxci.common.events import JobAssigned, JobStarted, encode_event
 from xxci.common.spec.loader import load_pipeline_text
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
@@ -59,7 +60,7 @@ async def test_a_restarted_orchestrator_resumes_the_run_from_its_log(
     # 1. Restart while compile is held on the worker, which keeps running it.
     await cluster.restart()
     session = await cluster.wait_connected(worker)
-    assert (run_id, "compile", 1) in session.attempts
+    assert AttemptKey(run_id, "compile", 1) in session.attempts
     await cluster.release("compile")
     # (Until their JobStarted is stored: a message in flight when the orchestrator
     # stops is lost, see test_a_message_in_flight_when_the_stream_breaks_is_kept.)

@@ -13,6 +13,7 @@ import pytest
 from tests.fakes.executor import FakeJob, FakeStep
 from tests.integration.orchestrator.conftest import ClusterFactory
 from tests.integration.orchestrator.harness import Cluster, Entry
+from xxci.common.attempts import AttemptKey
 from xxci.common.events import WorkerConnected, WorkerDisconnected
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.common.pb.v1.worker_pb2 import OrchestratorMessage, WorkerMessage
@@ -84,7 +85,7 @@ async def test_a_short_disconnect_keeps_the_running_attempt(make_cluster: Cluste
         lambda: (s := cluster.session_of(worker)) is not None and s is not before and s,
         what="the worker to reconnect",
     )
-    assert (run_id, "job", 1) in session.attempts, "the attempt was not re-adopted"
+    assert AttemptKey(run_id, "job", 1) in session.attempts, "the attempt was not re-adopted"
     assert session.free == 0
     await cluster.release("job")
     state = await cluster.wait_finished(run_id)
@@ -490,7 +491,7 @@ async def test_a_second_connection_with_the_same_id_replaces_the_first(cluster: 
         assert await first.code() == grpc.StatusCode.OK
         (session,) = cluster.orchestrator.hub.sessions()
         assert (session.worker_id, session.capacity) == (worker_id, 2)
-        assert session.attempts == {(run_id, "job", 1)}, "the attempt was not handed over"
+        assert session.attempts == {AttemptKey(run_id, "job", 1)}, "the attempt was not handed over"
         events = await cluster.worker_events(worker_id)
         assert [(type(e).__name__, getattr(e, "capacity", 0)) for e in events] == [
             ("WorkerConnected", 1),
@@ -508,7 +509,7 @@ async def test_a_second_connection_with_the_same_id_replaces_the_first(cluster: 
         # JobStarted was acked a moment after it was handled; JobFinished is at once.
         ack = (await expect(second, "ack")).ack
         assert (ack.ref.job, ack.through) == ("job", 1)
-        done = worker_pb2.JobFinished(ref=ref, status="SUCCESS", exit_code=0)
+        done = worker_pb2.JobFinished(ref=ref, status=worker_pb2.JOB_RESULT_SUCCESS, exit_code=0)
         await second.write(worker_pb2.WorkerMessage(job_finished=done, seq=2))
         ack = (await expect(second, "ack")).ack
         assert (ack.ref.job, ack.through) == ("job", 2)
@@ -540,7 +541,7 @@ async def test_a_replaced_worker_reconnects_and_keeps_its_job(make_cluster: Clus
         lambda: (
             (s := cluster.session_of(worker)) is not None
             and s.name == "w1"
-            and (run_id, "job", 1) in s.attempts
+            and AttemptKey(run_id, "job", 1) in s.attempts
         ),
         what="the worker to take its session and its attempt back",
     )

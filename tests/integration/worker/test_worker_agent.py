@@ -12,8 +12,9 @@ import pytest
 import xxci
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from tests.fakes.orchestrator import FakeServer, digest_of, eventually
+from xxci.common.convert import log_stream_from_pb
 from xxci.common.errors import AuthError
-from xxci.common.pb.v1 import worker_pb2
+from xxci.common.pb.v1 import types_pb2, worker_pb2
 from xxci.worker.agent import WorkerAgent
 
 AgentFactory = Callable[..., WorkerAgent]
@@ -81,13 +82,13 @@ async def test_job_runs_and_reports_in_order(
             source_blob=server.blobs.put(source),
             artifact_blobs=[server.blobs.put(earlier)],
             artifact_paths=["out/"],
-            artifact_when="always",
+            artifact_when=worker_pb2.ARTIFACT_WHEN_ALWAYS,
             variables={"A": "1"},
             timeout_seconds=60,
         )
     )
     done = await eventually(lambda: finished(server, "build"), what="JobFinished")
-    assert done[0].status == "SUCCESS"
+    assert done[0].status == worker_pb2.JOB_RESULT_SUCCESS
     assert done[0].exit_code == 0
     assert done[0].artifacts_blob == digest_of(b"the artifacts tar")
     assert server.blobs.blobs[done[0].artifacts_blob] == b"the artifacts tar"
@@ -107,7 +108,11 @@ async def test_job_runs_and_reports_in_order(
     assert len(seqs) < 20
     expected = b"compiling\nwarning: x\n" + b"".join(b"line %d\n" % i for i in range(200))
     assert log_text(server, "build") == expected
-    streams = [p.stream for kind, p in server.workers.for_job("build") if kind == "log_chunk"]
+    streams = [
+        log_stream_from_pb(p.stream)
+        for kind, p in server.workers.for_job("build")
+        if kind == "log_chunk"
+    ]
     assert streams[:2] == ["stdout", "stderr"]
 
     run = executor.run_of("build")
@@ -128,9 +133,9 @@ async def test_failing_step_reports_exit_code(
     await server.workers.send(assign("lint"))
     done = await eventually(lambda: finished(server, "lint"))
     assert (done[0].status, done[0].exit_code, done[0].failure_reason) == (
-        "FAILED",
+        worker_pb2.JOB_RESULT_FAILED,
         3,
-        "script_failure",
+        worker_pb2.FAILURE_REASON_SCRIPT_FAILURE,
     )
     steps = [p for kind, p in server.workers.for_job("lint") if kind == "step_finished"]
     assert [(s.index, s.exit_code) for s in steps] == [(0, 3)]
@@ -142,8 +147,8 @@ async def test_missing_source_blob_is_a_system_failure(
     agent_for(server)
     await server.workers.send(assign("x", source_blob=digest_of(b"nowhere")))
     done = await eventually(lambda: finished(server, "x"))
-    assert done[0].status == "FAILED"
-    assert done[0].failure_reason == "system_failure"
+    assert done[0].status == worker_pb2.JOB_RESULT_FAILED
+    assert done[0].failure_reason == worker_pb2.FAILURE_REASON_SYSTEM_FAILURE
     assert "cannot fetch the workspace" in done[0].message
     assert "x" not in executor.runs
 
@@ -156,14 +161,14 @@ async def test_corrupt_blob_is_refused(
     agent_for(server)
     await server.workers.send(assign("x", source_blob=digest))
     done = await eventually(lambda: finished(server, "x"))
-    assert done[0].failure_reason == "system_failure"
+    assert done[0].failure_reason == worker_pb2.FAILURE_REASON_SYSTEM_FAILURE
     assert "different bytes" in done[0].message
     assert "x" not in executor.runs
 
 
 async def test_invalid_assignment_is_rejected(server: FakeServer, agent_for: AgentFactory) -> None:
     agent_for(server)
-    await server.workers.send(assign("x", artifact_when="sometimes"))
+    await server.workers.send(assign("x", artifact_when=9))
     rejects = await eventually(lambda: server.workers.of_kind("reject"))
     assert "artifact_when" in rejects[0].reason
 
@@ -205,7 +210,10 @@ async def test_cancel_reaches_the_executor(
     await server.workers.send(cancel("long", grace=2.5))
     done = await eventually(lambda: finished(server, "long"))
     assert executor.runs["long"].cancel.is_set()
-    assert (done[0].status, done[0].failure_reason) == ("CANCELED", "canceled")
+    assert (done[0].status, done[0].failure_reason) == (
+        worker_pb2.JOB_RESULT_CANCELED,
+        worker_pb2.FAILURE_REASON_CANCELED,
+    )
 
 
 async def test_reconnect_keeps_the_job_and_delivers_its_results(
@@ -233,7 +241,7 @@ async def test_reconnect_keeps_the_job_and_delivers_its_results(
     assert [r.job for r in hello.running] == ["build"]
     assert hello.worker_id == agent.worker_id == "w-1"
     done = await eventually(lambda: finished(server, "build"), what="JobFinished after reconnect")
-    assert done[0].status == "SUCCESS"
+    assert done[0].status == worker_pb2.JOB_RESULT_SUCCESS
     later = [kind for kind, _ in server.workers.for_job("build", connection=2)]
     assert later[-2:] == ["step_finished", "job_finished"]
     assert log_text(server, "build") == b"before\nduring the outage\n"
@@ -259,7 +267,7 @@ async def test_job_keeps_running_across_a_disconnect(
             "build",
         )
     )
-    assert done[0].status == "SUCCESS"
+    assert done[0].status == worker_pb2.JOB_RESULT_SUCCESS
     assert server.workers.for_job("build")[-1][0] == "job_finished"
 
 
@@ -418,7 +426,7 @@ async def test_drain_finishes_running_jobs_then_closes(
         await stopper
     assert agent.run_task.done()  # type: ignore[attr-defined]
     done = finished(server, "slow")
-    assert done[0].status == "SUCCESS"
+    assert done[0].status == worker_pb2.JOB_RESULT_SUCCESS
     assert not executor.runs["slow"].cancel.is_set()
     await agent.stop(drain=True)  # idempotent
     await agent.stop(drain=False)
@@ -434,7 +442,7 @@ async def test_hard_stop_cancels_running_jobs(
     async with asyncio.timeout(5):
         await agent.stop(drain=False)
     assert executor.runs["slow"].cancel.is_set()
-    assert finished(server, "slow")[0].status == "CANCELED"
+    assert finished(server, "slow")[0].status == worker_pb2.JOB_RESULT_CANCELED
 
 
 async def test_stop_before_run_returns_at_once(agent_for: AgentFactory) -> None:
@@ -462,11 +470,11 @@ async def test_output_beyond_the_bound_while_offline_keeps_the_latest(
     await eventually(lambda: executor.runs["chatty"].result is not None, what="job end")
     await server.start()
     done = await eventually(lambda: finished(server, "chatty"), what="JobFinished")
-    assert done[0].status == "SUCCESS"
+    assert done[0].status == worker_pb2.JOB_RESULT_SUCCESS
     chunks = [p for kind, p in server.workers.for_job("chatty") if kind == "log_chunk"]
     seqs = [c.seq for c in chunks]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    markers = [c for c in chunks if c.stream == "system"]
+    markers = [c for c in chunks if c.stream == types_pb2.LOG_STREAM_SYSTEM]
     assert len(markers) == 1 and b"dropped here" in markers[0].data
     text = log_text(server, "chatty")
     assert text.startswith(b"start\n")
@@ -481,15 +489,20 @@ async def test_executor_crash_fails_the_job_but_not_the_worker(
     agent_for(server)
     await server.workers.send(assign("bad"))
     done = await eventually(lambda: finished(server, "bad"))
-    assert (done[0].status, done[0].failure_reason) == ("FAILED", "system_failure")
+    assert (done[0].status, done[0].failure_reason) == (
+        worker_pb2.JOB_RESULT_FAILED,
+        worker_pb2.FAILURE_REASON_SYSTEM_FAILURE,
+    )
     assert "docker went away" in done[0].message
     await server.workers.send(assign("good"))
-    assert (await eventually(lambda: finished(server, "good")))[0].status == "SUCCESS"
+    assert (await eventually(lambda: finished(server, "good")))[
+        0
+    ].status == worker_pb2.JOB_RESULT_SUCCESS
 
 
 async def test_a_bad_blob_name_fails_the_job(server: FakeServer, agent_for: AgentFactory) -> None:
     agent_for(server)
     await server.workers.send(assign("x", artifact_blobs=["md5:nope"]))
     done = await eventually(lambda: finished(server, "x"))
-    assert done[0].failure_reason == "system_failure"
+    assert done[0].failure_reason == worker_pb2.FAILURE_REASON_SYSTEM_FAILURE
     assert "not a blob digest" in done[0].message

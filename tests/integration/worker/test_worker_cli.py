@@ -79,7 +79,7 @@ async def test_second_signal_cancels_running_jobs(
     assert result.exit_code == 0, result.output
     assert fake_executor.runs["slow"].cancel.is_set()
     finished = server.workers.of_kind("job_finished")
-    assert [f.status for f in finished] == ["CANCELED"]
+    assert [f.status for f in finished] == [worker_pb2.JOB_RESULT_CANCELED]
     assert "interrupt again to cancel" in result.stderr
 
 

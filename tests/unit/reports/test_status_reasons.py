@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.domain.harness import Scenario, job, pipeline
+from xxci.common.attempts import AttemptKey
 from xxci.orchestrator.views.status import WorkerView, queue_reasons, status_report
 
 
@@ -20,7 +21,7 @@ def queued_run() -> Scenario:
 
 def w(name: str, capacity: int = 1, labels: tuple[str, ...] = (), running: int = 0,
       draining: bool = False) -> WorkerView:  # fmt: skip
-    busy = tuple(("other", f"j{i}", 1) for i in range(running))
+    busy = tuple(AttemptKey("other", f"j{i}", 1) for i in range(running))
     return WorkerView(name, name, capacity, frozenset(labels), draining, busy)
 
 

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
+from xxci.common.attempts import AttemptKey
+from xxci.common.convert import log_stream_from_pb
 from xxci.worker.attempt import LogBatcher, attempt_dir_name
 from xxci.worker.concurrency import backoff_delay, race
-from xxci.worker.convert import AttemptKey
 from xxci.worker.outbox import Outboxes
 
 pytestmark = pytest.mark.timeout(5)
@@ -26,7 +27,7 @@ async def sent_chunks(boxes: Outboxes) -> list[tuple[int, str, bytes]]:
             return out
         boxes.written(p)
         c = p.message.log_chunk
-        out.append((c.seq, c.stream, c.data))
+        out.append((c.seq, log_stream_from_pb(c.stream), c.data))
 
 
 async def test_lines_are_coalesced_and_split_at_the_size_limit() -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from xxci.common.attempts import AttemptKey
 from xxci.common.pb.v1 import worker_pb2
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
-from xxci.worker.convert import AssignmentError, AttemptKey, assignment_from_proto, job_finished
+from xxci.worker.convert import AssignmentError, assignment_from_proto, job_finished
 from xxci.worker.executor import Assignment, ExecutionResult
 
 
@@ -28,7 +29,7 @@ def test_full_assignment() -> None:
             variables={"A": "1", "B": "two"},
             timeout_seconds=90,
             artifact_paths=["build/libs/*.jar"],
-            artifact_when="on_failure",
+            artifact_when=worker_pb2.ARTIFACT_WHEN_ON_FAILURE,
             source_blob="sha256:abc",
         )
     )
@@ -54,15 +55,23 @@ def test_unset_fields_take_the_defaults() -> None:
     assert a.artifact_paths == ()
 
 
-@pytest.mark.parametrize("when", ["always", "ALWAYS", "on_success", "on_failure"])
-def test_artifact_when_values(when: str) -> None:
-    assert assignment_from_proto(assign(artifact_when=when)).artifact_when.value == when.lower()
+@pytest.mark.parametrize(
+    ("wire", "when"),
+    [
+        (worker_pb2.ARTIFACT_WHEN_ALWAYS, ArtifactWhen.ALWAYS),
+        (worker_pb2.ARTIFACT_WHEN_ON_SUCCESS, ArtifactWhen.ON_SUCCESS),
+        (worker_pb2.ARTIFACT_WHEN_ON_FAILURE, ArtifactWhen.ON_FAILURE),
+        (worker_pb2.ARTIFACT_WHEN_UNSPECIFIED, ArtifactWhen.ON_SUCCESS),
+    ],
+)
+def test_artifact_when_values(wire: worker_pb2.ArtifactWhen.ValueType, when: ArtifactWhen) -> None:
+    assert assignment_from_proto(assign(artifact_when=wire)).artifact_when is when
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"artifact_when": "sometimes"}, "unknown artifact_when 'sometimes'"),
+        ({"artifact_when": 9}, "unknown artifact_when 9"),
         ({"image": ""}, "has no image"),
         ({"script": []}, "empty script"),
         ({"timeout_seconds": -1}, "negative timeout"),
@@ -74,12 +83,6 @@ def test_unrunnable_assignments(fields: dict[str, object], message: str) -> None
         assignment_from_proto(assign(**fields))
 
 
-def test_attempt_key_round_trip() -> None:
-    key = AttemptKey("r1", "build", 3)
-    assert AttemptKey.from_proto(key.to_proto()) == key
-    assert str(key) == "r1/build#3"
-
-
 def test_job_finished_with_exit_code() -> None:
     result = ExecutionResult(
         status=JobStatus.FAILED,
@@ -88,9 +91,9 @@ def test_job_finished_with_exit_code() -> None:
         message="took too long",
     )
     msg = job_finished(AttemptKey("r1", "build", 1), result, "sha256:art")
-    assert msg.status == "FAILED"
+    assert msg.status == worker_pb2.JOB_RESULT_FAILED
     assert msg.HasField("exit_code") and msg.exit_code == 0
-    assert msg.failure_reason == "timeout"
+    assert msg.failure_reason == worker_pb2.FAILURE_REASON_TIMEOUT
     assert msg.message == "took too long"
     assert msg.artifacts_blob == "sha256:art"
     assert (msg.ref.run_id, msg.ref.job, msg.ref.attempt) == ("r1", "build", 1)
@@ -98,6 +101,7 @@ def test_job_finished_with_exit_code() -> None:
 
 def test_job_finished_without_exit_code() -> None:
     msg = job_finished(AttemptKey("r", "j", 1), ExecutionResult(status=JobStatus.CANCELED))
+    assert msg.status == worker_pb2.JOB_RESULT_CANCELED
     assert not msg.HasField("exit_code")
-    assert msg.failure_reason == ""
+    assert msg.failure_reason == worker_pb2.FAILURE_REASON_UNSPECIFIED
     assert msg.artifacts_blob == ""

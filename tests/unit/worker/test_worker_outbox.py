@@ -7,8 +7,9 @@ import asyncio
 
 import pytest
 
-from xxci.common.pb.v1 import worker_pb2
-from xxci.worker.convert import AttemptKey
+from xxci.common.attempts import AttemptKey
+from xxci.common.convert import attempt_ref, log_stream_from_pb
+from xxci.common.pb.v1 import types_pb2, worker_pb2
 from xxci.worker.outbox import MAX_UNACKED, Outboxes, Pending
 
 pytestmark = pytest.mark.timeout(5)
@@ -19,19 +20,23 @@ OTHER = AttemptKey("r1", "test", 1)
 
 def chunk(seq: int, data: bytes, key: AttemptKey = KEY) -> worker_pb2.WorkerMessage:
     return worker_pb2.WorkerMessage(
-        log_chunk=worker_pb2.LogChunk(ref=key.to_proto(), seq=seq, stream="stdout", data=data)
+        log_chunk=worker_pb2.LogChunk(
+            ref=attempt_ref(key), seq=seq, stream=types_pb2.LOG_STREAM_STDOUT, data=data
+        )
     )
 
 
 def finish(key: AttemptKey = KEY) -> worker_pb2.WorkerMessage:
     return worker_pb2.WorkerMessage(
-        job_finished=worker_pb2.JobFinished(ref=key.to_proto(), status="SUCCESS")
+        job_finished=worker_pb2.JobFinished(
+            ref=attempt_ref(key), status=worker_pb2.JOB_RESULT_SUCCESS
+        )
     )
 
 
 def step(index: int, key: AttemptKey = KEY) -> worker_pb2.WorkerMessage:
     return worker_pb2.WorkerMessage(
-        step_finished=worker_pb2.StepFinished(ref=key.to_proto(), index=index)
+        step_finished=worker_pb2.StepFinished(ref=attempt_ref(key), index=index)
     )
 
 
@@ -163,7 +168,7 @@ async def test_offline_drop_keeps_the_latest_output_and_marks_the_gap() -> None:
     out = await drain(boxes)
     chunks = [p.message.log_chunk for p in out if p.message.WhichOneof("kind") == "log_chunk"]
     marker, *kept = chunks
-    assert marker.stream == "system"
+    assert log_stream_from_pb(marker.stream) == "system"
     assert marker.seq == 1  # the first dropped chunk's seq
     assert b"70 bytes of output (7 chunks) dropped" in marker.data
     assert [c.seq for c in kept] == [8, 9, 10]  # the newest output survives
@@ -217,7 +222,9 @@ async def test_going_offline_releases_a_waiting_producer() -> None:
     boxes.set_online(True)
     out = await drain(boxes)
     assert [p.message.log_chunk.seq for p in out] == [1, 2]
-    assert out[0].message.log_chunk.stream == "system"  # seq 1 became the marker
+    assert (
+        log_stream_from_pb(out[0].message.log_chunk.stream) == "system"
+    )  # seq 1 became the marker
 
 
 async def test_written_chunks_are_never_dropped_and_the_marker_takes_an_unsent_seq() -> None:
@@ -233,7 +240,7 @@ async def test_written_chunks_are_never_dropped_and_the_marker_takes_an_unsent_s
     boxes.set_online(True)
     chunks = [p.message.log_chunk for p in await drain(boxes)]
     # 1 and 2 again, then the window (30 bytes) is full until they are acked.
-    assert [(c.seq, c.stream) for c in chunks] == [
+    assert [(c.seq, log_stream_from_pb(c.stream)) for c in chunks] == [
         (1, "stdout"),
         (2, "stdout"),
         (3, "system"),

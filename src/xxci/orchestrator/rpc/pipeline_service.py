@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 import grpc
 
-from xxci.common.convert import record_to_pb
+from xxci.common.convert import log_stream_to_pb, record_to_pb
 from xxci.common.errors import NotFoundError, SpecError, UsageError, XxciError
 from xxci.common.events import RunFinished, run_stream
 from xxci.common.pb.v1 import pipeline_pb2, pipeline_pb2_grpc
@@ -178,7 +178,10 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             )
             async for piece in output:
                 yield pipeline_pb2.LogRecord(
-                    attempt=piece.attempt, seq=piece.seq, stream=piece.stream, data=piece.data
+                    attempt=piece.attempt,
+                    seq=piece.seq,
+                    stream=log_stream_to_pb(piece.stream),
+                    data=piece.data,
                 )
         except XxciError as err:
             await _abort(context, err)

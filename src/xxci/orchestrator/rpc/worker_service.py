@@ -22,6 +22,12 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from xxci.common.convert import (
+    attempt_key,
+    failure_reason_from_pb,
+    job_result_from_pb,
+    log_stream_from_pb,
+)
 from xxci.common.errors import NotFoundError
 from xxci.common.events import (
     Event,
@@ -37,14 +43,11 @@ from xxci.orchestrator.domain.lookup import is_current, repeats_finish, repeats_
 from xxci.orchestrator.domain.results import failure_allowed
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.rpc.acks import AckBatcher
-from xxci.orchestrator.runtime.hub import AttemptKey, Hub, WorkerSession
+from xxci.orchestrator.runtime.hub import Hub, WorkerSession
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import LogStore
 
 log = logging.getLogger("xxci.orchestrator")
-
-_FINAL = {"SUCCESS": JobStatus.SUCCESS, "FAILED": JobStatus.FAILED, "CANCELED": JobStatus.CANCELED}
-
 
 _ATTEMPT_MESSAGES = frozenset(
     {"accept", "job_started", "log_chunk", "step_finished", "job_finished"}
@@ -56,29 +59,24 @@ class HandlingFailed(Exception):
     """A worker message could not be handled; its stream is ended unacknowledged."""
 
 
-def _key(ref: worker_pb2.AttemptRef) -> AttemptKey:
-    return (ref.run_id, ref.job, ref.attempt)
-
-
 def finished_event(state: RunState, msg: worker_pb2.JobFinished) -> JobFinished:
     """The ``JobFinished`` event for a worker's report, with allow_failure applied."""
-    status = _FINAL.get(msg.status, JobStatus.FAILED)
+    status = job_result_from_pb(msg.status) or JobStatus.FAILED
     exit_code = msg.exit_code if msg.HasField("exit_code") else None
-    reason = msg.failure_reason
-    known = {r.value for r in FailureReason}
-    if status is JobStatus.FAILED and reason not in known:
-        reason = FailureReason.SYSTEM_FAILURE.value
+    reason = failure_reason_from_pb(msg.failure_reason)
+    if status is JobStatus.FAILED and reason is None:
+        reason = FailureReason.SYSTEM_FAILURE
     if status is JobStatus.CANCELED:
-        reason = FailureReason.CANCELED.value
+        reason = FailureReason.CANCELED
     allowed = status is JobStatus.FAILED and failure_allowed(
-        state.pipeline.job(msg.ref.job), FailureReason(reason), exit_code
+        state.pipeline.job(msg.ref.job), reason, exit_code
     )
     return JobFinished(
         job=msg.ref.job,
         attempt=msg.ref.attempt,
         status=status.value,
         exit_code=exit_code,
-        failure_reason=reason if status is not JobStatus.SUCCESS else "",
+        failure_reason=reason.value if reason and status is not JobStatus.SUCCESS else "",
         allowed=allowed,
         message=msg.message,
         artifacts_blob=msg.artifacts_blob,
@@ -174,7 +172,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     async def _handle(self, message: worker_pb2.WorkerMessage, session: WorkerSession) -> None:
         kind = message.WhichOneof("kind")
         if kind == "heartbeat":
-            self._hub.heartbeat(session, [_key(r) for r in message.heartbeat.running])
+            self._hub.heartbeat(session, [attempt_key(r) for r in message.heartbeat.running])
         elif kind == "log_chunk":
             chunk = message.log_chunk
             if chunk.seq < 1 or chunk.ref.attempt < 1:
@@ -185,14 +183,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 chunk.ref.job,
                 chunk.ref.attempt,
                 chunk.seq,
-                chunk.stream,
+                log_stream_from_pb(chunk.stream),
                 chunk.data,
             )
         elif kind == "accept":
             pass
         elif kind == "reject":
             ref = message.reject.ref
-            self._hub.release(_key(ref))
+            self._hub.release(attempt_key(ref))
             await self._apply(
                 session,
                 ref,
@@ -239,7 +237,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         elif kind == "job_finished":
             f = message.job_finished
             # Free the slot first: the job ends by the worker's word, nothing to stop.
-            self._hub.release(_key(f.ref))
+            self._hub.release(attempt_key(f.ref))
             await self._apply(
                 session,
                 f.ref,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from xxci.common.convert import artifact_when_to_pb
 from xxci.common.pb.v1 import worker_pb2
+from xxci.common.spec.model import ArtifactWhen
 from xxci.orchestrator.domain.state import RunState
 
 
@@ -57,5 +59,5 @@ def build_assignment(state: RunState, job: str, attempt: int) -> worker_pb2.Assi
         source_blob=state.source_blob,
         artifact_blobs=artifact_sources(state, job),
         artifact_paths=list(artifacts.paths) if artifacts else [],
-        artifact_when=artifacts.when.value if artifacts else "on_success",
+        artifact_when=artifact_when_to_pb(artifacts.when if artifacts else ArtifactWhen.ON_SUCCESS),
     )

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from xxci.common.attempts import AttemptKey
 from xxci.common.errors import ConflictError
 from xxci.common.events import (
     Event,
@@ -38,9 +39,6 @@ from xxci.orchestrator.store import EventStorage
 from xxci.orchestrator.store.conflicts import retry_on_conflict
 
 log = logging.getLogger("xxci.orchestrator")
-
-AttemptKey = tuple[str, str, int]
-"""(run id, job name, attempt number)."""
 
 OUTBOX_SIZE = 256
 
@@ -137,7 +135,7 @@ class Hub:
             peer=peer,
         )
         for ref in hello.running:
-            await self._readopt(session, (ref.run_id, ref.job, ref.attempt))
+            await self._readopt(session, AttemptKey(ref.run_id, ref.job, ref.attempt))
         meanwhile = self._sessions.pop(worker_id, None)  # connected during the awaits
         if meanwhile is not None:
             meanwhile.close("replaced by a newer connection")
@@ -166,16 +164,15 @@ class Hub:
         # Its attempts keep their leases: a worker that reconnects in time re-adopts them.
 
     async def _readopt(self, session: WorkerSession, key: AttemptKey) -> None:
-        run_id, job, attempt = key
         try:
-            state = await self._runs.get(run_id)
+            state = await self._runs.get(key.run_id)
         except Exception:
             state = None
-        js = state.jobs.get(job) if state is not None else None
+        js = state.jobs.get(key.job) if state is not None else None
         owner = self._owner.get(key)
         if (
             js is not None
-            and js.attempt == attempt
+            and js.attempt == key.attempt
             and not js.status.finished
             and owner in (None, session.worker_id)
         ):
@@ -197,10 +194,9 @@ class Hub:
             self._owner[key] = session.worker_id
 
     def _cancel_message(self, key: AttemptKey, reason: str) -> worker_pb2.OrchestratorMessage:
-        run_id, job, attempt = key
         return worker_pb2.OrchestratorMessage(
             cancel=worker_pb2.CancelJob(
-                ref=worker_pb2.AttemptRef(run_id=run_id, job=job, attempt=attempt),
+                ref=worker_pb2.AttemptRef(run_id=key.run_id, job=key.job, attempt=key.attempt),
                 grace_seconds=self.cancel_grace,
                 reason=reason,
             )
@@ -212,7 +208,7 @@ class Hub:
         deadline = time.monotonic() + self.lease_ttl
         for js in state.jobs.values():
             if js.worker_id and not js.status.finished and js.attempt > 0:
-                key = (state.run_id, js.name, js.attempt)
+                key = AttemptKey(state.run_id, js.name, js.attempt)
                 self._owner[key] = js.worker_id
                 self._leases[key] = deadline
 
@@ -313,7 +309,7 @@ class Hub:
         state = await self._runs.record_if(run_id, make)
         if "attempt" not in chosen:
             return False
-        key = (run_id, job, chosen["attempt"])
+        key = AttemptKey(run_id, job, chosen["attempt"])
         session.attempts.add(key)
         self._owner[key] = session.worker_id
         self._leases[key] = time.monotonic() + self.lease_ttl
@@ -334,7 +330,7 @@ class Hub:
         for key, deadline in list(self._leases.items()):
             if deadline > now:
                 continue
-            run_id, job, attempt = key
+            run_id, job, attempt = key.run_id, key.job, key.attempt
             worker_id = self._owner.get(key, "")
             session = self._sessions.get(worker_id)
             self.release(key)

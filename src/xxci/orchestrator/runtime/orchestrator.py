@@ -14,12 +14,13 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from xxci.common.attempts import AttemptKey
 from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
 from xxci.orchestrator.domain.scheduler import jobs_to_cancel
 from xxci.orchestrator.domain.state import RunState
-from xxci.orchestrator.runtime.hub import AttemptKey, Hub
+from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import BlobStore, EventStore, LogStore, ReportCache
 from xxci.orchestrator.views.load import load_run
@@ -155,7 +156,7 @@ class Orchestrator:
 
     def _deliver_cancels(self, state: RunState) -> None:
         for key in jobs_to_cancel(state):
-            full = (state.run_id, key[0], key[1])
+            full = AttemptKey(state.run_id, key[0], key[1])
             if full in self._cancels_sent:
                 continue
             if self.hub.send_cancel(full, "canceled"):
@@ -166,7 +167,7 @@ class Orchestrator:
         for rec in records:
             event = rec.event
             if isinstance(event, JobFinished):
-                key = (state.run_id, event.job, event.attempt)
+                key = AttemptKey(state.run_id, event.job, event.attempt)
                 if self.hub.owner_of(key) is not None:
                     # Decided here (timeout back-stop, cancel): stop the worker's copy.
                     self.hub.send_cancel(key, event.failure_reason or "finished")

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from xxci.common.attempts import AttemptKey
 from xxci.common.status import JobStatus, StageStatus
 from xxci.orchestrator.domain.dispatch import QueuedJob, WorkerSlot, match
 from xxci.orchestrator.domain.lookup import cancel_requested_at, check_needs, queued_jobs
@@ -27,9 +28,6 @@ from xxci.orchestrator.views.report import iso, run_report
 __all__ = ["STATUS_VERSION", "WorkerView", "queue_reasons", "status_report"]
 
 STATUS_VERSION = 1
-
-AttemptKey = tuple[str, str, int]
-"""(run id, job name, attempt number)."""
 
 
 @dataclass(frozen=True)
@@ -162,15 +160,15 @@ def _job_reason(state: RunState, js: JobState, reasons: dict[tuple[str, str], st
 
 def _worker_entry(worker: WorkerView, runs: dict[str, RunState]) -> dict[str, Any]:
     running = []
-    for run_id, job, attempt in sorted(worker.running):
-        state = runs.get(run_id)
+    for key in sorted(worker.running):
+        state = runs.get(key.run_id)
         running.append(
             {
-                "run_id": run_id,
+                "run_id": key.run_id,
                 "pipeline": state.pipeline.name if state else None,
                 "number": state.number if state else None,
-                "job": job,
-                "attempt": attempt,
+                "job": key.job,
+                "attempt": key.attempt,
             }
         )
     return {

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from xxci.common.pb.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -263,14 +264,14 @@ class LogRecord(_message.Message):
     DATA_FIELD_NUMBER: _builtins.int
     attempt: _builtins.int
     seq: _builtins.int
-    stream: _builtins.str
+    stream: _types_pb2.LogStream.ValueType
     data: _builtins.bytes
     def __init__(
         self,
         *,
         attempt: _builtins.int = ...,
         seq: _builtins.int = ...,
-        stream: _builtins.str = ...,
+        stream: _types_pb2.LogStream.ValueType = ...,
         data: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015

@@ -7,6 +7,8 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from xxci.common.pb.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -17,6 +19,73 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _JobResult:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _JobResultEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_JobResult.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    JOB_RESULT_UNSPECIFIED: _JobResult.ValueType  # 0
+    JOB_RESULT_SUCCESS: _JobResult.ValueType  # 1
+    JOB_RESULT_FAILED: _JobResult.ValueType  # 2
+    JOB_RESULT_CANCELED: _JobResult.ValueType  # 3
+
+class JobResult(_JobResult, metaclass=_JobResultEnumTypeWrapper):
+    """How an attempt ended, by its worker's word."""
+
+JOB_RESULT_UNSPECIFIED: JobResult.ValueType  # 0
+JOB_RESULT_SUCCESS: JobResult.ValueType  # 1
+JOB_RESULT_FAILED: JobResult.ValueType  # 2
+JOB_RESULT_CANCELED: JobResult.ValueType  # 3
+Global___JobResult: _TypeAlias = JobResult  # noqa: Y015
+
+class _FailureReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FailureReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FailureReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FAILURE_REASON_UNSPECIFIED: _FailureReason.ValueType  # 0
+    FAILURE_REASON_SCRIPT_FAILURE: _FailureReason.ValueType  # 1
+    FAILURE_REASON_TIMEOUT: _FailureReason.ValueType  # 2
+    FAILURE_REASON_IMAGE_PULL_FAILURE: _FailureReason.ValueType  # 3
+    FAILURE_REASON_DEPENDENCY_FAILED: _FailureReason.ValueType  # 4
+    FAILURE_REASON_WORKER_LOST: _FailureReason.ValueType  # 5
+    FAILURE_REASON_CANCELED: _FailureReason.ValueType  # 6
+    FAILURE_REASON_SYSTEM_FAILURE: _FailureReason.ValueType  # 7
+
+class FailureReason(_FailureReason, metaclass=_FailureReasonEnumTypeWrapper):
+    """Why an attempt failed (the failure reasons of job reports)."""
+
+FAILURE_REASON_UNSPECIFIED: FailureReason.ValueType  # 0
+FAILURE_REASON_SCRIPT_FAILURE: FailureReason.ValueType  # 1
+FAILURE_REASON_TIMEOUT: FailureReason.ValueType  # 2
+FAILURE_REASON_IMAGE_PULL_FAILURE: FailureReason.ValueType  # 3
+FAILURE_REASON_DEPENDENCY_FAILED: FailureReason.ValueType  # 4
+FAILURE_REASON_WORKER_LOST: FailureReason.ValueType  # 5
+FAILURE_REASON_CANCELED: FailureReason.ValueType  # 6
+FAILURE_REASON_SYSTEM_FAILURE: FailureReason.ValueType  # 7
+Global___FailureReason: _TypeAlias = FailureReason  # noqa: Y015
+
+class _ArtifactWhen:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ArtifactWhenEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ArtifactWhen.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ARTIFACT_WHEN_UNSPECIFIED: _ArtifactWhen.ValueType  # 0
+    ARTIFACT_WHEN_ON_SUCCESS: _ArtifactWhen.ValueType  # 1
+    ARTIFACT_WHEN_ON_FAILURE: _ArtifactWhen.ValueType  # 2
+    ARTIFACT_WHEN_ALWAYS: _ArtifactWhen.ValueType  # 3
+
+class ArtifactWhen(_ArtifactWhen, metaclass=_ArtifactWhenEnumTypeWrapper): ...
+
+ARTIFACT_WHEN_UNSPECIFIED: ArtifactWhen.ValueType  # 0
+ARTIFACT_WHEN_ON_SUCCESS: ArtifactWhen.ValueType  # 1
+ARTIFACT_WHEN_ON_FAILURE: ArtifactWhen.ValueType  # 2
+ARTIFACT_WHEN_ALWAYS: ArtifactWhen.ValueType  # 3
+Global___ArtifactWhen: _TypeAlias = ArtifactWhen  # noqa: Y015
 
 @_typing.final
 class AttemptRef(_message.Message):
@@ -248,8 +317,7 @@ class LogChunk(_message.Message):
     STREAM_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
-    stream: _builtins.str
-    """"stdout", "stderr" or "system" (lines xxci itself writes)."""
+    stream: _types_pb2.LogStream.ValueType
     data: _builtins.bytes
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
@@ -258,7 +326,7 @@ class LogChunk(_message.Message):
         *,
         ref: Global___AttemptRef | None = ...,
         seq: _builtins.int = ...,
-        stream: _builtins.str = ...,
+        stream: _types_pb2.LogStream.ValueType = ...,
         data: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
@@ -305,11 +373,11 @@ class JobFinished(_message.Message):
     FAILURE_REASON_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     ARTIFACTS_BLOB_FIELD_NUMBER: _builtins.int
-    status: _builtins.str
-    """A JobStatus name: SUCCESS, FAILED or CANCELED."""
+    status: Global___JobResult.ValueType
+    """UNSPECIFIED (or a value this orchestrator does not know) counts as FAILED."""
     exit_code: _builtins.int
-    failure_reason: _builtins.str
-    """A FailureReason value, or empty."""
+    failure_reason: Global___FailureReason.ValueType
+    """Why a FAILED attempt failed; UNSPECIFIED counts as SYSTEM_FAILURE."""
     message: _builtins.str
     artifacts_blob: _builtins.str
     @_builtins.property
@@ -318,9 +386,9 @@ class JobFinished(_message.Message):
         self,
         *,
         ref: Global___AttemptRef | None = ...,
-        status: _builtins.str = ...,
+        status: Global___JobResult.ValueType = ...,
         exit_code: _builtins.int | None = ...,
-        failure_reason: _builtins.str = ...,
+        failure_reason: Global___FailureReason.ValueType = ...,
         message: _builtins.str = ...,
         artifacts_blob: _builtins.str = ...,
     ) -> None: ...
@@ -446,8 +514,8 @@ class AssignJob(_message.Message):
     image: _builtins.str
     timeout_seconds: _builtins.float
     source_blob: _builtins.str
-    artifact_when: _builtins.str
-    """An ArtifactWhen value: on_success, on_failure, always."""
+    artifact_when: Global___ArtifactWhen.ValueType
+    """When to collect artifact_paths; UNSPECIFIED means ON_SUCCESS."""
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
     @_builtins.property
@@ -472,7 +540,7 @@ class AssignJob(_message.Message):
         source_blob: _builtins.str = ...,
         artifact_blobs: _abc.Iterable[_builtins.str] | None = ...,
         artifact_paths: _abc.Iterable[_builtins.str] | None = ...,
-        artifact_when: _builtins.str = ...,
+        artifact_when: Global___ArtifactWhen.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
