@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from xxci.common.archives import pack_directory
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.container_config import LABEL_RUN
 from xxci.worker.docker.engine import DockerEngine
 from xxci.worker.docker.executor import DockerExecutor
 from xxci.worker.executor import Assignment, ExecutionResult, Workspace
-from xxci.worker.workspace import pack_directory
 
 pytestmark = pytest.mark.docker
 

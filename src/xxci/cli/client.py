@@ -10,11 +10,11 @@ from typing import Any
 import grpc
 
 from xxci.common.auth import open_channel, translate_rpc_error
+from xxci.common.blobs import upload_file
 from xxci.common.closing import AsyncClosing
 from xxci.common.convert import record_from_pb
 from xxci.common.events import RecordedEvent
 from xxci.common.pb.v1 import pipeline_pb2, pipeline_pb2_grpc
-from xxci.worker.blobs import upload_file
 
 
 class Client(AsyncClosing):

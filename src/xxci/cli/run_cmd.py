@@ -22,12 +22,12 @@ from xxci.cli.options import (
     selector_options,
 )
 from xxci.cli.selection import find_repo_root, resolve_repo, selected_files
+from xxci.common.archives import pack_directory
 from xxci.common.errors import (
     SpecError,
     UsageError,
 )
 from xxci.common.spec import LoadedFile, diagnostics_of, display_path, load_files
-from xxci.worker.workspace import pack_directory
 
 
 def prepare_source(

@@ -23,13 +23,13 @@ from typing import TypeVar
 import grpc
 import grpc.aio
 
+from xxci.common import blobs
 from xxci.common.attempts import AttemptKey
 from xxci.common.auth import translate_rpc_error
 from xxci.common.convert import attempt_ref
 from xxci.common.errors import XxciError
 from xxci.common.pb.v1 import worker_pb2
 from xxci.common.status import FailureReason, JobStatus
-from xxci.worker import blobs
 from xxci.worker.convert import job_finished, log_chunk
 from xxci.worker.executor import Assignment, ExecutionResult, Executor, Workspace
 from xxci.worker.outbox import Outbox

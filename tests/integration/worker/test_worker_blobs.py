@@ -12,9 +12,9 @@ import pytest
 
 from tests.fakes.orchestrator import FakeServer, digest_of
 from xxci.common.auth import INVALID_TOKEN_DETAILS, open_channel, translate_rpc_error
+from xxci.common.blobs import CHUNK_SIZE, BlobDigestMismatch, download, file_digest, upload_file
 from xxci.common.errors import ConnectionFailed, NotFoundError
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc, worker_pb2, worker_pb2_grpc
-from xxci.worker.blobs import CHUNK_SIZE, BlobDigestMismatch, download, file_digest, upload_file
 
 pytestmark = pytest.mark.timeout(15)
 

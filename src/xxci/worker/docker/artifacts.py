@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from xxci.worker.workspace import ArchiveWriter, copy_members
+from xxci.common.archives import ArchiveWriter, copy_members
 
 __all__ = [
     "ArtifactPattern",

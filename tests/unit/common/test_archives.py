@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from xxci.worker.workspace import merge_archives, open_archive, pack_directory
+from xxci.common.archives import merge_archives, open_archive, pack_directory
 
 
 def make_tree(root: Path) -> Path:
