@@ -129,7 +129,7 @@ RULES = [
         "xxci.worker.docker*",
         (*WIRE, "xxci.worker.*"),
         "the Docker executor runs a job: it knows the executor contract, not the orchestrator",
-        allowed_imports=("xxci.worker.executor*", "xxci.worker.docker*", "xxci.worker.workspace*"),
+        allowed_imports=("xxci.worker.executor*", "xxci.worker.docker*"),
     ),
 ]
 
