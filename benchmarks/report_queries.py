@@ -257,9 +257,7 @@ async def main(runs: int, repeat: int) -> None:
                     query(pipeline=pipeline, stage="test", job="unit", last=100),
                     repeat,
                 ),
-                await timed(
-                    "status (runs in flight)", lambda: unfinished_runs(store, cache), repeat
-                ),
+                await timed("status (runs in flight)", lambda: unfinished_runs(store), repeat),
                 await timed(
                     "verify (whole log)",
                     lambda: verify_log(store, cache, None),

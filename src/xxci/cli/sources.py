@@ -119,7 +119,7 @@ class LocalSource:
 
     async def status(self) -> dict[str, Any]:
         # No hub here: the workers of a local run live in that run's process.
-        return status_report(await unfinished_runs(self._store, self._cache), None)
+        return status_report(await unfinished_runs(self._store), None)
 
     async def events(self, run: str, since: int, follow: bool) -> AsyncIterator[RecordedEvent]:
         run_id = await resolve_run(self._store, run) if run else ""

@@ -40,6 +40,10 @@ async def test_status_says_why_jobs_wait(tmp_path: Path, home: Path) -> None:
         state = await served.orchestrator.submit(load_pipeline_text(WAITING, "w.yml"))
         await eventually(lambda: "held" in executor.runs, what="held to start")
         await executor.run_of("held").started.wait()
+        await eventually(  # the worker's JobStarted reached the log
+            lambda: served.orchestrator.runs.active()[0].jobs["held"].started_at,
+            what="held's JobStarted",
+        )
 
         result = await run_cli("status", *served.args, "--format", "json")
         assert result.exit_code == 0

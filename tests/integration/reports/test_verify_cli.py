@@ -90,6 +90,11 @@ async def test_verify_checks_the_run_index_and_the_cache(
     build2 = history["build#2"].run_id
     with sqlite3.connect(home / "local.db") as db:
         db.execute("UPDATE runs SET branch = 'main' WHERE run_id = ?", (build2,))
+        db.execute("UPDATE runs SET finished_seq = NULL WHERE run_id = ?", (build2,))
+        (finished_seq,) = db.execute(
+            "SELECT seq FROM events WHERE stream = ? AND type = 'RunFinished'",
+            (run_stream(build2),),
+        ).fetchone()
         db.execute(
             "UPDATE report_cache SET summary = replace(summary, 'SUCCESS', 'FAILED')"
             " WHERE run_id = ?",
@@ -99,6 +104,9 @@ async def test_verify_checks_the_run_index_and_the_cache(
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert f"runs index, run {build2}: branch is 'main', its RunCreated says 'dev'" in lines
+    assert (
+        f"runs index, run {build2}: finished_seq is None, its RunFinished says {finished_seq}"
+    ) in lines
     cache = [line for line in lines if line.startswith("report cache")]
     assert cache, lines
     prefix = f"report cache, run {build2} (build #2) summary: "

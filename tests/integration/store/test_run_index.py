@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from xxci.common.errors import ConflictError, NotFoundError
-from xxci.common.events import RunCreated, StageStarted, run_stream
+from xxci.common.events import RunCreated, RunFinished, StageStarted, run_stream
 from xxci.orchestrator.store import EventStorage, RunRow
 
 from .conftest import Backend
@@ -130,3 +130,28 @@ async def test_find_runs_filters(event_store: EventStorage) -> None:
     assert await event_store.find_runs(repo="/nowhere") == []
     with pytest.raises(NotFoundError):
         await event_store.get_run("nope")
+
+
+async def test_live_runs_are_those_without_a_run_finished(event_store: EventStorage) -> None:
+    for run_id in ("r1", "r2", "r3"):
+        await event_store.append_run_created(run_id, make(run_id, "build"))
+    assert [r.run_id for r in await event_store.live_runs()] == ["r1", "r2", "r3"]
+
+    await event_store.append(run_stream("r2"), 1, [RunFinished("NOT-A-STATUS")])  # ignored
+    [finished] = await event_store.append(run_stream("r2"), 2, [RunFinished("SUCCESS")])
+    await event_store.append(run_stream("r2"), 3, [RunFinished("FAILED")])  # the first counts
+    await event_store.append(
+        run_stream("r4"), 0, [make("r4", "build")(4), StageStarted("s"), RunFinished("CANCELED")]
+    )
+
+    assert [r.run_id for r in await event_store.live_runs()] == ["r1", "r3"]
+    [r2] = await event_store.find_runs(pipeline="build", number=2)
+    [r4] = await event_store.find_runs(pipeline="build", number=4)
+    assert (r2.finished_seq, r4.finished_seq) == (finished.seq, r4.created_seq + 2)
+    assert {r.run_id: r.finished_seq for r in await event_store.live_runs()} == {
+        "r1": None,
+        "r3": None,
+    }
+    before = await event_store.find_runs()
+    assert await event_store.rebuild_run_index() == 4
+    assert await event_store.find_runs() == before

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from xxci.common.events import JobFinished, JobQueued, StageStarted, run_stream
+from xxci.common.events import JobFinished, JobQueued, RunFinished, StageStarted, run_stream
 from xxci.orchestrator.store import EventStore, LogStore
 
 from .test_run_index import make
@@ -110,3 +110,29 @@ async def test_old_and_new_event_shapes_decode(db_path: Path) -> None:
         JobQueued(job="compile", attempt=1),
         JobFinished(job="compile", attempt=1, status="SUCCESS"),
     ]
+
+
+async def test_an_index_from_before_finished_seq_is_migrated_on_open(db_path: Path) -> None:
+    async with await EventStore.open(db_path) as store:
+        for run_id in ("r1", "r2", "r3"):
+            await store.append_run_created(run_id, make(run_id, "build"))
+        await store.append(run_stream("r2"), 1, [RunFinished("SUCCESS")])
+        before = await store.find_runs()
+    with sqlite3.connect(db_path) as raw:  # the shape an older xxci wrote
+        raw.execute("DROP INDEX runs_live")
+        raw.execute("ALTER TABLE runs DROP COLUMN finished_seq")
+
+    async with await EventStore.open(db_path) as store:
+        assert await store.find_runs() == before
+        assert [r.run_id for r in await store.live_runs()] == ["r1", "r3"]
+
+
+async def test_start_up_reads_live_runs_through_the_partial_index(db_path: Path) -> None:
+    async with await EventStore.open(db_path):
+        pass
+    with sqlite3.connect(db_path) as raw:
+        plan = raw.execute(
+            "EXPLAIN QUERY PLAN SELECT run_id FROM runs WHERE finished_seq IS NULL"
+            " ORDER BY created_seq"
+        ).fetchall()
+    assert "USING INDEX runs_live" in " ".join(str(step[-1]) for step in plan)

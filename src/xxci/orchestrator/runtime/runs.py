@@ -50,8 +50,9 @@ class RunBook:
         self._listeners.append(listener)
 
     async def load(self) -> list[RunState]:
-        """Replay every unfinished run from the log (used at start-up)."""
-        for row in await self._store.find_runs():
+        """Replay every unfinished run from the log (used at start-up; reads only the
+        live runs, so it costs the same however long the history is)."""
+        for row in await self._store.live_runs():
             if row.run_id in self._states:
                 continue
             state = await load_run(self._store, row.run_id)

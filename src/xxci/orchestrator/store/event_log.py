@@ -32,7 +32,12 @@ from xxci.common.events import (
 )
 from xxci.orchestrator.store._event_rows import EVENT_COLUMNS, decode_row
 from xxci.orchestrator.store._sqlite import Database, format_time, parse_time
-from xxci.orchestrator.store.run_index import insert_runs, pipeline_name, row_from_event
+from xxci.orchestrator.store.run_index import (
+    insert_runs,
+    pipeline_name,
+    record_finished,
+    row_from_event,
+)
 
 __all__ = ["SqliteEventLog"]
 
@@ -255,6 +260,7 @@ async def _insert(
         await insert_runs(
             conn, [row_from_event(r) for r in recorded if isinstance(r.event, RunCreated)]
         )
+        await record_finished(conn, recorded)
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"stale append to stream {stream!r}: {exc}") from exc
     return recorded

@@ -18,7 +18,13 @@ from xxci.orchestrator.store._event_rows import EVENTS_SCHEMA
 from xxci.orchestrator.store._sqlite import Database, Synchronous
 from xxci.orchestrator.store.changes import ChangeNotifier
 from xxci.orchestrator.store.event_log import SqliteEventLog
-from xxci.orchestrator.store.run_index import RUNS_SCHEMA, RunRow, SqliteRunIndex, rebuild_runs
+from xxci.orchestrator.store.run_index import (
+    RUNS_SCHEMA,
+    RunRow,
+    SqliteRunIndex,
+    migrate_runs,
+    rebuild_runs,
+)
 
 __all__ = ["EventStore"]
 
@@ -126,6 +132,9 @@ class EventStore(AsyncClosing):
     async def pipelines(self, repo: str | None = None) -> list[str]:
         return await self.runs.pipelines(repo)
 
+    async def live_runs(self) -> list[RunRow]:
+        return await self.runs.live_runs()
+
     async def get_run(self, run_id: str) -> RunRow:
         return await self.runs.get_run(run_id)
 
@@ -143,6 +152,7 @@ async def _create_schema(db: Database) -> None:
             await conn.execute_fetchall(statement)
         if not had_index:  # a log written before the run index existed
             await rebuild_runs(conn)
+        await migrate_runs(conn)
 
 
 def _statements(script: str) -> list[str]:

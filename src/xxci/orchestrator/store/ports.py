@@ -126,6 +126,11 @@ class RunIndex(Protocol):
 
     async def pipelines(self, repo: str | None = None) -> list[str]: ...
 
+    async def live_runs(self) -> list[RunRow]:
+        """The runs without a ``RunFinished``, oldest first: what start-up resumes. Its
+        cost must not grow with the number of finished runs."""
+        ...
+
     async def get_run(self, run_id: str) -> RunRow:
         """NotFoundError if there is no such run."""
         ...

@@ -28,7 +28,7 @@ from typing import Literal
 from xxci.common.closing import AsyncClosing
 from xxci.orchestrator.store._sqlite import Database
 from xxci.orchestrator.store.run_index import COLUMNS as RUN_COLUMNS
-from xxci.orchestrator.store.run_index import RunRow
+from xxci.orchestrator.store.run_index import N_COLUMNS, RunRow
 
 __all__ = ["CACHE_SCHEMA", "CacheHit", "CachedReport", "ReportCache"]
 
@@ -126,8 +126,9 @@ class ReportCache(AsyncClosing):
         rows = await self._db.read(sql, params)
         found: list[tuple[RunRow, CacheHit | None]] = []
         for row in reversed(rows):
-            hit = CacheHit(int(row[9]), str(row[10])) if row[9] is not None else None
-            found.append((RunRow.from_db(row[:9]), hit))
+            last_seq, document = row[N_COLUMNS], row[N_COLUMNS + 1]
+            hit = CacheHit(int(last_seq), str(document)) if last_seq is not None else None
+            found.append((RunRow.from_db(row[:N_COLUMNS]), hit))
         return found
 
     async def save(self, entries: Sequence[CachedReport]) -> None:

@@ -1,9 +1,11 @@
 """The run index: one row per ``RunCreated``, for queries that must not replay the log.
 
-It holds only immutable facts of ``RunCreated`` (never a status), is written in the
-same transaction as the event, and can be rebuilt from the log at any time, so it can
-never disagree with the log. ``UNIQUE (pipeline, number)`` makes run numbers per
-pipeline name unique.
+It holds the immutable facts of ``RunCreated`` and one more: ``finished_seq``, the seq
+of the run's ``RunFinished`` (NULL while the run is live), so start-up reads the live
+runs through a partial index instead of replaying every run ever made. Both are
+written in the transaction of the event they come from, can be rebuilt from the log at
+any time, and ``xxci verify`` checks them against it. ``UNIQUE (pipeline, number)``
+makes run numbers per pipeline name unique.
 """
 
 from __future__ import annotations
@@ -16,17 +18,24 @@ from typing import Any
 import aiosqlite
 
 from xxci.common.errors import NotFoundError
-from xxci.common.events import RecordedEvent, RunCreated
+from xxci.common.events import RecordedEvent, RunCreated, RunFinished
+from xxci.common.status import RunStatus
 from xxci.orchestrator.store._event_rows import EVENT_COLUMNS, decode_row
 from xxci.orchestrator.store._sqlite import Database, format_time, parse_time
 
 __all__ = [
+    "COLUMNS",
+    "LIVE_SCHEMA",
+    "N_COLUMNS",
     "RUNS_SCHEMA",
     "RunRow",
     "SqliteRunIndex",
+    "finished_seq_of",
     "insert_runs",
+    "migrate_runs",
     "pipeline_name",
     "rebuild_runs",
+    "record_finished",
     "row_from_event",
 ]
 
@@ -41,17 +50,30 @@ CREATE TABLE IF NOT EXISTS runs (
     "commit"    TEXT NOT NULL,
     created_seq INTEGER NOT NULL,
     created_at  TEXT NOT NULL,
+    finished_seq INTEGER,
     UNIQUE (pipeline, number)
 );
 CREATE INDEX IF NOT EXISTS runs_by_repo ON runs (repo, pipeline, number);
 """
 
-COLUMNS = 'run_id, stream, pipeline, number, repo, branch, "commit", created_seq, created_at'
+LIVE_SCHEMA = """
+CREATE INDEX IF NOT EXISTS runs_live ON runs (created_seq) WHERE finished_seq IS NULL;
+"""
+"""Created after ``RUNS_SCHEMA`` (and after a migration added ``finished_seq``)."""
+
+COLUMNS = (
+    'run_id, stream, pipeline, number, repo, branch, "commit", created_seq, created_at,'
+    " finished_seq"
+)
+N_COLUMNS = 10
+
+_FINISHED = tuple(s.value for s in RunStatus if s.finished)
 
 
 @dataclass(frozen=True)
 class RunRow:
-    """A run's identity as recorded by its ``RunCreated`` event (no status: replay for that)."""
+    """A run's identity as recorded by its ``RunCreated`` event, and the seq of its
+    ``RunFinished`` (None while it runs). No status: replay for that."""
 
     run_id: str
     stream: str
@@ -62,12 +84,15 @@ class RunRow:
     commit: str
     created_seq: int
     created_at: datetime
+    finished_seq: int | None = None
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> RunRow:
         """Build from a row selected as ``COLUMNS`` (or a slice of one)."""
-        run_id, stream, pipeline, number, repo, branch, commit, seq, at = row
-        return cls(run_id, stream, pipeline, number, repo, branch, commit, seq, parse_time(at))
+        run_id, stream, pipeline, number, repo, branch, commit, seq, at, finished = row
+        return cls(
+            run_id, stream, pipeline, number, repo, branch, commit, seq, parse_time(at), finished
+        )
 
 
 def pipeline_name(event: RunCreated) -> str:
@@ -106,15 +131,57 @@ def _params(row: RunRow) -> Sequence[object]:
         row.commit,
         row.created_seq,
         format_time(row.created_at),
+        row.finished_seq,
     )
+
+
+def finishes_run(recorded: RecordedEvent) -> bool:
+    """Whether ``recorded`` is a ``RunFinished`` the fold takes (a finished status)."""
+    event = recorded.event
+    return isinstance(event, RunFinished) and event.status in _FINISHED
+
+
+def finished_seq_of(records: Iterable[RecordedEvent]) -> int | None:
+    """The seq at which a run stream's run finished (the first ``RunFinished`` the
+    fold takes); None if it has not."""
+    return next((r.seq for r in records if finishes_run(r)), None)
 
 
 async def insert_runs(conn: aiosqlite.Connection, rows: Iterable[RunRow]) -> None:
     """Insert index rows inside the caller's transaction (IntegrityError on a taken number)."""
     for row in rows:
         await conn.execute_fetchall(
-            f"INSERT INTO runs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _params(row)
+            f"INSERT INTO runs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _params(row)
         )
+
+
+async def record_finished(conn: aiosqlite.Connection, recorded: Sequence[RecordedEvent]) -> None:
+    """Mark the runs that ``recorded`` finishes, inside the caller's transaction."""
+    for rec in recorded:
+        if finishes_run(rec):
+            await conn.execute_fetchall(
+                "UPDATE runs SET finished_seq = ? WHERE stream = ? AND finished_seq IS NULL",
+                (rec.seq, rec.stream),
+            )
+
+
+async def migrate_runs(conn: aiosqlite.Connection) -> None:
+    """Give a run index from before ``finished_seq`` the column, filled from the log."""
+    columns = [row[1] for row in await conn.execute_fetchall("PRAGMA table_info(runs)")]
+    if "finished_seq" not in columns:
+        await conn.execute_fetchall("ALTER TABLE runs ADD COLUMN finished_seq INTEGER")
+        await _fill_finished(conn)
+    await conn.execute_fetchall(LIVE_SCHEMA)
+
+
+async def _fill_finished(conn: aiosqlite.Connection) -> None:
+    marks = ", ".join("?" * len(_FINISHED))
+    await conn.execute_fetchall(
+        "UPDATE runs SET finished_seq = (SELECT MIN(e.seq) FROM events AS e"
+        " WHERE e.stream = runs.stream AND e.type = ?"
+        f" AND json_extract(e.data, '$.status') IN ({marks}))",
+        (RunFinished.type, *_FINISHED),
+    )
 
 
 async def rebuild_runs(conn: aiosqlite.Connection) -> int:
@@ -126,6 +193,7 @@ async def rebuild_runs(conn: aiosqlite.Connection) -> int:
     )
     index = [row_from_event(decode_row(row)) for row in rows]
     await insert_runs(conn, index)
+    await _fill_finished(conn)
     return len(index)
 
 
@@ -172,6 +240,13 @@ class SqliteRunIndex:
         if repo is not None:
             sql, params = sql + " WHERE repo = ?", [repo]
         return [str(row[0]) for row in await self._db.read(sql + " ORDER BY pipeline", params)]
+
+    async def live_runs(self) -> list[RunRow]:
+        """The runs that have not finished, oldest first (reads only those)."""
+        rows = await self._db.read(
+            f"SELECT {COLUMNS} FROM runs WHERE finished_seq IS NULL ORDER BY created_seq"
+        )
+        return [RunRow.from_db(row) for row in rows]
 
     async def get_run(self, run_id: str) -> RunRow:
         """The index row of ``run_id``; NotFoundError if there is no such run."""

@@ -136,13 +136,9 @@ async def query_report(
     return {"report_version": REPORT_VERSION, "level": level, "at_seq": at, "runs": runs}
 
 
-async def unfinished_runs(store: EventStorage, cache: ReportStorage) -> list[RunState]:
-    """Every run of the log that has not finished, oldest first (finished runs met on
-    the way are cached)."""
-    selected = await cache.select(detail="none")
-    missing = [row for row, hit in selected if hit is None]
-    folded = await fold_runs(store, missing)
-    await _remember(cache, folded.values())
+async def unfinished_runs(store: EventStorage) -> list[RunState]:
+    """Every run of the log that has not finished, oldest first (only those are read)."""
+    folded = await fold_runs(store, await store.live_runs())
     return [f.state for f in folded.values() if not f.state.finished]
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from xxci.common.events import RecordedEvent, RunCreated
 from xxci.orchestrator.domain.state import replay
 from xxci.orchestrator.store import CachedReport, EventStorage, ReportStorage, RunRow
-from xxci.orchestrator.store.run_index import row_from_event
+from xxci.orchestrator.store.run_index import finished_seq_of, row_from_event
 from xxci.orchestrator.views.queries import Folded
 from xxci.orchestrator.views.report import run_report, summary_of
 
@@ -125,7 +125,10 @@ def _check_run(
     if not isinstance(first, RunCreated) or first.run_id != run_id:
         problems.append(f"{stream}: does not start with the RunCreated of run {run_id}")
         return run_id, "", 0, False, len(records), problems
-    _check_index(run_id, row_from_event(records[0]), index.get(run_id), problems)
+    expected = dataclasses.replace(
+        row_from_event(records[0]), finished_seq=finished_seq_of(records)
+    )
+    _check_index(run_id, expected, index.get(run_id), problems)
     try:
         state = replay(records)
     except ValueError as err:
@@ -166,8 +169,12 @@ def _check_index(run_id: str, expected: RunRow, row: RunRow | None, problems: li
         mine, theirs = getattr(expected, f.name), getattr(row, f.name)
         if mine != theirs:
             problems.append(
-                f"runs index, run {run_id}: {f.name} is {theirs!r}, its RunCreated says {mine!r}"
+                f"runs index, run {run_id}: {f.name} is {theirs!r}, {_source(f.name)} says {mine!r}"
             )
+
+
+def _source(field_name: str) -> str:
+    return "its RunFinished" if field_name == "finished_seq" else "its RunCreated"
 
 
 def _check_file(
