@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fakes.executor import FakeExecutor
 from xxci.common.events import run_stream
 from xxci.common.spec import load_pipeline_text
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.worker.agent import WorkerAgent
@@ -42,7 +43,7 @@ def pipeline_text(jobs: int, stages: int) -> str:
 
 async def measure(jobs: int, stages: int, workers: int, capacity: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        orchestrator = Orchestrator(Path(tmp), heartbeat_interval=1.0)
+        orchestrator = Orchestrator(Path(tmp), settings=Settings(heartbeat_interval=1.0))
         server = OrchestratorServer(orchestrator, "127.0.0.1:0")
         await server.start()
         ready = asyncio.Event()

@@ -17,6 +17,7 @@ after a cancel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class FakeJob:
     artifacts: bytes | None = None  # contents of the artifacts archive to return
     raise_error: Exception | None = None  # break the contract: raise from run()
     stop_seconds: float = 0.0  # how long it takes to stop once canceled (at most the grace)
+    stop_gate: asyncio.Event | None = None  # or: stops when the test sets it (same bound)
 
 
 @dataclass
@@ -152,7 +154,7 @@ class FakeExecutor:
             except _Canceled:
                 await listener.output("system", b"job canceled\n")
                 # Like a job that traps SIGTERM: it ends in its own time, or is killed.
-                await asyncio.sleep(min(job.stop_seconds, max(0.0, grace_seconds)))
+                await _stopping(job, max(0.0, grace_seconds))
                 return _canceled()
             except _TimedOut:
                 limit = format_duration(assignment.timeout_seconds)
@@ -175,6 +177,15 @@ class FakeExecutor:
                     f"{command}",
                 )
         return ExecutionResult(status=JobStatus.SUCCESS, exit_code=0)
+
+
+async def _stopping(job: FakeJob, grace_seconds: float) -> None:
+    if job.stop_gate is None:
+        await asyncio.sleep(min(job.stop_seconds, grace_seconds))
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(grace_seconds):
+            await job.stop_gate.wait()
 
 
 def _canceled() -> ExecutionResult:

@@ -11,6 +11,8 @@ from pathlib import Path
 import asyncclick as click
 
 from xxci.cli.options import exits_cleanly
+from xxci.common.errors import UsageError
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 
@@ -76,9 +78,13 @@ async def server(
     )
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    orchestrator = Orchestrator(
-        data_dir, lease_ttl=lease_ttl, heartbeat_interval=heartbeat, cancel_grace=cancel_grace
-    )
+    try:
+        settings = Settings(
+            lease_ttl=lease_ttl, heartbeat_interval=heartbeat, cancel_grace=cancel_grace
+        )
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    orchestrator = Orchestrator(data_dir, settings=settings)
     srv = OrchestratorServer(orchestrator, listen, token=token, tls_cert=tls_cert, tls_key=tls_key)
     await srv.start()
     click.echo(f"xxci orchestrator listening on {listen} (port {srv.port}), data in {data_dir}")

@@ -11,6 +11,12 @@ Jobs are held: a job's first step waits at a gate until the test calls
 :meth:`Cluster.release`, so the test decides the order in which jobs finish. Every
 wait polls the run book or the log (:meth:`Cluster.wait_until`), never sleeps a fixed
 time, and fails after a few seconds instead of hanging.
+
+The orchestrator runs on a :class:`~tests.fakes.clock.FakeClock`: its time stands
+still, so no lease runs out and no back-stop fires unless the test says so, with
+:meth:`Cluster.advance` (time passes, then the orchestrator's loop takes a round) or
+:meth:`Cluster.lapse` (a silent worker's leases run out). Workers keep real time: they
+heartbeat every ``heartbeat_interval`` seconds and time their jobs out for real.
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tests.fakes.clock import FakeClock
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
+from xxci.common.clock import Clock
 from xxci.common.events import Event, MessageRejected, RecordedEvent, run_stream, worker_stream
 from xxci.common.spec.loader import load_pipeline_text
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.hub import WorkerSession
@@ -36,6 +45,10 @@ from xxci.worker.executor import Assignment
 __all__ = ["Cluster", "Entry", "Link", "Worker"]
 
 WAIT_SECONDS = 5.0
+
+SETTINGS = Settings(heartbeat_interval=0.2)
+"""What a cluster runs with unless a test says otherwise: the defaults of ``xxci
+server``, with workers that heartbeat often (in real time)."""
 
 
 class Entry(NamedTuple):
@@ -219,22 +232,22 @@ class Cluster:
     """An orchestrator on ``127.0.0.1`` with a data dir under ``tmp_path``, and workers.
 
     ``hold`` says which jobs wait at a gate: True for every job, or a set of names.
+    ``clock`` is the orchestrator's (a :class:`FakeClock` unless given); the workers
+    get ``settings.cancel_grace`` as their grace.
     """
 
     def __init__(
         self,
         tmp_path: Path,
         *,
-        lease_ttl: float = 1.0,
-        heartbeat_interval: float = 0.2,
-        cancel_grace: float = 1.0,
+        settings: Settings = SETTINGS,
+        clock: Clock | None = None,
         hold: bool | Collection[str] = True,
     ) -> None:
         self.tmp_path = tmp_path
         self.data_dir = tmp_path / "data"
-        self.lease_ttl = lease_ttl
-        self.heartbeat_interval = heartbeat_interval
-        self.cancel_grace = cancel_grace
+        self.settings = settings
+        self.clock = clock if clock is not None else FakeClock()
         self.hold = hold
         self.port = 0
         self.workers: list[Worker] = []
@@ -253,12 +266,7 @@ class Cluster:
 
     async def start(self) -> None:
         """Start the orchestrator (on the same port and data dir as before, if any)."""
-        orchestrator = Orchestrator(
-            self.data_dir,
-            lease_ttl=self.lease_ttl,
-            heartbeat_interval=self.heartbeat_interval,
-            cancel_grace=self.cancel_grace,
-        )
+        orchestrator = Orchestrator(self.data_dir, settings=self.settings, clock=self.clock)
         server = OrchestratorServer(orchestrator, f"127.0.0.1:{self.port}")
         await server.start()
         self._server = server
@@ -278,6 +286,35 @@ class Cluster:
         for worker in self.workers:
             await self.crash(worker)
         await self.stop_orchestrator()
+
+    # -- time ------------------------------------------------------------------------
+
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass on the orchestrator's clock, then let its loop take one
+        round (leases, time-based decisions, cancels, dispatch) at the new time.
+
+        Leases count too: an attempt whose worker did not heartbeat since is lost when
+        ``seconds`` reach the lease, a live worker's as well (its next heartbeat comes
+        in real time, after the round).
+        """
+        assert isinstance(self.clock, FakeClock), "only a fake clock can be advanced"
+        self.clock.advance(seconds)
+        await self.orchestrator.step()
+
+    async def lapse(self, worker: Worker) -> None:
+        """Let the leases of ``worker``, which must have gone silent (cut off, crashed,
+        its messages held), run out: advance the clock past a lease until the
+        orchestrator drops its session (a heartbeat already on its way when the worker
+        went silent renews the lease once more)."""
+
+        async def dropped() -> bool:
+            hub = self.orchestrator.hub
+            if self.session_of(worker) is None and not hub.leases_of(worker.worker_id):
+                return True
+            await self.advance(self.settings.lease_ttl + 1)
+            return False
+
+        await self.wait_until(dropped, what=f"the leases of {worker.name} to run out")
 
     # -- runs ------------------------------------------------------------------------
 
@@ -382,7 +419,7 @@ class Cluster:
             backoff_initial=0.05,
             backoff_max=0.2,
             flush_timeout=2.0,
-            grace_seconds=self.cancel_grace,
+            grace_seconds=self.settings.cancel_grace,
         )
         worker = Worker(name, agent, executor, link)
         executor.default = lambda assignment: self._script(worker, assignment)

@@ -4,19 +4,23 @@ scheduler's back-stop when no report comes)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.clock import FakeClock
+from tests.fakes.executor import FakeJob, FakeStep
 from tests.integration.orchestrator.conftest import ClusterFactory
-from tests.integration.orchestrator.harness import Cluster, Entry
+from tests.integration.orchestrator.harness import SETTINGS, Cluster, Entry
 from xxci.cli.client import Client
 from xxci.common.attempts import AttemptKey
+from xxci.common.clock import SYSTEM_CLOCK
 from xxci.common.events import JobAssigned, JobStarted, encode_event
 from xxci.common.spec.loader import load_pipeline_text
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
-from xxci.orchestrator.domain import scheduler
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import EventStore
 
@@ -49,9 +53,9 @@ jobs:
 async def test_a_restarted_orchestrator_resumes_the_run_from_its_log(
     make_cluster: ClusterFactory,
 ) -> None:
-    # The restarted orchestrator gives running attempts a fresh lease: long enough for
-    # the worker to redial (gRPC backs off 0.5 s) and re-adopt them.
-    cluster = await make_cluster(lease_ttl=2.0)
+    # The restarted orchestrator gives running attempts a fresh lease, which the worker
+    # re-adopts when it redials.
+    cluster = await make_cluster()
     worker = await cluster.add_worker("w1", capacity=2)
     run_id = await cluster.submit(TWO_STAGES)
     await cluster.wait_held("compile")
@@ -163,6 +167,7 @@ async def test_cancel_of_a_queued_job_ends_it_at_once(cluster: Cluster) -> None:
     run_id = await cluster.submit(TWO_STAGES)
     await cluster.release("compile")
     await cluster.wait_held("unit")
+    await cluster.wait_for_event(run_id, "JobStarted", "unit", 1)
     state = await cluster.state(run_id)
     assert state.jobs["lint"].status is JobStatus.QUEUED  # no free slot
 
@@ -189,10 +194,7 @@ async def test_cancel_of_a_queued_job_ends_it_at_once(cluster: Cluster) -> None:
     assert state.status is RunStatus.CANCELED
 
 
-async def test_a_cancel_lost_with_a_broken_stream_is_sent_again(
-    make_cluster: ClusterFactory,
-) -> None:
-    cluster = await make_cluster(lease_ttl=3.0)
+async def test_a_cancel_lost_with_a_broken_stream_is_sent_again(cluster: Cluster) -> None:
     worker = await cluster.add_worker("w1")
     run_id = await cluster.submit(TWO_STAGES)
     await cluster.wait_for_event(run_id, "JobStarted", "compile", 1)
@@ -212,6 +214,67 @@ async def test_a_cancel_lost_with_a_broken_stream_is_sent_again(
     assert state.jobs["compile"].message == "job canceled"  # the worker's word, no back-stop
 
 
+TWO_JOBS = """
+pipeline:
+  name: scenario
+stages: [test]
+default:
+  image: busybox
+jobs:
+  - name: a
+    stage: test
+    script: [trap '' TERM; sleep 1000]
+  - name: b
+    stage: test
+    script: [make b]
+"""
+
+
+async def test_a_canceled_job_runs_out_its_grace_before_its_slot_is_free(
+    make_cluster: ClusterFactory,
+) -> None:
+    # The worker gets 90 s between SIGTERM and SIGKILL, longer than the scheduler's
+    # back-stop of 60 s; the lease is longer than the test (the worker stays alive).
+    settings = Settings(heartbeat_interval=0.2, cancel_grace=90, lease_ttl=3600)
+    cluster = await make_cluster(settings=settings, hold=False)
+    killed = asyncio.Event()  # a traps SIGTERM: it ends when SIGKILL comes
+    stubborn = FakeJob(steps=[FakeStep(gate=asyncio.Event())], stop_gate=killed)
+    worker = await cluster.add_worker("w1", capacity=1, jobs={"a": stubborn})
+    run_id = await cluster.submit(TWO_JOBS)
+    await cluster.wait_for_event(run_id, "JobStarted", "a", 1)
+    await cluster.orchestrator.cancel(run_id, "a")
+    await cluster.wait_until(lambda: worker.canceled("a"), what="a to get SIGTERM")
+    assert worker.executor.runs["a"].grace_seconds == 90
+
+    # 100 s on: past the back-stop of a 10 s grace, within that of the 90 s one.
+    await cluster.advance(100)
+    state = await cluster.state(run_id)
+    assert state.jobs["a"].status is JobStatus.RUNNING
+    assert state.jobs["b"].status is JobStatus.QUEUED  # the worker's only slot is a's
+    session = cluster.session_of(worker)
+    assert session is not None and session.attempts == {AttemptKey(run_id, "a", 1)}
+
+    killed.set()  # SIGKILL, at the end of the grace
+    state = await cluster.wait_finished(run_id)
+    a = state.jobs["a"]
+    assert (a.status, a.message) == (JobStatus.CANCELED, "job canceled")  # the worker's word
+    assert state.jobs["b"].status is JobStatus.SUCCESS
+    assert await cluster.history(run_id, without=PROGRESS) == [
+        Entry("RunCreated", "", 0),
+        Entry("StageStarted", "test", 0),
+        Entry("JobQueued", "a", 1),
+        Entry("JobQueued", "b", 1),
+        Entry("JobAssigned", "a", 1),
+        Entry("CancelRequested", "a", 0),
+        Entry("JobFinished", "a", 1),
+        Entry("JobAssigned", "b", 1),
+        Entry("JobFinished", "b", 1),
+        Entry("StageFinished", "test", 0),
+        Entry("RunFinished", "", 0),
+    ]
+    assert await cluster.rejected(worker.worker_id) == []
+
+
 # --- timeouts ---------------------------------------------------------------------------
 
 ONE_SECOND = """
@@ -228,7 +291,12 @@ jobs:
 """
 
 
-async def test_a_job_over_its_timeout_is_stopped_by_its_worker(cluster: Cluster) -> None:
+async def test_a_job_over_its_timeout_is_stopped_by_its_worker(
+    make_cluster: ClusterFactory,
+) -> None:
+    # The worker times the job out by its own clock; the times the run shows are when
+    # the orchestrator heard of it, by the system clock here.
+    cluster = await make_cluster(clock=SYSTEM_CLOCK)
     await cluster.add_worker("w1")
     run_id = await cluster.submit(ONE_SECOND)  # held, and never released
     state = await cluster.wait_finished(run_id)
@@ -243,15 +311,18 @@ async def test_a_job_over_its_timeout_is_stopped_by_its_worker(cluster: Cluster)
 
 
 async def test_the_orchestrator_fails_a_job_whose_worker_never_reports(
-    make_cluster: ClusterFactory, monkeypatch: pytest.MonkeyPatch
+    make_cluster: ClusterFactory,
 ) -> None:
-    monkeypatch.setattr(scheduler, "TIMEOUT_GRACE_SECONDS", 0.5)
-    # A lease longer than the test: the worker is cut off, but not yet lost.
-    cluster = await make_cluster(lease_ttl=30.0)
+    # A lease longer than the wait: the worker is cut off, but not yet lost.
+    settings = Settings(heartbeat_interval=0.2, lease_ttl=3600)
+    cluster = await make_cluster(settings=settings)
     worker = await cluster.add_worker("w1")
     run_id = await cluster.submit(ONE_SECOND)
     await cluster.wait_for_event(run_id, "JobStarted", "slow", 1)
     worker.link.block()
+    await cluster.advance(1 + settings.timeout_grace - 0.001)
+    assert (await cluster.state(run_id)).jobs["slow"].status is JobStatus.RUNNING
+    await cluster.advance(0.001)
     state = await cluster.wait_finished(run_id)
 
     job = state.jobs["slow"]
@@ -270,18 +341,11 @@ async def test_the_orchestrator_fails_a_job_whose_worker_never_reports(
     ]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 async def test_timeout_back_stop_counts_from_the_start_plus_grace(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
+    grace = SETTINGS.timeout_grace
     async with await EventStore.open(tmp_path / "events.db") as store:
-        runs = RunBook(store, clock=clock)
+        runs = RunBook(store, SETTINGS, clock)
         state = await runs.create(
             load_pipeline_text(ONE_SECOND, "test.yml"),
             repo="",
@@ -292,18 +356,18 @@ async def test_timeout_back_stop_counts_from_the_start_plus_grace(tmp_path: Path
         run_id = state.run_id
         assert state.jobs["slow"].status is JobStatus.QUEUED
         await runs.record(run_id, [JobAssigned(job="slow", attempt=1, worker_id="w")])
-        clock.now += timedelta(seconds=30)  # the container started late (image pull)
+        clock.advance(30)  # the container started late (image pull)
         await runs.record(run_id, [JobStarted(job="slow", attempt=1)])
-        started = clock.now
+        started = clock.now()
 
-        clock.now = started + timedelta(seconds=1 + scheduler.TIMEOUT_GRACE_SECONDS - 0.001)
+        clock.advance(1 + grace - 0.001)
         await runs.tick()
         assert (await runs.get(run_id)).jobs["slow"].status is JobStatus.RUNNING
-        clock.now = started + timedelta(seconds=1 + scheduler.TIMEOUT_GRACE_SECONDS)
+        clock.advance(0.001)
         await runs.tick()
         state = await runs.get(run_id)
 
     job = state.jobs["slow"]
     assert (job.status, job.failure_reason) == (JobStatus.FAILED, FailureReason.TIMEOUT)
-    assert job.finished_at == clock.now
+    assert job.finished_at == clock.now() == started + timedelta(seconds=1 + grace)
     assert state.status is RunStatus.FAILED

@@ -71,9 +71,7 @@ def kinds(events: Sequence[object]) -> list[str]:
 # --- short disconnects: the attempt is kept -------------------------------------------
 
 
-async def test_a_short_disconnect_keeps_the_running_attempt(make_cluster: ClusterFactory) -> None:
-    # A lease long enough for the reconnect (gRPC backs off 0.5 s before redialing).
-    cluster = await make_cluster(lease_ttl=3.0)
+async def test_a_short_disconnect_keeps_the_running_attempt(cluster: Cluster) -> None:
     worker = await cluster.add_worker("w1")
     run_id = await cluster.submit(ONE_JOB)
     await cluster.wait_held("job")
@@ -97,10 +95,7 @@ async def test_a_short_disconnect_keeps_the_running_attempt(make_cluster: Cluste
     assert not worker.canceled("job")
 
 
-async def test_a_result_made_while_offline_is_delivered_and_applied_once(
-    make_cluster: ClusterFactory,
-) -> None:
-    cluster = await make_cluster(lease_ttl=3.0)
+async def test_a_result_made_while_offline_is_delivered_and_applied_once(cluster: Cluster) -> None:
     worker = await cluster.add_worker("w1")
     run_id = await cluster.submit(ONE_JOB)
     await cluster.wait_for_event(run_id, "JobStarted", "job", 1)
@@ -118,8 +113,7 @@ async def test_a_result_made_while_offline_is_delivered_and_applied_once(
     assert await cluster.rejected(worker.worker_id) == []
 
 
-async def test_a_job_finished_sent_twice_is_applied_once(make_cluster: ClusterFactory) -> None:
-    cluster = await make_cluster(lease_ttl=3.0)
+async def test_a_job_finished_sent_twice_is_applied_once(cluster: Cluster) -> None:
     worker = await cluster.add_worker("w1")
     run_id = await cluster.submit(ONE_JOB)
     await cluster.wait_held("job")
@@ -164,7 +158,7 @@ async def test_messages_sent_again_while_the_job_runs_are_applied_once(
 
     monkeypatch.setattr(WorkerSession, "send", send_but_lose_acks)
     monkeypatch.setattr(WorkerServicer, "_handle", record_handled)
-    cluster = await make_cluster(lease_ttl=3.0, hold=False)
+    cluster = await make_cluster(hold=False)
     gate = asyncio.Event()
     two_steps = FakeJob(
         steps=[
@@ -198,9 +192,8 @@ async def test_messages_sent_again_while_the_job_runs_are_applied_once(
 
 
 async def test_a_reconnecting_worker_is_not_offered_the_slot_it_still_uses(
-    make_cluster: ClusterFactory, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster = await make_cluster(lease_ttl=3.0)
     worker = await cluster.add_worker("w1", capacity=1)
     run_id = await cluster.submit(TWO_JOBS)
     await cluster.wait_held("a")
@@ -239,10 +232,7 @@ async def test_a_reconnecting_worker_is_not_offered_the_slot_it_still_uses(
     assert await cluster.rejected(worker.worker_id) == []
 
 
-async def test_a_message_in_flight_when_the_stream_breaks_is_kept(
-    make_cluster: ClusterFactory,
-) -> None:
-    cluster = await make_cluster(lease_ttl=3.0)
+async def test_a_message_in_flight_when_the_stream_breaks_is_kept(cluster: Cluster) -> None:
     worker = await cluster.add_worker("w1")
     run_id = await cluster.submit(ONE_JOB)
     await cluster.wait_for_event(run_id, "JobStarted", "job", 1)
@@ -274,6 +264,7 @@ async def test_a_vanished_worker_s_attempt_is_lost_and_runs_again(cluster: Clust
 
     await cluster.crash(gone)
     other = await cluster.add_worker("w2")
+    await cluster.lapse(gone)
     await cluster.release("job", other)
     state = await cluster.wait_finished(run_id)
 
@@ -315,6 +306,7 @@ async def test_a_silent_worker_with_an_open_stream_gets_no_more_work(cluster: Cl
 
     # The worker's messages stop arriving (heartbeats too), its connection stays open.
     stuck.link.hold_requests()
+    await cluster.lapse(stuck)
     await cluster.wait_held("job", other)
     events = await cluster.worker_events(stuck.worker_id)
     assert events[-1] == WorkerDisconnected(
@@ -352,6 +344,7 @@ async def test_a_late_report_of_a_lost_attempt_is_rejected(cluster: Cluster) -> 
     # Cut off longer than the lease: the attempt is lost and runs again elsewhere.
     old.link.block()
     new = await cluster.add_worker("w2")
+    await cluster.lapse(old)
     await cluster.wait_held("job", new)
     await cluster.wait_for_event(run_id, "JobStarted", "job", 2)
     # The old worker finishes its copy while away, then comes back and reports it.
@@ -385,7 +378,8 @@ async def test_a_returning_worker_s_slot_is_busy_until_its_lost_attempt_stops(
     cluster = await make_cluster(hold=False)
     gate = asyncio.Event()
     # Job a stops slowly when canceled (like a job that traps SIGTERM).
-    slow_to_stop = FakeJob(steps=[FakeStep(gate=gate)], stop_seconds=1.0)
+    stopped = asyncio.Event()
+    slow_to_stop = FakeJob(steps=[FakeStep(gate=gate)], stop_gate=stopped)
     worker = await cluster.add_worker("w1", capacity=1, jobs={"a": slow_to_stop})
     run_id = await cluster.submit(TWO_JOBS)
     await cluster.wait_for_event(run_id, "JobStarted", "a", 1)
@@ -393,11 +387,20 @@ async def test_a_returning_worker_s_slot_is_busy_until_its_lost_attempt_stops(
 
     # Away longer than the lease: a#1 is lost; a#2 and b wait for a worker.
     worker.link.block()
+    await cluster.lapse(worker)
     await cluster.wait_for_event(run_id, "JobAttemptLost", "a", 1)
     worker.link.unblock()
-    # Back, the worker is told to stop a#1, which takes a second: until then its only
+    # Back, the worker is told to stop a#1, which takes a while: until then its only
     # slot is still taken, and offering it work would only get that work rejected.
     await cluster.wait_until(lambda: worker.canceled("a"), what="a#1 to be canceled")
+    session = await cluster.wait_connected(worker)
+    await cluster.orchestrator.step()
+    assert session.attempts == {AttemptKey(run_id, "a", 1)} and session.free == 0
+    assert [j.status for j in (await cluster.state(run_id)).jobs.values()] == [
+        JobStatus.QUEUED,
+        JobStatus.QUEUED,
+    ]
+    stopped.set()
     gate.set()  # a#2 may then run through
     state = await cluster.wait_finished(run_id)
 
@@ -500,12 +503,19 @@ async def test_a_second_connection_with_the_same_id_replaces_the_first(cluster: 
 
         # The attempt goes on over the new connection, past the lease of the old one.
         ref = assignment.ref
+        key = AttemptKey(ref.run_id, ref.job, ref.attempt)
         started = worker_pb2.JobStarted(ref=ref)
         await second.write(worker_pb2.WorkerMessage(job_started=started, seq=1))
         beat = worker_pb2.WorkerMessage(heartbeat=worker_pb2.Heartbeat(running=[ref]))
-        for _ in range(8):  # 1.6 s of a worker's heartbeats, longer than the 1 s lease
+        lease = cluster.settings.lease_ttl
+        for _ in range(3):  # heartbeats over one and a half leases
+            renewed = cluster.clock.monotonic() + lease
             await second.write(beat)
-            await asyncio.sleep(cluster.heartbeat_interval)
+            await cluster.wait_until(
+                lambda: cluster.orchestrator.hub.lease_deadline(key) == renewed,  # noqa: B023
+                what="the heartbeat to renew the lease",
+            )
+            await cluster.advance(lease / 2)
         # JobStarted was acked a moment after it was handled; JobFinished is at once.
         ack = (await expect(second, "ack")).ack
         assert (ack.ref.job, ack.through) == ("job", 1)
@@ -524,8 +534,7 @@ async def test_a_second_connection_with_the_same_id_replaces_the_first(cluster: 
     assert [type(e) for e in events[:2]] == [WorkerConnected, WorkerConnected]
 
 
-async def test_a_replaced_worker_reconnects_and_keeps_its_job(make_cluster: ClusterFactory) -> None:
-    cluster = await make_cluster(lease_ttl=3.0)
+async def test_a_replaced_worker_reconnects_and_keeps_its_job(cluster: Cluster) -> None:
     worker = await cluster.add_worker("w1")
     run_id = await cluster.submit(ONE_JOB)
     await cluster.wait_for_event(run_id, "JobStarted", "job", 1)

@@ -13,6 +13,7 @@ import pytest
 
 from tests.fakes.executor import FakeExecutor
 from tests.integration.reports.recorder import record_history
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
@@ -52,7 +53,8 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def serve(data_dir: Path, db_name: str = "events.db") -> AsyncIterator[Served]:
-    orchestrator = Orchestrator(data_dir, db_name=db_name, lease_ttl=10, heartbeat_interval=0.2)
+    settings = Settings(lease_ttl=10, heartbeat_interval=0.2)
+    orchestrator = Orchestrator(data_dir, db_name=db_name, settings=settings)
     server = OrchestratorServer(orchestrator, "127.0.0.1:0", token=TOKEN)
     await server.start()
     try:

@@ -37,6 +37,7 @@ from xxci.common.spec.model import AllowFailure, Job, Pipeline
 from xxci.common.status import FailureReason, JobStatus, RunStatus
 from xxci.orchestrator.domain.results import failure_allowed
 from xxci.orchestrator.domain.scheduler import decide
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import JobState, RunState, apply
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -106,9 +107,17 @@ def without_position(state: RunState) -> RunState:
 class Scenario:
     """One run driven through the real fold and scheduler, with a scripted worker."""
 
-    def __init__(self, spec: Pipeline, *, now: datetime = T0, settle: bool = True) -> None:
+    def __init__(
+        self,
+        spec: Pipeline,
+        *,
+        now: datetime = T0,
+        settings: Settings | None = None,
+        settle: bool = True,
+    ) -> None:
         self.pipeline = spec
         self.now = now
+        self.settings = settings or Settings()
         self.records: list[RecordedEvent] = []
         self.states: list[RunState] = []
         self.log: list[str] = []
@@ -142,10 +151,12 @@ class Scenario:
     def settle(self, limit: int = 100) -> None:
         """Decide and append until the scheduler has nothing more to say."""
         for _ in range(limit):
-            decided = decide(self.state, self.now)
+            decided = decide(self.state, self.now, self.settings)
             if not decided:
                 return
-            assert decide(self.state, self.now) == decided, "decide is not deterministic"
+            assert decide(self.state, self.now, self.settings) == decided, (
+                "decide is not deterministic"
+            )
             self.batches.append([describe(e) for e in decided])
             for event in decided:
                 before = without_position(self.state)
@@ -237,4 +248,4 @@ class Scenario:
         assert self.state.finished_at is not None
         assert all(st.status.finished for st in self.state.stages.values())
         assert all(js.finished for js in self.state.jobs.values())
-        assert decide(self.state, self.now + timedelta(days=30)) == []
+        assert decide(self.state, self.now + timedelta(days=30), self.settings) == []

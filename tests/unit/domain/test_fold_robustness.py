@@ -96,7 +96,7 @@ steps = st.one_of(
 
 def _decide_checked(s: Scenario) -> None:
     """One scheduling round, checking every decision takes effect."""
-    for event in decide(s.state, s.now):
+    for event in decide(s.state, s.now, s.settings):
         before = without_position(s.state)
         s.append(event)
         assert without_position(s.state) != before, f"no-op decision {event}"
@@ -131,7 +131,7 @@ def _check_invariants(s: Scenario) -> None:
         assert [a.number for a in js.attempts] == list(range(1, js.attempt + 1))
         assert js.lost_attempts == sum(a.lost for a in js.attempts)
     if state.finished:
-        assert decide(state, s.now + timedelta(days=365)) == []
+        assert decide(state, s.now + timedelta(days=365), s.settings) == []
     for name, attempt in jobs_to_cancel(state):
         assert state.jobs[name].attempt == attempt
 
@@ -142,14 +142,14 @@ def _drive_to_the_end(s: Scenario) -> None:
         if s.state.finished:
             return
         _decide_checked(s)
-        if s.state.finished or decide(s.state, s.now):
+        if s.state.finished or decide(s.state, s.now, s.settings):
             continue
         busy = [
             j for j in s.state.jobs.values() if j.status in (JobStatus.QUEUED, JobStatus.RUNNING)
         ]
         if not busy:
             s.now += timedelta(hours=1)
-            if not decide(s.state, s.now):
+            if not decide(s.state, s.now, s.settings):
                 raise AssertionError(f"stuck with nothing to run: {s.log[-12:]}")
         for js in busy:
             _work(s, "work", js.name)

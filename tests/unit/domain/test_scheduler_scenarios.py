@@ -10,7 +10,8 @@ import pytest
 from xxci.common.events import JobAttemptLost, JobFinished, JobQueued, JobStarted, StageStarted
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
 from xxci.orchestrator.domain.lookup import is_current, queued_jobs, ready_jobs, running_jobs
-from xxci.orchestrator.domain.scheduler import DEFAULT_CANCEL_GRACE_SECONDS, decide, jobs_to_cancel
+from xxci.orchestrator.domain.scheduler import decide, jobs_to_cancel
+from xxci.orchestrator.domain.settings import Settings
 
 from .harness import Scenario, job, pipeline
 
@@ -299,6 +300,14 @@ def test_gives_up_after_three_lost_attempts() -> None:
     assert s.job("j").message == "gave up after losing the worker 3 times"
 
 
+def test_the_lost_attempts_budget_is_a_setting() -> None:
+    s = Scenario(pipeline(job("j")), settings=Settings(max_lost_attempts=1))
+    s.start("j")
+    s.lose("j")
+    assert s.history()[-4:-2] == ["JobAttemptLost j#1", "JobFinished j#1 FAILED worker_lost"]
+    assert s.job("j").message == "gave up after losing the worker 1 times"
+
+
 def test_timeout_backstop_from_container_start() -> None:
     s = Scenario(pipeline(job("slow", timeout=60)))
     s.assign("slow")
@@ -313,6 +322,15 @@ def test_timeout_backstop_from_container_start() -> None:
         "RunFinished FAILED",
     ]
     assert s.job("slow").message == "no result 60s after it started (timeout)"
+
+
+def test_the_timeout_grace_is_a_setting() -> None:
+    s = Scenario(pipeline(job("slow", timeout=60)), settings=Settings(timeout_grace=5))
+    s.start("slow")
+    s.tick(64)
+    assert s.job("slow").status is JobStatus.RUNNING
+    s.tick(1)
+    assert s.history()[-3] == "JobFinished slow#1 FAILED timeout"
 
 
 def test_timeout_backstop_when_the_container_never_starts() -> None:
@@ -334,14 +352,15 @@ def test_a_queued_job_waits_for_a_worker_as_long_as_it_takes() -> None:
 # --- cancel --------------------------------------------------------------------------
 
 
-def _cancel_pipeline() -> Scenario:
+def _cancel_pipeline(settings: Settings | None = None) -> Scenario:
     return Scenario(
         pipeline(
             job("r", "test"),
             job("q", "test"),
             job("p", "test", needs=["r"]),
             job("d", "deploy"),
-        )
+        ),
+        settings=settings,
     )
 
 
@@ -375,12 +394,25 @@ def test_cancel_backstop_when_the_worker_never_confirms() -> None:
     s = _cancel_pipeline()
     s.start("r")
     s.cancel()
-    s.tick(DEFAULT_CANCEL_GRACE_SECONDS + 59)
+    s.tick(Settings().cancel_grace + 59)
     assert s.job("r").status is JobStatus.RUNNING
     s.tick(1)
     assert s.history()[-4] == "JobFinished r#1 CANCELED canceled"
     assert s.job("r").message == "canceled; the worker did not confirm in time"
     s.assert_run(RunStatus.CANCELED)
+
+
+def test_the_cancel_backstop_waits_out_a_grace_longer_than_itself() -> None:
+    # The worker was given 90 s between SIGTERM and SIGKILL: until they and the
+    # back-stop have passed, the job is still running there and holds its slot.
+    s = _cancel_pipeline(Settings(cancel_grace=90, cancel_backstop=60))
+    s.start("r")
+    s.cancel()
+    s.tick(149)
+    assert s.job("r").status is JobStatus.RUNNING
+    assert jobs_to_cancel(s.state) == [("r", 1)]
+    s.tick(1)
+    assert s.history()[-4] == "JobFinished r#1 CANCELED canceled"
 
 
 def test_cancel_after_a_failure_ends_failed() -> None:
@@ -498,12 +530,12 @@ def test_decide_is_idempotent() -> None:
     """Same state, same answer; once applied, a decision is never made again; a state
     that waits on workers decides nothing, however often it is asked."""
     s = Scenario(pipeline(job("a", "build"), job("b", "build"), job("c", "test")), settle=False)
-    decided = decide(s.state, s.now)
-    assert decided == decide(s.state, s.now) == [StageStarted(stage="build")]
+    decided = decide(s.state, s.now, s.settings)
+    assert decided == decide(s.state, s.now, s.settings) == [StageStarted(stage="build")]
     s.append(*decided)
-    second = decide(s.state, s.now)
+    second = decide(s.state, s.now, s.settings)
     assert second == [JobQueued(job="a", attempt=1), JobQueued(job="b", attempt=1)]
     s.append(*second)
     s.start("a")
     for minutes in (0, 1, 30, 59):
-        assert decide(s.state, s.now + timedelta(minutes=minutes)) == []
+        assert decide(s.state, s.now + timedelta(minutes=minutes), s.settings) == []

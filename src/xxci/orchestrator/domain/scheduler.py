@@ -1,6 +1,7 @@
 """The scheduler: what happens next in a run, as events. Pure.
 
-``decide(state, now)`` returns the events that follow from ``state`` at time ``now``;
+``decide(state, now, settings)`` returns the events that follow from ``state`` at time
+``now`` (the back-stops count in :class:`~xxci.orchestrator.domain.settings.Settings`);
 the orchestrator appends them, applies them, and calls it again until it returns
 ``[]``. Each call returns only the immediately-next decisions, and never one that the
 state already shows, so calling it twice on the same state gives the same answer and
@@ -21,18 +22,20 @@ Rules (GitLab's where the two overlap):
   that ``lookup.will_retry`` accepts (``retry: N``) is followed by
   ``JobQueued(attempt + 1)``; the fold moves the job back to QUEUED and the failed
   attempt stays in ``JobState.attempts``. ``JobAttemptLost`` moves the job back to
-  PENDING; it is queued again as ``attempt + 1`` unless ``MAX_LOST_ATTEMPTS`` attempts
-  were lost, then it ends FAILED with ``worker_lost``. Lost attempts and ``retry`` are
-  separate budgets.
+  PENDING; it is queued again as ``attempt + 1`` unless ``settings.max_lost_attempts``
+  attempts were lost, then it ends FAILED with ``worker_lost``. Lost attempts and
+  ``retry`` are separate budgets.
 - Back-stops: a RUNNING attempt (assigned to a worker) still running
-  ``timeout + TIMEOUT_GRACE_SECONDS`` after it started (after its assignment if its
+  ``timeout + settings.timeout_grace`` after it started (after its assignment if its
   container never started) ends FAILED with ``timeout`` (retried like any timeout). A
   QUEUED job waits for a worker as long as it takes: a queue is not a hang.
 - Cancel of the run: every job not yet running ends CANCELED at once, in every stage;
   running attempts are told to stop (``jobs_to_cancel``) and end with their worker's
-  report, or CANCELED by the scheduler ``cancel_grace + CANCEL_BACKSTOP_SECONDS`` after
-  the request. No retry or re-queue happens after a cancel. The stages that were never
-  reached end CANCELED, the run CANCELED (FAILED if a stage had already failed).
+  report, or CANCELED by the scheduler ``settings.cancel_grace +
+  settings.cancel_backstop`` after the request (never while the worker may still be in
+  the grace it was given). No retry or re-queue happens after a cancel. The stages that
+  were never reached end CANCELED, the run CANCELED (FAILED if a stage had already
+  failed).
 - Cancel of one job: the same for that job alone. It is not an allowed failure, so its
   stage ends CANCELED (FAILED if something else failed), its dependents FAILED with
   ``dependency_failed``, and the run stops there like after a failure.
@@ -61,36 +64,19 @@ from xxci.orchestrator.domain.lookup import (
     will_retry,
 )
 from xxci.orchestrator.domain.results import failure_allowed, run_result, stage_result
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import JobState, RunState, StageState
 
-__all__ = [
-    "CANCEL_BACKSTOP_SECONDS",
-    "DEFAULT_CANCEL_GRACE_SECONDS",
-    "MAX_LOST_ATTEMPTS",
-    "TIMEOUT_GRACE_SECONDS",
-    "decide",
-    "jobs_to_cancel",
-]
-
-TIMEOUT_GRACE_SECONDS = 60.0
-"""How long past its timeout the scheduler waits for a worker to report a timeout."""
-DEFAULT_CANCEL_GRACE_SECONDS = 10.0
-"""The SIGTERM-to-SIGKILL grace a worker gets on cancel (the orchestrator may differ)."""
-CANCEL_BACKSTOP_SECONDS = 60.0
-"""How long past the cancel grace the scheduler waits for a worker to confirm."""
-MAX_LOST_ATTEMPTS = 3
-"""Attempts a job may lose to vanished workers before it fails with ``worker_lost``."""
+__all__ = ["decide", "jobs_to_cancel"]
 
 
-def decide(
-    state: RunState, now: datetime, *, cancel_grace: float = DEFAULT_CANCEL_GRACE_SECONDS
-) -> list[Event]:
+def decide(state: RunState, now: datetime, settings: Settings) -> list[Event]:
     """The next events of the run at time ``now`` (``[]`` when nothing is to be done)."""
     if state.finished:
         return []
     decided: list[Event] = []
     for job in state.jobs.values():
-        event = _decide_job(state, job, now, cancel_grace)
+        event = _decide_job(state, job, now, settings)
         if event is not None:
             decided.append(event)
     return decided or _break_deadlock(state) or _decide_stages(state)
@@ -106,22 +92,22 @@ def jobs_to_cancel(state: RunState) -> list[tuple[str, int]]:
     ]
 
 
-def _decide_job(state: RunState, job: JobState, now: datetime, grace: float) -> Event | None:
+def _decide_job(state: RunState, job: JobState, now: datetime, settings: Settings) -> Event | None:
     canceled_at = cancel_requested_at(state, job)
     if job.status in (JobStatus.PENDING, JobStatus.QUEUED):
         if canceled_at is not None:
             return _finish(job, JobStatus.CANCELED, FailureReason.CANCELED, "canceled")
         if job.status is JobStatus.PENDING:
-            return _decide_pending(state, job)
+            return _decide_pending(state, job, settings.max_lost_attempts)
         return None
     if job.status is JobStatus.RUNNING:
-        return _backstop(state, job, now, grace, canceled_at)
+        return _backstop(state, job, now, settings, canceled_at)
     if will_retry(state, job):
         return JobQueued(job=job.name, attempt=job.attempt + 1)
     return None
 
 
-def _decide_pending(state: RunState, job: JobState) -> Event | None:
+def _decide_pending(state: RunState, job: JobState, max_lost_attempts: int) -> Event | None:
     stage = state.stages.get(job.stage)
     if stage is None or stage.status is not StageStatus.RUNNING:
         return None
@@ -130,7 +116,7 @@ def _decide_pending(state: RunState, job: JobState) -> Event | None:
         return _fail(state, job, FailureReason.DEPENDENCY_FAILED, needs.broken)
     if not needs.ready:
         return None
-    if job.lost_attempts >= MAX_LOST_ATTEMPTS:
+    if job.lost_attempts >= max_lost_attempts:
         message = f"gave up after losing the worker {job.lost_attempts} times"
         return _fail(state, job, FailureReason.WORKER_LOST, message)
     return JobQueued(job=job.name, attempt=job.attempt + 1)
@@ -152,18 +138,22 @@ def _break_deadlock(state: RunState) -> list[Event]:
 
 
 def _backstop(
-    state: RunState, job: JobState, now: datetime, grace: float, canceled_at: datetime | None
+    state: RunState,
+    job: JobState,
+    now: datetime,
+    settings: Settings,
+    canceled_at: datetime | None,
 ) -> Event | None:
     if canceled_at is not None:
         asked = max(canceled_at, job.assigned_at or canceled_at)
-        if now >= asked + timedelta(seconds=grace + CANCEL_BACKSTOP_SECONDS):
+        if now >= asked + timedelta(seconds=settings.cancel_grace + settings.cancel_backstop):
             message = "canceled; the worker did not confirm in time"
             return _finish(job, JobStatus.CANCELED, FailureReason.CANCELED, message)
     began = job.started_at or job.assigned_at
     spec = state.specs.get(job.name)
     if began is None or spec is None:
         return None
-    if now >= began + timedelta(seconds=spec.timeout_seconds + TIMEOUT_GRACE_SECONDS):
+    if now >= began + timedelta(seconds=spec.timeout_seconds + settings.timeout_grace):
         message = f"no result {spec.timeout_seconds}s after it started (timeout)"
         return _fail(state, job, FailureReason.TIMEOUT, message)
     return None

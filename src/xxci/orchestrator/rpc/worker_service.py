@@ -118,8 +118,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             yield worker_pb2.OrchestratorMessage(
                 welcome=worker_pb2.Welcome(
                     worker_id=session.worker_id,
-                    heartbeat_interval_seconds=self._hub.heartbeat_interval,
-                    lease_ttl_seconds=self._hub.lease_ttl,
+                    heartbeat_interval_seconds=self._hub.settings.heartbeat_interval,
+                    lease_ttl_seconds=self._hub.settings.lease_ttl,
                 )
             )
             while True:

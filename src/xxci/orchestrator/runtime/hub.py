@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from xxci.common.attempts import AttemptKey
+from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import ConflictError
 from xxci.common.events import (
     Event,
@@ -32,6 +32,7 @@ from xxci.common.pb.v1 import worker_pb2
 from xxci.common.status import JobStatus
 from xxci.orchestrator.domain.dispatch import QueuedJob, WorkerSlot, match
 from xxci.orchestrator.domain.lookup import cancel_requested_at
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.assignment import build_assignment
 from xxci.orchestrator.runtime.runs import RunBook
@@ -94,16 +95,13 @@ class Hub:
         self,
         runs: RunBook,
         store: EventStorage,
-        *,
-        lease_ttl: float = 30.0,
-        heartbeat_interval: float = 5.0,
-        cancel_grace: float = 10.0,
+        settings: Settings,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._runs = runs
         self._store = store
-        self.lease_ttl = lease_ttl
-        self.heartbeat_interval = heartbeat_interval
-        self.cancel_grace = cancel_grace
+        self.settings = settings
+        self._clock = clock
         self._sessions: dict[str, WorkerSession] = {}
         self._leases: dict[AttemptKey, float] = {}
         self._owner: dict[AttemptKey, str] = {}
@@ -178,7 +176,7 @@ class Hub:
         ):
             session.attempts.add(key)
             self._owner[key] = session.worker_id
-            self._leases[key] = time.monotonic() + self.lease_ttl
+            self._leases[key] = self._clock.monotonic() + self.settings.lease_ttl
             if state is not None and cancel_requested_at(state, js) is not None:
                 # A CancelJob sent on the stream that broke may never have arrived, and
                 # the orchestrator does not send one twice: send it on this one.
@@ -197,7 +195,7 @@ class Hub:
         return worker_pb2.OrchestratorMessage(
             cancel=worker_pb2.CancelJob(
                 ref=worker_pb2.AttemptRef(run_id=key.run_id, job=key.job, attempt=key.attempt),
-                grace_seconds=self.cancel_grace,
+                grace_seconds=self.settings.cancel_grace,
                 reason=reason,
             )
         )
@@ -205,7 +203,7 @@ class Hub:
     def adopt_orphans(self, state: RunState) -> None:
         """After a restart: give every assigned, unfinished attempt of ``state`` a fresh
         lease held by the worker it was assigned to, so that worker can re-adopt it."""
-        deadline = time.monotonic() + self.lease_ttl
+        deadline = self._clock.monotonic() + self.settings.lease_ttl
         for js in state.jobs.values():
             if js.worker_id and not js.status.finished and js.attempt > 0:
                 key = AttemptKey(state.run_id, js.name, js.attempt)
@@ -213,7 +211,7 @@ class Hub:
                 self._leases[key] = deadline
 
     def heartbeat(self, session: WorkerSession, running: Iterable[AttemptKey]) -> None:
-        deadline = time.monotonic() + self.lease_ttl
+        deadline = self._clock.monotonic() + self.settings.lease_ttl
         for key in running:
             if key in self._leases and self._owner.get(key) == session.worker_id:
                 self._leases[key] = deadline
@@ -223,6 +221,14 @@ class Hub:
 
     def owner_of(self, key: AttemptKey) -> str | None:
         return self._owner.get(key)
+
+    def lease_deadline(self, key: AttemptKey) -> float | None:
+        """When the attempt's lease runs out (on the clock's monotonic time), if it has one."""
+        return self._leases.get(key)
+
+    def leases_of(self, worker_id: str) -> list[AttemptKey]:
+        """The attempts ``worker_id`` holds a lease on, in order."""
+        return sorted(k for k in self._leases if self._owner.get(k) == worker_id)
 
     def release(self, key: AttemptKey) -> None:
         """The attempt ended: free its slot and forget its lease."""
@@ -302,7 +308,7 @@ class Hub:
                     attempt=js.attempt,
                     worker_id=session.worker_id,
                     worker_name=session.name,
-                    lease_seconds=self.lease_ttl,
+                    lease_seconds=self.settings.lease_ttl,
                 )
             ]
 
@@ -312,7 +318,7 @@ class Hub:
         key = AttemptKey(run_id, job, chosen["attempt"])
         session.attempts.add(key)
         self._owner[key] = session.worker_id
-        self._leases[key] = time.monotonic() + self.lease_ttl
+        self._leases[key] = self._clock.monotonic() + self.settings.lease_ttl
         message = build_assignment(state, job, chosen["attempt"])
         if not session.send(worker_pb2.OrchestratorMessage(assign=message)):
             log.warning("could not hand %s/%s to worker %s", run_id, job, session.name)
@@ -326,7 +332,7 @@ class Hub:
         worker that is alive after all reconnects and, naming the lost attempt in its
         Hello, is told to stop it.
         """
-        now = time.monotonic()
+        now = self._clock.monotonic()
         for key, deadline in list(self._leases.items()):
             if deadline > now:
                 continue
@@ -358,7 +364,7 @@ class Hub:
 
         async def attempt(_again: bool) -> None:
             version = await self._store.stream_version(stream)
-            await self._store.append(stream, version, [event])
+            await self._store.append(stream, version, [event], at=self._clock.now())
 
         try:
             await retry_on_conflict(attempt, f"worker {worker_id}")

@@ -4,6 +4,11 @@ One instance serves one data directory (``events.db`` and ``blobs/``). ``start()
 replays every unfinished run from the log and carries on where it was; the loop
 then hands out work, expires leases, delivers cancels and lets time-based decisions
 (timeouts) happen. ``--local`` mode uses this very class, in the CLI's process.
+
+Time comes from the :class:`~xxci.common.clock.Clock` it is given and every duration
+from its :class:`~xxci.orchestrator.domain.settings.Settings`. A test that runs it on a
+fake clock advances the clock and then calls :meth:`Orchestrator.step`, which does at
+once what the loop would do on its next tick.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from xxci.common.attempts import AttemptKey
+from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
 from xxci.orchestrator.domain.scheduler import jobs_to_cancel
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
@@ -28,8 +35,6 @@ from xxci.orchestrator.views.queries import remember_finished
 from xxci.orchestrator.views.report import report_file_text
 
 log = logging.getLogger("xxci.orchestrator")
-
-TICK_SECONDS = 1.0
 
 
 class Orchestrator:
@@ -41,9 +46,8 @@ class Orchestrator:
         *,
         db_name: str = "events.db",
         report_dir: Path | None = None,
-        lease_ttl: float = 30.0,
-        heartbeat_interval: float = 5.0,
-        cancel_grace: float = 10.0,
+        settings: Settings | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         local: bool = False,
     ) -> None:
         self.data_dir = data_dir
@@ -51,13 +55,13 @@ class Orchestrator:
         """Runs of this orchestrator are ``--local`` ones (recorded in ``RunCreated``)."""
         self._db_path = data_dir / db_name
         self.report_dir = report_dir
-        self._lease_ttl = lease_ttl
-        self._heartbeat_interval = heartbeat_interval
-        self._cancel_grace = cancel_grace
+        self.settings = settings or Settings()
+        self.clock = clock
         self._loop_task: asyncio.Task[None] | None = None
         self._cancels_sent: set[AttemptKey] = set()
         self._stopped = False
         self._caching: set[asyncio.Task[None]] = set()
+        self._stepping = asyncio.Lock()
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -65,14 +69,8 @@ class Orchestrator:
         self.logs = await LogStore.open(self._db_path)
         self.reports = await ReportCache.open(self._db_path)
         self.blobs = BlobStore(self.data_dir / "blobs")
-        self.runs = RunBook(self.store)
-        self.hub = Hub(
-            self.runs,
-            self.store,
-            lease_ttl=self._lease_ttl,
-            heartbeat_interval=self._heartbeat_interval,
-            cancel_grace=self._cancel_grace,
-        )
+        self.runs = RunBook(self.store, self.settings, self.clock)
+        self.hub = Hub(self.runs, self.store, self.settings, self.clock)
         self.runs.subscribe(self._on_change)
         resumed = await self.runs.load()
         for state in resumed:
@@ -139,20 +137,27 @@ class Orchestrator:
 
     # --- loop -----------------------------------------------------------------------
 
+    async def step(self) -> None:
+        """One round of the loop, now: expire leases, let time-based decisions happen,
+        deliver cancels, hand out work. Rounds never overlap."""
+        async with self._stepping:
+            await self.hub.expire_leases()
+            await self.runs.tick()
+            for state in self.runs.active():
+                self._deliver_cancels(state)
+            await self.hub.dispatch()
+
     async def _loop(self) -> None:
+        tick = self.settings.tick
         while True:
             try:
-                await self.hub.wait_kick(TICK_SECONDS)
-                await self.hub.expire_leases()
-                await self.runs.tick()
-                for state in self.runs.active():
-                    self._deliver_cancels(state)
-                await self.hub.dispatch()
+                await self.hub.wait_kick(tick)
+                await self.step()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("orchestrator loop iteration failed")
-                await asyncio.sleep(TICK_SECONDS)
+                await asyncio.sleep(tick)
 
     def _deliver_cancels(self, state: RunState) -> None:
         for key in jobs_to_cancel(state):

@@ -14,12 +14,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
+from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import ConflictError
 from xxci.common.events import Event, RecordedEvent, RunCreated, run_stream
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.scheduler import decide
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState, apply, replay
 from xxci.orchestrator.store import EventStorage
 from xxci.orchestrator.store.conflicts import retry_on_conflict
@@ -27,19 +28,18 @@ from xxci.orchestrator.views.load import load_run
 
 log = logging.getLogger("xxci.orchestrator")
 
-Clock = Callable[[], datetime]
 Listener = Callable[[RunState, Sequence[RecordedEvent]], None]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class RunBook:
-    """Owns the run streams of one event store."""
+    """Owns the run streams of one event store. Events are stamped with ``clock.now()``
+    and the scheduler decides with ``settings`` at that time."""
 
-    def __init__(self, store: EventStorage, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, store: EventStorage, settings: Settings, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._store = store
+        self._settings = settings
         self._clock = clock
         self._states: dict[str, RunState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -94,7 +94,7 @@ class RunBook:
                 local=local,
             )
 
-        records = await self._store.append_run_created(run_id, make, at=self._clock())
+        records = await self._store.append_run_created(run_id, make, at=self._clock.now())
         state = replay(records)
         self._states[run_id] = state
         self._notify(state, records)
@@ -123,7 +123,7 @@ class RunBook:
         async with self._lock(run_id):
             state = await self.get(run_id)
             for _ in range(1000):
-                decided = decide(state, self._clock())
+                decided = decide(state, self._clock.now(), self._settings)
                 if not decided:
                     break
                 try:
@@ -164,7 +164,7 @@ class RunBook:
         """One transaction at the cached version; ConflictError if the log moved on."""
         state = await self.get(run_id)
         records = await self._store.append(
-            run_stream(run_id), state.version, events, at=self._clock()
+            run_stream(run_id), state.version, events, at=self._clock.now()
         )
         for rec in records:
             state = apply(state, rec)
