@@ -39,7 +39,8 @@ def job(body: str, default: str = "image: busybox") -> dict[str, object]:
         ("  script: [x]\n  image: ''\n", "p.yml:10:12: empty 'image' in job 'unit'"),
         (
             "  script: [x]\n  image: [a]\n",
-            "p.yml:10:12: expected a string for 'image' in job 'unit', found a list",
+            "p.yml:10:12: expected an image name or {name, entrypoint} for 'image' in job 'unit',"
+            " found a list",
         ),
     ],
 )
@@ -311,11 +312,26 @@ def test_bad_variables() -> None:
         " use letters, digits and '_', not starting with a digit",
         "p.yml:13:11: expected a string, number or boolean for 'variables.OK' in job 'unit',"
         " found a list",
-        "p.yml:14:7: expected a string, number or boolean for 'variables.NUL' in job 'unit',"
-        " found null",
         "p.yml:15:10: expected a string, number or boolean for 'variables.D' in job 'unit',"
         " found a date (2024-01-01) (quote it to make it a string)",
     ]
+
+
+def test_a_null_variable_is_empty_as_in_gitlab() -> None:
+    assert job("  script: [x]\n  variables:\n    X: null\n    Y: ~\n    Z:\n")["variables"] == {
+        "X": "",
+        "Y": "",
+        "Z": "",
+    }
+
+
+def test_the_long_variable_form_and_expand_false() -> None:
+    body = (
+        "  script: [x]\n  variables:\n"
+        "    A: {value: '$HOME/x', description: where}\n"
+        "    B: {value: '$HOME/y', expand: false}\n"
+    )
+    assert job(body)["variables"] == {"A": "$HOME/x", "B": "$$HOME/y"}
 
 
 def test_variables_must_be_a_mapping() -> None:

@@ -25,8 +25,8 @@ jobs:
             "p.yml:2:1: unknown key 'jbos' (did you mean 'jobs'?)",
         ),
         (
-            "pipeline: {name: demo}\nvariables: {A: 1}\n" + JOBS,
-            "p.yml:2:1: unknown key 'variables'",
+            "pipeline: {name: demo}\nimage: busybox\n" + JOBS,
+            "p.yml:2:1: unknown key 'image'",
         ),
         (
             "pipeline: {name: demo}\ndefaults: {image: x}\n" + JOBS,

@@ -34,12 +34,23 @@ class Collector:
     def __init__(self, file: str) -> None:
         self.file = file
         self.diagnostics: list[Diagnostic] = []
+        self.notes: list[Diagnostic] = []
+        self._seen: set[Diagnostic] = set()
+
+    def note(self, loc: Loc, message: str) -> None:
+        """Something valid that xxci accepts but does not act on (shown by ``check``)."""
+        note = Diagnostic(loc.file or self.file, loc.line, loc.column, "note: " + message)
+        if note not in self.notes:
+            self.notes.append(note)
 
     def error(self, loc: Loc, message: str) -> None:
         message = message.replace("\n", "\\n")  # one line per diagnostic, whatever the file
         if loc.overridden:
             message += messages.FROM_OVERRIDE
-        self.diagnostics.append(Diagnostic(self.file, loc.line, loc.column, message))
+        diagnostic = Diagnostic(loc.file or self.file, loc.line, loc.column, message)
+        if diagnostic not in self._seen:  # a template's error, met once per job using it
+            self._seen.add(diagnostic)
+            self.diagnostics.append(diagnostic)
 
 
 Reader = Callable[[Collector, Entry, str], T | None]
@@ -86,6 +97,11 @@ def misspelled(mapping: Map, key: str, known: Collection[str]) -> bool:
 
 def wrong_type(c: Collector, entry: Entry, where: str, expected: str) -> None:
     c.error(entry.value.loc, _wrong_type(entry.name, entry.value, where, expected))
+
+
+def wrong_type_message(key: str, node: Node, where: str, expected: str) -> str:
+    """The "expected X for KEY, found Y" message (with the quoting hint)."""
+    return _wrong_type(key, node, where, expected)
 
 
 def _wrong_type(key: str, node: Node, where: str, expected: str) -> str:
@@ -144,20 +160,31 @@ def strings(c: Collector, entry: Entry, where: str) -> tuple[str, ...] | None:
 
 
 def script(c: Collector, entry: Entry, where: str) -> tuple[str, ...] | None:
-    """One command (a string) or a non-empty list of commands."""
+    """One command (a string) or a non-empty list of commands; lists nested in the
+    list (what ``!reference`` puts there) are flattened, as GitLab does."""
     node = entry.value
     commands: tuple[str, ...] | None
     if isinstance(node, Scalar) and isinstance(node.value, str):
         commands = (node.value,) if node.value.strip() else ()
     elif isinstance(node, Seq):
-        commands = strings(c, entry, where)
+        commands = strings(c, Entry(entry.key, entry.key_loc, flatten(node)), where)
     else:
         wrong_type(c, entry, where, "a string or a list of strings")
         return None
     if commands == ():
-        c.error(node.loc, messages.empty_value("script", where))
+        c.error(node.loc, messages.empty_value(entry.name, where))
         return None
     return commands
+
+
+def flatten(node: Seq) -> Seq:
+    """The list with the items of nested lists in their place."""
+    if not any(isinstance(item, Seq) for item in node.items):
+        return node
+    items: list[Node] = []
+    for item in node.items:
+        items.extend(flatten(item).items if isinstance(item, Seq) else (item,))
+    return Seq(tuple(items), node.loc, node.tag)
 
 
 def duration(c: Collector, entry: Entry, where: str) -> int | None:
@@ -237,32 +264,100 @@ def _exit_code(c: Collector, node: Node, where: str) -> int | None:
     return value
 
 
+ARTIFACT_KEYS = (
+    "paths",
+    "when",
+    "exclude",
+    "untracked",
+    "name",
+    "expire_in",
+    "reports",
+    "expose_as",
+    "public",
+    "access",
+)
+
+
 def artifacts(c: Collector, entry: Entry, where: str) -> Artifacts | None:
-    """``{paths: [...], when: on_success|on_failure|always}``; ``paths`` is required."""
+    """``{paths, exclude, untracked, when, name, expire_in, reports}``; ``paths`` is
+    required unless ``untracked`` or ``reports`` say what to keep."""
     node = mapping(c, entry, where)
     if node is None:
         return None
     of = f"'artifacts' of {where}"
-    check_keys(c, node, of, ("paths", "when"))
-    located: list[tuple[str, Loc]] | None = None
+    check_keys(c, node, of, ARTIFACT_KEYS)
+    located: list[tuple[str, Loc]] | None = []
     paths_entry = node.get("paths")
+    untracked_entry = node.get("untracked")
+    untracked = False
+    if untracked_entry is not None:
+        flag = untracked_entry.value
+        untracked = isinstance(flag, Scalar) and flag.value is True
+        if not (isinstance(flag, Scalar) and isinstance(flag.value, bool)):
+            wrong_type(c, untracked_entry, of, "true or false")
+    reports = _reports(c, node.get("reports"), of)
     if paths_entry is None:
-        c.error(node.loc, messages.missing_key("paths", of))
+        if not untracked and reports is None:
+            c.error(node.loc, messages.missing_key("paths", of))
+            located = None
     else:
-        located = located_strings(c, paths_entry, of)
-        if located == []:
-            c.error(paths_entry.value.loc, messages.empty_value("paths", of))
-            located = None
-        outside = [(path, loc) for path, loc in located or () if not _inside_workspace(path)]
-        for path, loc in outside:
-            c.error(loc, messages.artifact_path_outside(path, where))
-        if outside:
-            located = None
+        located = _paths(c, paths_entry, of, where)
+    exclude_entry = node.get("exclude")
+    exclude = _paths(c, exclude_entry, of, where) if exclude_entry is not None else []
     when_entry = node.get("when")
     when = ArtifactWhen.ON_SUCCESS if when_entry is None else _artifact_when(c, when_entry, where)
-    if located is None or when is None:
+    name_entry, expire_entry = node.get("name"), node.get("expire_in")
+    name = string(c, name_entry, of) if name_entry is not None else ""
+    expire_in = _scalar_text(c, expire_entry, of) if expire_entry is not None else ""
+    if located is None or when is None or exclude is None or name is None or expire_in is None:
         return None
-    return Artifacts(paths=tuple(path for path, _ in located), when=when)
+    return Artifacts(
+        paths=tuple(path for path, _ in located),
+        when=when,
+        exclude=tuple(path for path, _ in exclude),
+        untracked=untracked,
+        name=name,
+        expire_in=expire_in,
+        reports=reports or {},
+    )
+
+
+def _paths(c: Collector, entry: Entry, of: str, where: str) -> list[tuple[str, Loc]] | None:
+    located = located_strings(c, entry, of)
+    if located == []:
+        c.error(entry.value.loc, messages.empty_value(entry.name, of))
+        return None
+    outside = [(path, loc) for path, loc in located or () if not _inside_workspace(path)]
+    for path, loc in outside:
+        c.error(loc, messages.artifact_path_outside(path, where))
+    return None if outside else located
+
+
+def _reports(c: Collector, entry: Entry | None, of: str) -> dict[str, tuple[str, ...]] | None:
+    """Report files by kind (``junit: report.xml``), kept as written."""
+    if entry is None:
+        return None
+    node = mapping(c, entry, of)
+    if node is None:
+        return None
+    reports: dict[str, tuple[str, ...]] = {}
+    for item in node:
+        value = item.value
+        if isinstance(value, Map) and (path := value.get("path")) is not None:
+            value = path.value
+        found = value.items if isinstance(value, Seq) else (value,)
+        reports[item.name] = tuple(
+            str(v.value) for v in found if isinstance(v, Scalar) and isinstance(v.value, str)
+        )
+    return reports
+
+
+def _scalar_text(c: Collector, entry: Entry, where: str) -> str | None:
+    node = entry.value
+    if isinstance(node, Scalar) and isinstance(node.value, str | int) and node.value is not True:
+        return str(node.value)
+    wrong_type(c, entry, where, "a string")
+    return None
 
 
 def _artifact_when(c: Collector, entry: Entry, where: str) -> ArtifactWhen | None:
@@ -282,31 +377,61 @@ def _inside_workspace(path: str) -> bool:
     return not (path.startswith("/") or normal == ".." or normal.startswith("../"))
 
 
+VARIABLE_KEYS = ("value", "description", "expand", "options")
+
+
 def variables(c: Collector, entry: Entry, where: str) -> dict[str, str] | None:
-    """Names must be environment names; strings, numbers and booleans become strings."""
-    node = mapping(c, entry, where)
-    if node is None:
+    """Names must be environment names. A value is a string, number or boolean (as
+    text), ``null`` (empty), or ``{value, description, expand, options}``; with
+    ``expand: false`` its ``$`` stay as written when the job runs."""
+    node = entry.value
+    if isinstance(node, Scalar) and node.value is None:
+        return {}
+    section = mapping(c, entry, where)
+    if section is None:
         return None
     result: dict[str, str] = {}
     ok = True
-    for item in node:
+    for item in section:
         name = item.key
         if not (isinstance(name, str) and VARIABLE_NAME.fullmatch(name)):
             c.error(item.key_loc, messages.invalid_variable_name(shorten(item.name), where))
             ok = False
             continue
-        value = _variable_value(item.value)
+        value = _variable(c, item, name, where)
         if value is None:
-            expected = "a string, number or boolean"
-            c.error(item.value.loc, _wrong_type(f"variables.{name}", item.value, where, expected))
             ok = False
             continue
         result[name] = value
     return result if ok else None
 
 
+def _variable(c: Collector, item: Entry, name: str, where: str) -> str | None:
+    node = item.value
+    expand = True
+    if isinstance(node, Map):
+        of = f"variable '{name}' of {where}" if where else f"variable '{name}'"
+        check_keys(c, node, of, VARIABLE_KEYS)
+        if (expand_entry := node.get("expand")) is not None:
+            flag = expand_entry.value
+            if not (isinstance(flag, Scalar) and isinstance(flag.value, bool)):
+                wrong_type(c, expand_entry, of, "true or false")
+                return None
+            expand = flag.value
+        value_entry = node.get("value")
+        node = value_entry.value if value_entry is not None else Scalar(None, node.loc)
+    value = _variable_value(node)
+    if value is None:
+        expected = "a string, number or boolean"
+        c.error(node.loc, _wrong_type(f"variables.{name}", node, where, expected))
+        return None
+    return value if expand else value.replace("$", "$$")
+
+
 def _variable_value(node: Node) -> str | None:
     value = node.value if isinstance(node, Scalar) else None
+    if isinstance(node, Scalar) and value is None:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float):

@@ -1,6 +1,7 @@
 """Load one pipeline file: read, parse, apply overrides, validate.
 
-The only I/O in the spec package is reading the file itself.
+The only I/O in the spec package is reading the file itself and, through the run
+context's :class:`~xxci.common.spec.files.RepoFiles`, the files it includes.
 """
 
 from __future__ import annotations
@@ -11,30 +12,40 @@ from pathlib import Path
 
 from xxci.common.errors import Diagnostic, SpecError
 from xxci.common.spec import messages
+from xxci.common.spec.context import RunContext
 from xxci.common.spec.model import Pipeline
 from xxci.common.spec.overrides import apply_overrides
 from xxci.common.spec.parser import Document, parse_document
 from xxci.common.spec.validate import build_pipeline
 
 
-def load_pipeline_text(text: str, file_name: str, overrides: Sequence[str] = ()) -> Pipeline:
-    """Validate a pipeline file's text and resolve it into a :class:`Pipeline`.
+def load_pipeline_text(
+    text: str,
+    file_name: str,
+    overrides: Sequence[str] = (),
+    context: RunContext | None = None,
+) -> Pipeline:
+    """Validate a pipeline file's text and resolve it into a :class:`Pipeline` for the
+    run ``context`` describes (default: a push to ``main`` with no repository files).
 
     ``file_name`` is what diagnostics (and ``Pipeline.source_file``) call the file.
     Raises :class:`SpecError` with every problem found, or :class:`UsageError` for a
     malformed override.
     """
-    return build_pipeline(parse_text(text, file_name, overrides))
+    return build_pipeline(parse_text(text, file_name, overrides), context)
 
 
 def load_pipeline_file(
-    path: Path, overrides: Sequence[str] = (), display_name: str | None = None
+    path: Path,
+    overrides: Sequence[str] = (),
+    display_name: str | None = None,
+    context: RunContext | None = None,
 ) -> Pipeline:
     """Read and load ``path``; diagnostics name it ``display_name`` (default:
     :func:`display_path`). Raises like :func:`load_pipeline_text`; an unreadable file
     is a :class:`SpecError` too."""
     name = display_name or display_path(path)
-    return load_pipeline_text(read_text(path, name), name, overrides)
+    return load_pipeline_text(read_text(path, name), name, overrides, context)
 
 
 def parse_text(text: str, file_name: str, overrides: Sequence[str] = ()) -> Document:

@@ -13,8 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xxci.common.spec.services_cache import Cache, Service
+
 DEFAULT_STAGES: tuple[str, ...] = ("build", "test", "doc", "deploy")
+GITLAB_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
 DEFAULT_TIMEOUT_SECONDS = 3600
+
+
+class When(enum.StrEnum):
+    """When a job runs, given how the jobs before it ended (GitLab's ``when``)."""
+
+    ON_SUCCESS = "on_success"
+    ON_FAILURE = "on_failure"
+    ALWAYS = "always"
+    MANUAL = "manual"
+    DELAYED = "delayed"
 
 
 class ArtifactWhen(enum.StrEnum):
@@ -65,19 +78,44 @@ class AllowFailure:
 
 @dataclass(frozen=True)
 class Artifacts:
-    """Paths (globs, relative to /workspace) collected from a finished job."""
+    """Paths (globs, relative to /workspace) collected from a finished job.
+
+    ``exclude`` takes paths back out, ``untracked`` adds every file that is not in the
+    source tree. ``name``, ``expire_in`` and ``reports`` are kept as written (shown by
+    ``dry-run``; xxci keeps artifacts as long as the run).
+    """
 
     paths: tuple[str, ...] = ()
     when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
+    exclude: tuple[str, ...] = ()
+    untracked: bool = False
+    name: str = ""
+    expire_in: str = ""
+    reports: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"paths": list(self.paths), "when": self.when.value}
+        return {
+            "paths": list(self.paths),
+            "when": self.when.value,
+            "exclude": list(self.exclude),
+            "untracked": self.untracked,
+            "name": self.name,
+            "expire_in": self.expire_in,
+            "reports": {k: list(v) for k, v in self.reports.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Artifacts:
         return cls(
             paths=tuple(str(p) for p in data.get("paths", ())),
             when=ArtifactWhen(data.get("when", ArtifactWhen.ON_SUCCESS.value)),
+            exclude=tuple(str(p) for p in data.get("exclude", ())),
+            untracked=bool(data.get("untracked", False)),
+            name=str(data.get("name", "")),
+            expire_in=str(data.get("expire_in", "")),
+            reports={
+                str(k): tuple(str(p) for p in v) for k, v in (data.get("reports") or {}).items()
+            },
         )
 
 
@@ -97,6 +135,41 @@ class Job:
     retry: int = 0
     tags: tuple[str, ...] = ()
     """Worker labels a worker must carry to run this job."""
+    before_script: tuple[str, ...] = ()
+    after_script: tuple[str, ...] = ()
+    """Runs in a shell of its own after the script, whatever its result."""
+    when: When = When.ON_SUCCESS
+    start_in_seconds: int = 0
+    """How long a ``delayed`` job waits once it could start."""
+    dag: bool = False
+    """Starts as soon as its ``needs`` are done, whatever its stage (a GitLab job that
+    declares ``needs``); otherwise it waits for the stages before its own."""
+    dependencies: tuple[str, ...] | None = None
+    """The jobs whose artifacts it receives; None: its needs, else every earlier stage."""
+    origin: str = ""
+    """The job as written, for one expanded by ``parallel`` (``test`` of ``test 1/3``)."""
+    node_index: int = 0
+    node_total: int = 0
+    """CI_NODE_INDEX / CI_NODE_TOTAL of a ``parallel`` job (0 otherwise)."""
+    entrypoint: tuple[str, ...] | None = None
+    """The image's entrypoint replaced (``image: {entrypoint: [...]}``); None keeps it."""
+    retry_on: tuple[str, ...] = ()
+    """Failure reasons ``retry`` retries (FailureReason values); () for the usual ones."""
+    retry_exit_codes: tuple[int, ...] = ()
+    coverage: str = ""
+    """A /regex/ whose first match in the log is the job's coverage figure."""
+    resource_group: str = ""
+    """At most one job of a group runs at a time, across every run."""
+    interruptible: bool = False
+    environment: str = ""
+    release: str = ""
+    services: tuple[Service, ...] = ()
+    caches: tuple[Cache, ...] = ()
+
+    @property
+    def blocks_when_manual(self) -> bool:
+        """A manual job left unplayed holds back what comes after it."""
+        return self.when is When.MANUAL and not self.allow_failure.allowed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +184,25 @@ class Job:
             "timeout_seconds": self.timeout_seconds,
             "retry": self.retry,
             "tags": list(self.tags),
+            "before_script": list(self.before_script),
+            "after_script": list(self.after_script),
+            "when": self.when.value,
+            "start_in_seconds": self.start_in_seconds,
+            "dag": self.dag,
+            "dependencies": None if self.dependencies is None else list(self.dependencies),
+            "origin": self.origin,
+            "node_index": self.node_index,
+            "node_total": self.node_total,
+            "entrypoint": None if self.entrypoint is None else list(self.entrypoint),
+            "retry_on": list(self.retry_on),
+            "retry_exit_codes": list(self.retry_exit_codes),
+            "coverage": self.coverage,
+            "resource_group": self.resource_group,
+            "interruptible": self.interruptible,
+            "environment": self.environment,
+            "release": self.release,
+            "services": [s.to_dict() for s in self.services],
+            "caches": [c.to_dict() for c in self.caches],
         }
 
     @classmethod
@@ -128,7 +220,50 @@ class Job:
             timeout_seconds=int(data.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
             retry=int(data.get("retry", 0)),
             tags=tuple(str(t) for t in data.get("tags", ())),
+            before_script=_strings(data.get("before_script")),
+            after_script=_strings(data.get("after_script")),
+            when=When(data.get("when", When.ON_SUCCESS.value)),
+            start_in_seconds=int(data.get("start_in_seconds", 0)),
+            dag=bool(data.get("dag", False)),
+            dependencies=_optional_strings(data.get("dependencies")),
+            origin=str(data.get("origin", "")),
+            node_index=int(data.get("node_index", 0)),
+            node_total=int(data.get("node_total", 0)),
+            entrypoint=_optional_strings(data.get("entrypoint")),
+            retry_on=_strings(data.get("retry_on")),
+            retry_exit_codes=tuple(int(c) for c in data.get("retry_exit_codes", ())),
+            coverage=str(data.get("coverage", "")),
+            resource_group=str(data.get("resource_group", "")),
+            interruptible=bool(data.get("interruptible", False)),
+            environment=str(data.get("environment", "")),
+            release=str(data.get("release", "")),
+            services=tuple(Service.from_dict(s) for s in data.get("services", ())),
+            caches=tuple(Cache.from_dict(c) for c in data.get("caches", ())),
         )
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list | tuple) else ()
+
+
+def _optional_strings(value: object) -> tuple[str, ...] | None:
+    return None if value is None else _strings(value)
+
+
+@dataclass(frozen=True)
+class ExcludedJob:
+    """A job of the file that is not in the run, and why (a rule, ``only``/``except``)."""
+
+    name: str
+    stage: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "stage": self.stage, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExcludedJob:
+        return cls(str(data["name"]), str(data.get("stage", "")), str(data.get("reason", "")))
 
 
 @dataclass(frozen=True)
@@ -139,6 +274,14 @@ class Pipeline:
     stages: tuple[str, ...]
     jobs: tuple[Job, ...]
     source_file: str = ""
+    kind: str = "xxci"
+    """The file's format: ``xxci`` (``.pipelines/``) or ``gitlab`` (``.gitlab-ci.yml``)."""
+    excluded: tuple[ExcludedJob, ...] = ()
+    """Jobs of the file that rules, ``only`` or ``except`` leave out of this run."""
+    not_run: str = ""
+    """Why no run would be made for this context (``workflow: rules``); "" if it runs."""
+    context_variables: Mapping[str, str] = field(default_factory=dict)
+    """The predefined variables of the run's context (CI_COMMIT_BRANCH, ...)."""
 
     def job(self, name: str) -> Job:
         for job in self.jobs:
@@ -155,6 +298,10 @@ class Pipeline:
             "stages": list(self.stages),
             "jobs": [j.to_dict() for j in self.jobs],
             "source_file": self.source_file,
+            "kind": self.kind,
+            "excluded": [e.to_dict() for e in self.excluded],
+            "not_run": self.not_run,
+            "context_variables": dict(self.context_variables),
         }
 
     @classmethod
@@ -164,4 +311,10 @@ class Pipeline:
             stages=tuple(str(s) for s in data["stages"]),
             jobs=tuple(Job.from_dict(j) for j in data["jobs"]),
             source_file=str(data.get("source_file", "")),
+            kind=str(data.get("kind", "xxci")),
+            excluded=tuple(ExcludedJob.from_dict(e) for e in data.get("excluded", ())),
+            not_run=str(data.get("not_run", "")),
+            context_variables={
+                str(k): str(v) for k, v in (data.get("context_variables") or {}).items()
+            },
         )

@@ -9,6 +9,7 @@ all of them are reported with the rest of the validation.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import warnings
 from collections.abc import Mapping
@@ -37,11 +38,13 @@ class Document:
     duplicates: tuple[Diagnostic, ...] = ()
 
 
-def parse_document(text: str, file: str) -> Document:
+def parse_document(text: str, file: str, *, stamp_file: bool = False) -> Document:
     """Parse one pipeline file's text.
 
     Raises :class:`SpecError` with a single diagnostic when the text is not YAML, is
-    empty, or is not a mapping; everything else is left to the validator.
+    empty, or is not a mapping; everything else is left to the validator. With
+    ``stamp_file`` every position names ``file`` (for an included file, whose nodes
+    end up in the tree of the file that includes it).
     """
     yaml = YAML(typ="rt", pure=True)
     yaml.Constructor = _RecordingConstructor
@@ -51,7 +54,7 @@ def parse_document(text: str, file: str) -> Document:
             warnings.simplefilter("ignore")
             data = yaml.load(text)
         constructor: _RecordingConstructor = yaml.constructor
-        root = to_node(data, _container_loc(data))
+        root = to_node(data, _container_loc(data), file=file if stamp_file else "")
     except MarkedYAMLError as error:
         raise SpecError([_marked_error(file, error)]) from error
     except ReaderError as error:
@@ -80,13 +83,14 @@ def parse_document(text: str, file: str) -> Document:
     return Document(file=file, root=root, duplicates=duplicates)
 
 
-def to_node(value: object, loc: Loc) -> Node:
+def to_node(value: object, loc: Loc, file: str = "") -> Node:
     """Convert loaded YAML data (round-trip or plain) into tree nodes.
 
     Positions come from ruamel's ``lc`` where present, else ``loc`` is inherited: that is
-    how values from ``--override`` (plain data) all point at the overridden key.
+    how values from ``--override`` (plain data) all point at the overridden key. A tag
+    on a mapping or list is kept on the node (``!reference [job, key]``).
     """
-    return _Converter().node(value, loc)
+    return _Converter(file).node(value, dataclasses.replace(loc, file=file or loc.file))
 
 
 class _RecordingConstructor(RoundTripConstructor):
@@ -116,7 +120,8 @@ class _RecordingConstructor(RoundTripConstructor):
 
 
 class _Converter:
-    def __init__(self) -> None:
+    def __init__(self, file: str) -> None:
+        self._file = file
         self._done: dict[int, Node] = {}
         self._active: set[int] = set()
 
@@ -143,7 +148,7 @@ class _Converter:
             key_loc = _at(where, 0, loc)
             value_loc = key_loc if value is None else _at(where, 2, _container_loc(value, loc))
             entries.append(Entry(_scalar(key), key_loc, self.node(value, value_loc)))
-        return Map(tuple(entries), loc)
+        return Map(tuple(entries), loc, _tag(mapping))
 
     def _seq(self, items: list[Any], loc: Loc) -> Seq:
         positions = _lc_data(items)
@@ -153,7 +158,15 @@ class _Converter:
                 for i, item in enumerate(items)
             ),
             loc,
+            _tag(items),
         )
+
+
+def _tag(container: object) -> str | None:
+    """The application tag of a round-trip mapping or list (``!reference``), if any."""
+    tag = getattr(container, "tag", None)
+    value = getattr(tag, "value", None)
+    return value if isinstance(value, str) else None
 
 
 def _lc_data(container: object) -> Mapping[Any, Any]:
@@ -166,7 +179,7 @@ def _at(position: object, offset: int, fallback: Loc) -> Loc:
     if isinstance(position, list | tuple) and len(position) >= offset + 2:
         line, column = position[offset], position[offset + 1]
         if isinstance(line, int) and isinstance(column, int):
-            return Loc(line + 1, column + 1, fallback.overridden)
+            return Loc(line + 1, column + 1, fallback.overridden, fallback.file)
     return fallback
 
 
@@ -176,7 +189,7 @@ def _container_loc(value: object, fallback: Loc | None = None) -> Loc:
     lc = getattr(value, "lc", None)
     line, column = getattr(lc, "line", None), getattr(lc, "col", None)
     if isinstance(line, int) and isinstance(column, int):
-        return Loc(line + 1, column + 1, fallback.overridden)
+        return Loc(line + 1, column + 1, fallback.overridden, fallback.file)
     return fallback
 
 

@@ -21,6 +21,8 @@ class Loc:
     column: int = 1
     overridden: bool = False
     """True for a value that came from ``--override`` rather than the file."""
+    file: str = ""
+    """The file the value is in when it is not the pipeline file itself (an include)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +45,8 @@ class Tagged:
 class Seq:
     items: tuple[Node, ...]
     loc: Loc
+    tag: str | None = None
+    """An application tag on the list (``!reference [a, b]``), else None."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +69,7 @@ class Map:
 
     entries: tuple[Entry, ...]
     loc: Loc
+    tag: str | None = None
 
     @cached_property
     def _index(self) -> dict[object, Entry]:
@@ -93,6 +98,8 @@ def describe_key(key: object) -> str:
 
 def describe(node: Node) -> str:
     """What a value is, for "expected X, found Y" messages."""
+    if isinstance(node, Map | Seq) and node.tag is not None:
+        return f"a value tagged {node.tag}"
     if isinstance(node, Map):
         return "a mapping"
     if isinstance(node, Seq):
