@@ -13,19 +13,18 @@ from ruamel.yaml import YAML
 from xxci.cli.options import (
     Selector,
     check_overrides,
+    context_options,
     exits_cleanly,
     override_option,
-    plural,
     selector_options,
 )
-from xxci.cli.selection import resolve_repo, selected_files
+from xxci.cli.plan_text import render_text
+from xxci.cli.run_context import run_context
+from xxci.cli.selection import context_root, resolve_repo, selected_files
 from xxci.common.errors import SpecError, UsageError
 from xxci.common.spec import (
-    Job,
-    Plan,
     diagnostics_of,
     display_path,
-    format_duration,
     load_files,
     messages,
     plan,
@@ -35,6 +34,8 @@ from xxci.common.spec import (
 @click.command("dry-run")
 @selector_options
 @override_option
+@click.option("--branch", help="Branch the plan is for (default: the checked-out one).")
+@context_options
 @click.option(
     "--format",
     "output_format",
@@ -49,21 +50,31 @@ def dry_run(
     pipeline_name: str | None,
     repo: str | None,
     overrides: tuple[str, ...],
+    branch: str | None,
+    source: str,
+    variables: tuple[str, ...],
     output_format: str,
 ) -> None:
     """Show what a run would do: stages in order, each as waves of jobs.
 
-    The jobs of a wave can run in parallel; each wave needs only earlier ones. Without
-    --file or --pipeline, .pipelines/ must hold exactly one file. Validation errors are
-    reported as by `xxci check`.
+    The jobs of a wave can run in parallel; each wave needs only earlier ones. Jobs
+    that rules, only or except leave out are listed with the reason; manual and delayed
+    jobs, the needs between jobs and the jobs parallel makes are shown. The plan is for
+    a push of the checked-out branch (--branch, --source and --variable change that).
+    Without --file or --pipeline, the repository must hold exactly one pipeline.
+    Validation errors are reported as by `xxci check`.
 
     Exit status: 0 plan shown, 1 invalid pipeline, 2 bad command line.
     """
     check_overrides(overrides)
-    paths = selected_files(Selector(pipeline_file, pipeline_name, resolve_repo(repo)))
+    selector = Selector(pipeline_file, pipeline_name, resolve_repo(repo))
+    paths = selected_files(selector)
     if len(paths) > 1 and pipeline_name is None:
         raise UsageError(messages.several_pipelines([display_path(path) for path in paths]))
-    files = load_files(paths, overrides)
+    context = run_context(
+        context_root(selector, paths), branch=branch, source=source, variables=variables
+    )
+    files = load_files(paths, overrides, context)
     diagnostics = diagnostics_of(files)
     if diagnostics or files[0].pipeline is None:
         raise SpecError(diagnostics)
@@ -85,45 +96,3 @@ def to_yaml(data: dict[str, Any]) -> str:
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
-
-
-def render_text(the_plan: Plan) -> str:
-    """The plan as indented text: stage, wave, job, then the job's settings."""
-    lines = [
-        f"pipeline '{the_plan.pipeline}' ({the_plan.source_file}):"
-        f" {plural(len(the_plan.stages), 'stage')}, {plural(the_plan.job_count, 'job')}"
-    ]
-    for number, stage in enumerate(the_plan.stages, start=1):
-        lines.append(f"stage {number}/{len(the_plan.stages)}: {stage.name}")
-        for wave_number, wave in enumerate(stage.waves, start=1):
-            together = " (in parallel)" if len(wave) > 1 else ""
-            lines.append(f"  wave {wave_number}{together}")
-            for job in wave:
-                lines.extend(_job_lines(job))
-    return "\n".join(lines) + "\n"
-
-
-def _job_lines(job: Job) -> list[str]:
-    details = [("image", job.image), ("timeout", format_duration(job.timeout_seconds))]
-    if job.needs:
-        details.append(("needs", ", ".join(job.needs)))
-    if job.allow_failure.allowed:
-        codes = ", ".join(str(code) for code in job.allow_failure.exit_codes)
-        details.append(("allow failure", f"exit codes {codes}" if codes else "yes"))
-    if job.retry:
-        details.append(("retry", str(job.retry)))
-    if job.tags:
-        details.append(("tags", ", ".join(job.tags)))
-    if job.variables:
-        details.append(("variables", " ".join(f"{k}={v}" for k, v in job.variables.items())))
-    if job.artifacts:
-        paths = ", ".join(job.artifacts.paths)
-        details.append(("artifacts", f"{paths} ({job.artifacts.when.value})"))
-    lines = [f"    job {job.name}"]
-    lines += [f"      {key + ':':<14} {value}" for key, value in details]
-    lines.append("      script:")
-    for command in job.script:
-        first, *rest = command.rstrip("\n").split("\n")
-        lines.append(f"        $ {first}")
-        lines += [f"          {line}" for line in rest]
-    return lines

@@ -73,8 +73,35 @@ def override_option(command: F) -> F:
         multiple=True,
         metavar="KEY.PATH=VALUE",
         help="Patch the pipeline before validation, e.g. default.image=alpine:3 or "
-        "jobs.compile.timeout=10m (the value is YAML). Repeatable.",
+        "jobs.compile.timeout=10m (the value is YAML); quote a name that holds dots: "
+        'jobs."unit.test".image=alpine. Repeatable.',
     )(command)
+
+
+def context_options(command: F) -> F:
+    """Add what rules are decided against: ``--source`` and the repeatable
+    ``--variable NAME=VALUE`` (passed as ``source`` and ``variables``)."""
+    from xxci.cli.run_context import SOURCES
+
+    options = [
+        click.option(
+            "--source",
+            type=click.Choice(SOURCES),
+            default="push",
+            show_default=True,
+            help="What the run is for (CI_PIPELINE_SOURCE), as rules see it.",
+        ),
+        click.option(
+            "--variable",
+            "variables",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="A variable for this run; it wins over the file's. Repeatable.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def check_overrides(overrides: Sequence[str]) -> None:

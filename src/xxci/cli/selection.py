@@ -71,6 +71,20 @@ def resolve_repo(repo: str | None, branch: str | None = None) -> Path | None:
     return clone
 
 
+def context_root(selector: Selector, paths: list[Path]) -> Path | None:
+    """The repository a command's run context comes from: ``--repo``, else the git
+    repository around the (first) pipeline file, else that file's folder."""
+    if selector.repo is not None:
+        return selector.repo
+    if not paths:
+        return find_repo_root(Path.cwd())
+    folder = paths[0].resolve().parent
+    root = find_repo_root(folder)
+    if root is not None:
+        return root
+    return folder.parent if folder.name == ".pipelines" else folder
+
+
 def selected_files(selector: Selector) -> list[Path]:
     """The files ``selector`` names; :class:`UsageError` when that makes no sense."""
     repo = selector.repo

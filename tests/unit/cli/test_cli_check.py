@@ -103,7 +103,7 @@ async def test_usage_errors_exit_2_with_one_line(repo: Path) -> None:
             "error: --file and --pipeline cannot be used together; choose one\n"
         ),
         ("check", "--pipeline", "nope"): (
-            "error: no pipeline named 'nope' in .pipelines/ (known: main)\n"
+            "error: no pipeline named 'nope' in the repository (known: main)\n"
         ),
         ("check", "--file", "nope.yml"): "error: no such file: nope.yml\n",
         ("check", "--repo", "nowhere"): "error: --repo nowhere: no such folder\n",
@@ -135,7 +135,10 @@ async def test_check_without_pipelines(repo: Path) -> None:
     )
     (repo / ".pipelines").rmdir()
     result = await run(["check"])
-    assert (result.exit_code, result.stderr) == (2, "error: no .pipelines/ folder in .\n")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: no .pipelines/ folder or .gitlab-ci.yml in .\n",
+    )
 
 
 ROOT = Path(__file__).resolve().parents[3]

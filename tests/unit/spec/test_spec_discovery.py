@@ -43,7 +43,7 @@ def test_discover_without_a_folder_or_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UsageError, match=r"^no \.pipelines/ folder in \.$"):
+    with pytest.raises(UsageError, match=r"^no \.pipelines/ folder or \.gitlab-ci\.yml in \.$"):
         discover(tmp_path)
     (tmp_path / ".pipelines").mkdir()
     with pytest.raises(
@@ -94,7 +94,7 @@ def test_select(repo: Path) -> None:
         ({"file": Path("missing.yml")}, "no such file: missing.yml"),
         (
             {"pipeline": "gamma"},
-            "no pipeline named 'gamma' in .pipelines/ (known: alpha, beta)",
+            "no pipeline named 'gamma' in the repository (known: alpha, beta)",
         ),
     ],
 )

@@ -1,7 +1,9 @@
 """Find the pipeline files of a repository, load them together, pick one.
 
 Pipelines live in ``.pipelines/*.yml`` and ``.pipelines/*.yaml`` at the repository
-root; each file is one pipeline and pipeline names are unique across the folder.
+root, and in the root's ``.gitlab-ci.yml``; each file is one pipeline and pipeline
+names are unique across them (a ``.gitlab-ci.yml`` is named by its ``workflow: name``,
+else ``gitlab-ci``).
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xxci.common.errors import Diagnostic, SpecError, UsageError
-from xxci.common.spec import messages
+from xxci.common.spec import gitlab, messages
+from xxci.common.spec.context import RunContext, predefined_variables
 from xxci.common.spec.loader import display_path, parse_text, read_text
 from xxci.common.spec.model import Pipeline
+from xxci.common.spec.parser import Document
 from xxci.common.spec.tree import Loc
-from xxci.common.spec.validate import build_pipeline, pipeline_name
+from xxci.common.spec.validate import build_with_notes, pipeline_name
+from xxci.common.spec.variables import expand
 
 PIPELINES_DIR = ".pipelines"
+GITLAB_FILE = gitlab.FILE_NAME
 SUFFIXES = (".yml", ".yaml")
 
 
@@ -33,25 +39,35 @@ class LoadedFile:
     name: str | None = None
     """``pipeline.name`` when it could be read, even if the file has other errors."""
     name_loc: Loc = field(default_factory=Loc, repr=False)
+    notes: tuple[Diagnostic, ...] = ()
+    """What is valid but not acted on (``check`` shows them)."""
 
 
 def discover(repo_root: Path) -> list[Path]:
-    """The pipeline files of ``repo_root``, sorted by name.
+    """The pipeline files of ``repo_root``: ``.pipelines/`` sorted by name, then the
+    root's ``.gitlab-ci.yml``.
 
-    Raises :class:`UsageError` when there is no ``.pipelines/`` folder or no file in it.
+    Raises :class:`UsageError` when there is neither a ``.gitlab-ci.yml`` nor a
+    ``.pipelines/`` folder with files in it.
     """
+    gitlab_file = repo_root / GITLAB_FILE
+    found = [gitlab_file] if gitlab_file.is_file() else []
     folder = repo_root / PIPELINES_DIR
     if not folder.is_dir():
+        if found:
+            return found
         raise UsageError(messages.no_pipelines_dir(display_path(repo_root)))
     files = sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES and p.is_file())
-    if not files:
+    if not files and not found:
         raise UsageError(messages.no_pipeline_files(display_path(folder)))
-    return files
+    return files + found
 
 
-def load_files(paths: Sequence[Path], overrides: Sequence[str] = ()) -> list[LoadedFile]:
-    """Load every file, then check that pipeline names are unique among them."""
-    loaded = [_load(path, overrides) for path in paths]
+def load_files(
+    paths: Sequence[Path], overrides: Sequence[str] = (), context: RunContext | None = None
+) -> list[LoadedFile]:
+    """Load every file for ``context``, then check that pipeline names are unique."""
+    loaded = [_load(path, overrides, context or RunContext()) for path in paths]
     by_name: dict[str, list[LoadedFile]] = defaultdict(list)
     for file in loaded:
         if file.name is not None:
@@ -65,7 +81,13 @@ def load_files(paths: Sequence[Path], overrides: Sequence[str] = ()) -> list[Loa
             clashes[file.path] = Diagnostic(file.display_name, loc.line, loc.column, message)
     return [
         LoadedFile(
-            f.path, f.display_name, None, tuple(sorted((*f.diagnostics, clash))), f.name, f.name_loc
+            f.path,
+            f.display_name,
+            None,
+            tuple(sorted((*f.diagnostics, clash))),
+            f.name,
+            f.name_loc,
+            f.notes,
         )
         if (clash := clashes.get(f.path))
         else f
@@ -105,24 +127,35 @@ def select(
     return chosen
 
 
-def _load(path: Path, overrides: Sequence[str]) -> LoadedFile:
+def _load(path: Path, overrides: Sequence[str], context: RunContext) -> LoadedFile:
     display = display_path(path)
     try:
         document = parse_text(read_text(path, display), display, overrides)
     except SpecError as error:
         return LoadedFile(path, display, None, tuple(error.diagnostics))
-    found = pipeline_name(document.root)
+    found = _name_of(document, context)
     name, name_loc = found if found else (None, Loc())
-    try:
-        pipeline = build_pipeline(document)
-    except SpecError as error:
-        return LoadedFile(path, display, None, tuple(error.diagnostics), name, name_loc)
-    return LoadedFile(path, display, pipeline, (), name, name_loc)
+    pipeline, collector = build_with_notes(document, context)
+    notes = tuple(collector.notes)
+    if pipeline is None:
+        diagnostics = tuple(sorted(collector.diagnostics))
+        return LoadedFile(path, display, None, diagnostics, name, name_loc, notes)
+    return LoadedFile(path, display, pipeline, (), pipeline.name, name_loc, notes)
+
+
+def _name_of(document: Document, context: RunContext) -> tuple[str, Loc] | None:
+    if not gitlab.is_gitlab(document):
+        return pipeline_name(document.root)
+    written = gitlab.workflow_name(document.root)
+    if written is None:
+        return gitlab.DEFAULT_NAME, Loc()
+    variables = {**predefined_variables(context), **context.variables}
+    return gitlab.pipeline_name(expand(written, variables)), Loc()
 
 
 def _peek_name(path: Path) -> str | None:
     try:
-        found = pipeline_name(parse_text(read_text(path, str(path)), str(path)).root)
+        found = _name_of(parse_text(read_text(path, str(path)), str(path)), RunContext())
     except SpecError:
         return None
     return found[0] if found else None

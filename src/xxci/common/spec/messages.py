@@ -282,7 +282,7 @@ def no_such_repo(path: str) -> str:
 
 
 def no_pipelines_dir(repo: str) -> str:
-    return f"no .pipelines/ folder in {repo}"
+    return f"no .pipelines/ folder or .gitlab-ci.yml in {repo}"
 
 
 def no_pipeline_files(folder: str) -> str:
@@ -291,7 +291,7 @@ def no_pipeline_files(folder: str) -> str:
 
 def unknown_pipeline(name: str, known: list[str]) -> str:
     listed = ", ".join(_q(k) for k in known) if known else "none could be read"
-    return f"no pipeline named '{_q(name)}' in .pipelines/ (known: {listed})"
+    return f"no pipeline named '{_q(name)}' in the repository (known: {listed})"
 
 
 def several_pipelines(files: list[str]) -> str:

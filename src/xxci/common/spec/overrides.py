@@ -1,7 +1,8 @@
 """``--override KEY.PATH=VALUE``: patch a parsed pipeline file before validation.
 
 The path walks mappings by key (``default.image``); under ``jobs`` it names a job,
-whether ``jobs`` is a list or a mapping (``jobs.compile.timeout``). Missing mappings
+whether ``jobs`` is a list or a mapping (``jobs.compile.timeout``). A part in double
+quotes may hold dots (``jobs."unit.test".image``). Missing mappings
 and jobs along the path are created. The value is read as YAML (``10m``, ``true``,
 ``[build, test]``, ``{exit_codes: [3]}``); text that only YAML would read as a block
 mapping or list (``echo a: b``) stays a string.
@@ -41,7 +42,7 @@ def parse_override(text: str) -> Override:
     key, equals, raw = text.partition("=")
     if not equals:
         raise UsageError(messages.invalid_override(text, "expected KEY.PATH=VALUE"))
-    path = tuple(part.strip() for part in key.split("."))
+    path = _split_path(key)
     if not all(path):
         raise UsageError(messages.invalid_override(text, "the key path has an empty part"))
     try:
@@ -54,6 +55,22 @@ def parse_override(text: str) -> Override:
     if isinstance(value, dict | list) and not raw.lstrip().startswith(_FLOW_START):
         value = raw
     return Override(path, value, text)
+
+
+def _split_path(key: str) -> tuple[str, ...]:
+    """``a."b.c".d`` -> ``("a", "b.c", "d")``: a part in double quotes may hold dots."""
+    parts: list[str] = []
+    current, quoted = "", False
+    for char in key:
+        if char == '"':
+            quoted = not quoted
+        elif char == "." and not quoted:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return tuple(parts)
 
 
 def apply_overrides(root: Map, overrides: Sequence[str | Override]) -> Map:

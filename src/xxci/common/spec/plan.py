@@ -11,7 +11,7 @@ import graphlib
 from dataclasses import dataclass
 from typing import Any
 
-from xxci.common.spec.model import Job, Pipeline
+from xxci.common.spec.model import ExcludedJob, Job, Pipeline
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,10 @@ class Plan:
     pipeline: str
     source_file: str
     stages: tuple[StagePlan, ...]
+    excluded: tuple[ExcludedJob, ...] = ()
+    """Jobs of the file that are not in this run, with the reason."""
+    not_run: str = ""
+    """Why there would be no run at all ("" when there would be one)."""
 
     @property
     def job_count(self) -> int:
@@ -41,6 +45,8 @@ class Plan:
             "pipeline": self.pipeline,
             "source_file": self.source_file,
             "stages": [stage.to_dict() for stage in self.stages],
+            "excluded": [job.to_dict() for job in self.excluded],
+            "not_run": self.not_run,
         }
 
 
@@ -55,6 +61,8 @@ def plan(pipeline: Pipeline) -> Plan:
         stages=tuple(
             StagePlan(stage, waves(pipeline.jobs_in_stage(stage))) for stage in pipeline.stages
         ),
+        excluded=pipeline.excluded,
+        not_run=pipeline.not_run,
     )
 
 
