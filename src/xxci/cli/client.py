@@ -15,6 +15,7 @@ from xxci.common.closing import AsyncClosing
 from xxci.common.convert import record_from_pb
 from xxci.common.events import RecordedEvent
 from xxci.common.pb.v1 import pipeline_pb2, pipeline_pb2_grpc
+from xxci.common.spec.context import RunContext
 
 
 class Client(AsyncClosing):
@@ -44,7 +45,10 @@ class Client(AsyncClosing):
         branch: str,
         commit: str,
         source_blob: str,
+        context: RunContext | None = None,
     ) -> pipeline_pb2.SubmitRunResponse:
+        """Submit a run; ``context`` is what its rules are decided against."""
+        context = context or RunContext(branch=branch, commit=commit)
         request = pipeline_pb2.SubmitRunRequest(
             file_name=file_name,
             yaml_text=yaml_text,
@@ -53,6 +57,14 @@ class Client(AsyncClosing):
             branch=branch,
             commit=commit,
             source_blob=source_blob,
+            pipeline_source=context.source,
+            default_branch=context.default_branch,
+            tag=context.tag,
+            commit_message=context.commit_message,
+            variables=dict(context.variables),
+            changed_files=list(context.changed_files or ()),
+            changes_known=context.changed_files is not None,
+            project=context.project,
         )
         try:
             return await self._stub.SubmitRun(request)

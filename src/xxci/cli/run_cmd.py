@@ -17,17 +17,21 @@ from xxci.cli.gitinfo import archive, describe, show, worktree_files
 from xxci.cli.options import (
     Selector,
     check_overrides,
+    context_options,
     exits_cleanly,
     override_option,
     selector_options,
 )
-from xxci.cli.selection import find_repo_root, resolve_repo, selected_files
+from xxci.cli.run_context import run_context
+from xxci.cli.selection import context_root, resolve_repo, selected_files
 from xxci.common.archives import pack_directory
 from xxci.common.errors import (
     SpecError,
     UsageError,
 )
 from xxci.common.spec import LoadedFile, diagnostics_of, display_path, load_files
+from xxci.common.spec.context import RunContext
+from xxci.common.spec.runtime_support import refuse_unsupported
 
 
 def prepare_source(
@@ -56,6 +60,7 @@ async def submit_and_follow(
     verbose: bool,
     console: Console,
     local: bool = False,
+    context: RunContext | None = None,
 ) -> bool:
     """Upload the source, submit, show progress until the run ends; True on success."""
     checkout = describe(repo_root, branch, commit)
@@ -73,6 +78,7 @@ async def submit_and_follow(
         branch=checkout.branch,
         commit=checkout.commit,
         source_blob=source_blob,
+        context=context,
     )
     console.print(
         f"run {reply.run_id}: pipeline {reply.pipeline} #{reply.number}"
@@ -93,7 +99,7 @@ def pick_one(files: list[LoadedFile]) -> LoadedFile:
     if len(files) > 1:
         names = ", ".join(sorted(f.name or f.display_name for f in files))
         raise UsageError(
-            f"several pipelines in .pipelines/ ({names}): pick one with --pipeline NAME"
+            f"several pipelines in the repository ({names}): pick one with --pipeline NAME"
         )
     if diagnostics:
         raise SpecError(diagnostics)
@@ -109,6 +115,7 @@ def pick_one(files: list[LoadedFile]) -> LoadedFile:
     "--commit",
     help="Run the tree of this commit (default: the working tree, recorded as HEAD).",
 )
+@context_options
 @click.option("-v", "--verbose", is_flag=True, help="Stream every job's output.")
 @exits_cleanly
 async def run(
@@ -122,6 +129,8 @@ async def run(
     tls_ca: Path | None,
     branch: str | None,
     commit: str | None,
+    source: str,
+    variables: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Run a pipeline and follow it to the end.
@@ -134,12 +143,12 @@ async def run(
     check_overrides(overrides)
     repo_path = resolve_repo(repo, branch=branch)
     selector = Selector(pipeline_file, pipeline_name, repo_path)
-    chosen = pick_one(load_files(selected_files(selector), overrides))
-    root = (
-        repo_path
-        or find_repo_root(chosen.path.resolve().parent)
-        or chosen.path.resolve().parent.parent
-    )
+    paths = selected_files(selector)
+    root = context_root(selector, paths) or paths[0].resolve().parent
+    context = run_context(root, branch=branch, commit=commit, source=source, variables=variables)
+    chosen = pick_one(load_files(paths, overrides, context))
+    assert chosen.pipeline is not None
+    refuse_unsupported(chosen.pipeline)
     console = make_console()
     async with connect(local, server, token, tls_ca) as client:
         ok = await submit_and_follow(
@@ -152,6 +161,7 @@ async def run(
             verbose=verbose,
             console=console,
             local=local,
+            context=context,
         )
     if not ok:
         raise click.exceptions.Exit(1)

@@ -43,6 +43,8 @@ def test_plan_to_dict() -> None:
         "pipeline": "demo",
         "source_file": "p.yml",
         "stages": [{"name": "build", "waves": [[pipeline.job("a").to_dict()]]}],
+        "excluded": [],
+        "not_run": "",
     }
 
 

@@ -167,6 +167,11 @@ class Job:
     caches: tuple[Cache, ...] = ()
 
     @property
+    def commands(self) -> tuple[str, ...]:
+        """What runs in the job's one shell, in order: ``before_script``, then ``script``."""
+        return (*self.before_script, *self.script)
+
+    @property
     def blocks_when_manual(self) -> bool:
         """A manual job left unplayed holds back what comes after it."""
         return self.when is When.MANUAL and not self.allow_failure.allowed

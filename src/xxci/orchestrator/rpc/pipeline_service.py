@@ -13,6 +13,9 @@ from xxci.common.errors import NotFoundError, SpecError, UsageError, XxciError
 from xxci.common.events import RunFinished, run_stream
 from xxci.common.pb.v1 import pipeline_pb2, pipeline_pb2_grpc
 from xxci.common.spec import load_pipeline_text
+from xxci.common.spec.context import DEFAULT_BRANCH, RunContext
+from xxci.common.spec.files import NO_FILES, ArchiveFiles
+from xxci.common.spec.runtime_support import refuse_unsupported
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.views.feeds import event_feed, job_output
 from xxci.orchestrator.views.queries import ReportQuery, query_report, resolve_run
@@ -44,17 +47,21 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def SubmitRun(
         self, request: pipeline_pb2.SubmitRunRequest, context: Context
     ) -> pipeline_pb2.SubmitRunResponse:
-        try:
-            pipeline = load_pipeline_text(
-                request.yaml_text, request.file_name or "pipeline.yml", list(request.overrides)
-            )
-        except (SpecError, UsageError) as err:
-            await _abort(context, err)
         if request.source_blob and not self._o.blobs.exists(request.source_blob):
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"source blob {request.source_blob} was not uploaded",
             )
+        try:
+            pipeline = load_pipeline_text(
+                request.yaml_text,
+                request.file_name or "pipeline.yml",
+                list(request.overrides),
+                self._run_context(request),
+            )
+            refuse_unsupported(pipeline)
+        except (SpecError, UsageError, XxciError) as err:
+            await _abort(context, err)
         state = await self._o.submit(
             pipeline,
             repo=request.repo,
@@ -64,6 +71,26 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         )
         return pipeline_pb2.SubmitRunResponse(
             run_id=state.run_id, pipeline=state.pipeline.name, number=state.number
+        )
+
+    def _run_context(self, request: pipeline_pb2.SubmitRunRequest) -> RunContext:
+        """The request's context; ``include`` and ``exists`` read its source archive."""
+        files = (
+            ArchiveFiles(self._o.blobs.path(request.source_blob))
+            if request.source_blob
+            else NO_FILES
+        )
+        return RunContext(
+            branch=request.branch,
+            tag=request.tag,
+            commit=request.commit,
+            commit_message=request.commit_message,
+            default_branch=request.default_branch or DEFAULT_BRANCH,
+            source=request.pipeline_source or "push",
+            project=request.project,
+            variables=dict(request.variables),
+            changed_files=tuple(request.changed_files) if request.changes_known else None,
+            files=files,
         )
 
     async def GetRun(

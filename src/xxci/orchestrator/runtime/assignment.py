@@ -4,34 +4,60 @@ from __future__ import annotations
 
 from xxci.common.convert import artifact_when_to_pb
 from xxci.common.pb.v1 import worker_pb2
-from xxci.common.spec.model import ArtifactWhen
+from xxci.common.spec.context import slug
+from xxci.common.spec.model import ArtifactWhen, When
+from xxci.common.spec.variables import expand_all
 from xxci.orchestrator.domain.state import RunState
 
 
 def predefined_variables(state: RunState, job: str, attempt: int) -> dict[str, str]:
-    """The ``CI_*`` variables every job sees (GitLab's names where they overlap)."""
+    """The ``CI_*`` variables every job sees (GitLab's names where they overlap): the
+    run's context (``CI_COMMIT_REF_NAME``, ``CI_PIPELINE_SOURCE``, ...) and the job's."""
     spec = state.pipeline.job(job)
-    return {
+    js = state.jobs.get(job)
+    values = {
+        **state.pipeline.context_variables,
         "CI": "true",
         "XXCI": "true",
         "CI_PIPELINE_NAME": state.pipeline.name,
+        "CI_PIPELINE_ID": str(state.number),
+        "CI_PIPELINE_IID": str(state.number),
         "CI_RUN_ID": state.run_id,
         "CI_RUN_NUMBER": str(state.number),
         "CI_JOB_NAME": job,
+        "CI_JOB_NAME_SLUG": slug(job),
         "CI_JOB_STAGE": spec.stage,
+        "CI_JOB_ID": str(js.queued_seq if js is not None and js.queued_seq else attempt),
         "CI_JOB_ATTEMPT": str(attempt),
         "CI_COMMIT_SHA": state.commit,
-        "CI_COMMIT_BRANCH": state.branch,
         "CI_REPOSITORY": state.repo,
         "CI_PROJECT_DIR": "/workspace",
     }
+    if state.branch and "CI_COMMIT_TAG" not in values:
+        values["CI_COMMIT_BRANCH"] = state.branch
+    if spec.node_total:
+        values["CI_NODE_INDEX"] = str(spec.node_index)
+        values["CI_NODE_TOTAL"] = str(spec.node_total)
+    if spec.when is When.MANUAL:
+        values["CI_JOB_MANUAL"] = "true"
+    return values
+
+
+def job_environment(state: RunState, job: str, attempt: int) -> dict[str, str]:
+    """The job's variables over the predefined ones (a job may set a ``CI_*`` of its
+    own, as in GitLab), every ``$VAR`` in a value expanded as a runner expands it."""
+    spec = state.pipeline.job(job)
+    return expand_all({**predefined_variables(state, job, attempt), **spec.variables})
 
 
 def artifact_sources(state: RunState, job: str) -> list[str]:
-    """Blobs of the artifacts a job receives, oldest first: those of its ``needs`` if it
+    """Blobs of the artifacts a job receives, oldest first: those of its
+    ``dependencies`` when the pipeline resolved them, else those of its ``needs`` if it
     names any, else those of every job in earlier stages (as GitLab does)."""
     spec = state.pipeline.job(job)
-    if spec.needs:
+    if spec.dependencies is not None:
+        names = list(spec.dependencies)
+    elif spec.needs:
         names = list(spec.needs)
     else:
         earlier = state.pipeline.stages[: state.pipeline.stages.index(spec.stage)]
@@ -46,14 +72,13 @@ def artifact_sources(state: RunState, job: str) -> list[str]:
 
 def build_assignment(state: RunState, job: str, attempt: int) -> worker_pb2.AssignJob:
     spec = state.pipeline.job(job)
-    variables = dict(spec.variables)
-    variables.update(predefined_variables(state, job, attempt))
+    variables = job_environment(state, job, attempt)
     artifacts = spec.artifacts
     return worker_pb2.AssignJob(
         ref=worker_pb2.AttemptRef(run_id=state.run_id, job=job, attempt=attempt),
         stage=spec.stage,
         image=spec.image,
-        script=list(spec.script),
+        script=list(spec.commands),
         variables=variables,
         timeout_seconds=float(spec.timeout_seconds),
         source_blob=state.source_blob,

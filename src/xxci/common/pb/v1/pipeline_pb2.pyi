@@ -23,6 +23,26 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class SubmitRunRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class VariablesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     FILE_NAME_FIELD_NUMBER: _builtins.int
     YAML_TEXT_FIELD_NUMBER: _builtins.int
     OVERRIDES_FIELD_NUMBER: _builtins.int
@@ -30,6 +50,14 @@ class SubmitRunRequest(_message.Message):
     BRANCH_FIELD_NUMBER: _builtins.int
     COMMIT_FIELD_NUMBER: _builtins.int
     SOURCE_BLOB_FIELD_NUMBER: _builtins.int
+    PIPELINE_SOURCE_FIELD_NUMBER: _builtins.int
+    DEFAULT_BRANCH_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    COMMIT_MESSAGE_FIELD_NUMBER: _builtins.int
+    VARIABLES_FIELD_NUMBER: _builtins.int
+    CHANGED_FILES_FIELD_NUMBER: _builtins.int
+    CHANGES_KNOWN_FIELD_NUMBER: _builtins.int
+    PROJECT_FIELD_NUMBER: _builtins.int
     file_name: _builtins.str
     """The pipeline file as the user wrote it; the orchestrator loads and validates it
     with the same code as the CLI, after applying `overrides` (KEY.PATH=VALUE).
@@ -39,8 +67,27 @@ class SubmitRunRequest(_message.Message):
     branch: _builtins.str
     commit: _builtins.str
     source_blob: _builtins.str
+    pipeline_source: _builtins.str
+    """What rules, only/except and workflow are decided against (GitLab's pipeline
+    context). `include: local` and `exists` read the source archive `source_blob`.
+    """
+    default_branch: _builtins.str
+    tag: _builtins.str
+    commit_message: _builtins.str
+    changes_known: _builtins.bool
+    project: _builtins.str
     @_builtins.property
     def overrides(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def variables(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Variables given for this run; they win over the file's."""
+
+    @_builtins.property
+    def changed_files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The files the commit changed since its parent; `changes_known` is false when it
+        has no parent (then every `changes` rule holds).
+        """
+
     def __init__(
         self,
         *,
@@ -51,10 +98,18 @@ class SubmitRunRequest(_message.Message):
         branch: _builtins.str = ...,
         commit: _builtins.str = ...,
         source_blob: _builtins.str = ...,
+        pipeline_source: _builtins.str = ...,
+        default_branch: _builtins.str = ...,
+        tag: _builtins.str = ...,
+        commit_message: _builtins.str = ...,
+        variables: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        changed_files: _abc.Iterable[_builtins.str] | None = ...,
+        changes_known: _builtins.bool = ...,
+        project: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "commit", b"commit", "file_name", b"file_name", "overrides", b"overrides", "repo", b"repo", "source_blob", b"source_blob", "yaml_text", b"yaml_text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "changed_files", b"changed_files", "changes_known", b"changes_known", "commit", b"commit", "commit_message", b"commit_message", "default_branch", b"default_branch", "file_name", b"file_name", "overrides", b"overrides", "pipeline_source", b"pipeline_source", "project", b"project", "repo", b"repo", "source_blob", b"source_blob", "tag", b"tag", "variables", b"variables", "yaml_text", b"yaml_text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

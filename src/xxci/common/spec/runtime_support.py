@@ -1,0 +1,57 @@
+"""What a pipeline asks that xxci's runtime does not do yet.
+
+The loader reads every keyword, so a pipeline may ask for something the scheduler or
+the workers cannot do yet. Such a pipeline is refused when it is submitted, with one
+line per job and keyword, rather than run without it. A cache is not in the list: a
+job must not rely on one (GitLab gives no guarantee either), so running without it is
+a cache miss, and ``check`` notes it.
+"""
+
+from __future__ import annotations
+
+from xxci.common.errors import XxciError
+from xxci.common.spec.model import Job, Pipeline, When
+
+__all__ = ["refuse_unsupported", "unsupported"]
+
+
+def _gaps(job: Job) -> list[str]:
+    gaps = []
+    if job.services:
+        gaps.append("services (xxci does not start service containers yet)")
+    if job.after_script:
+        gaps.append("after_script")
+    if job.when is not When.ON_SUCCESS:
+        gaps.append(f"when: {job.when.value}")
+    if job.dag:
+        gaps.append("needs that start a job before its stage (GitLab's DAG)")
+    if job.resource_group:
+        gaps.append("resource_group")
+    if not job.image:
+        gaps.append("no image (a worker default image)")
+    if job.entrypoint is not None:
+        gaps.append("image: entrypoint")
+    if job.artifacts is not None and (job.artifacts.exclude or job.artifacts.untracked):
+        gaps.append("artifacts: exclude/untracked")
+    if job.retry_on or job.retry_exit_codes:
+        gaps.append("retry: when/exit_codes")
+    return gaps
+
+
+def unsupported(pipeline: Pipeline) -> list[str]:
+    """One line per job that asks for something not run yet ([] when all can run)."""
+    return [
+        f"job '{job.name}' uses {', '.join(gaps)}, which xxci cannot run yet"
+        for job in pipeline.jobs
+        if (gaps := _gaps(job))
+    ]
+
+
+def refuse_unsupported(pipeline: Pipeline) -> None:
+    """Raise :class:`XxciError` naming what cannot run yet, or the reason the pipeline
+    makes no run at all (``workflow: rules``, every job left out)."""
+    if pipeline.not_run:
+        raise XxciError(f"pipeline '{pipeline.name}' makes no run here: {pipeline.not_run}")
+    gaps = unsupported(pipeline)
+    if gaps:
+        raise XxciError("; ".join(gaps))
