@@ -15,7 +15,7 @@ from xxci.common.closing import AsyncClosing
 from xxci.common.convert import record_from_pb
 from xxci.common.events import RecordedEvent
 from xxci.common.pb.v1 import pipeline_pb2, pipeline_pb2_grpc
-from xxci.common.spec.context import RunContext
+from xxci.common.spec.context import DEFAULT_BRANCH, RunContext
 
 
 class Client(AsyncClosing):
@@ -48,7 +48,7 @@ class Client(AsyncClosing):
         context: RunContext | None = None,
     ) -> pipeline_pb2.SubmitRunResponse:
         """Submit a run; ``context`` is what its rules are decided against."""
-        context = context or RunContext(branch=branch, commit=commit)
+        context = context or RunContext(branch=branch or DEFAULT_BRANCH, commit=commit)
         request = pipeline_pb2.SubmitRunRequest(
             file_name=file_name,
             yaml_text=yaml_text,

@@ -36,6 +36,13 @@ class Collector:
         self.diagnostics: list[Diagnostic] = []
         self.notes: list[Diagnostic] = []
         self._seen: set[Diagnostic] = set()
+        self._silenced: set[tuple[str, int, int]] = set()
+
+    def root_cause(self, loc: Loc, message: str) -> None:
+        """Report ``message`` as the one error at ``loc``: what it breaks is not
+        reported again there (a broken ``!reference`` is not also "a null script")."""
+        self.error(loc, message)
+        self._silenced.add((loc.file or self.file, loc.line, loc.column))
 
     def note(self, loc: Loc, message: str) -> None:
         """Something valid that xxci accepts but does not act on (shown by ``check``)."""
@@ -48,6 +55,8 @@ class Collector:
         if loc.overridden:
             message += messages.FROM_OVERRIDE
         diagnostic = Diagnostic(loc.file or self.file, loc.line, loc.column, message)
+        if (diagnostic.file, loc.line, loc.column) in self._silenced:
+            return
         if diagnostic not in self._seen:  # a template's error, met once per job using it
             self._seen.add(diagnostic)
             self.diagnostics.append(diagnostic)

@@ -1,73 +1,11 @@
-"""Every message the pipeline loader reports, in one place.
+"""The messages of the pipeline loader, in one place.
 
 Each is printed as ``<file>:<line>:<column>: <message>``. ``where`` names the part of
-the file concerned: ``"job 'build'"``, ``"'default'"``, ``"'artifacts' of job 'build'"``
-or ``""`` for the top level. A value that came from ``--override`` gets
-``" (from --override)"`` appended (see :data:`FROM_OVERRIDE`).
-
-The file
-    the file is empty; expected a mapping with 'pipeline', 'stages' and 'jobs'
-    expected a mapping with 'pipeline', 'stages' and 'jobs' at the top level, found <found>
-    invalid YAML: <problem> (<context>)
-    the file holds more than one YAML document; expected exactly one
-    cannot read the file: <reason>
-    duplicate key '<key>' (first defined at line <n>)
-Keys and types
-    unknown key '<key>' in <where> (did you mean '<near>'?)
-    '<key>' cannot be set in 'default'; set it on each job
-    missing required key '<key>' in <where>
-    expected <expected> for '<key>' in <where>, found <found> [(quote it to make it a string)]
-    empty '<key>' in <where>
-    empty entry in '<key>' of <where>
-Pipeline and stages
-    invalid pipeline name '<name>'; use letters, digits, '.', '_' and '-',
-        starting with a letter or digit
-    duplicate pipeline name '<name>' (also in <other file>)
-    'stages' is empty; expected at least one stage name
-    expected a stage name (a string) in 'stages', found <found>
-    empty stage name in 'stages'
-    duplicate stage '<name>' (first listed at line <n>)
-    stage '<name>' has no jobs
-Jobs
-    'jobs' is empty; expected at least one job
-    expected a job (a mapping) in 'jobs', found <found>
-    expected a job name (a non-empty string) as a key of 'jobs', found '<key>'
-    duplicate job name '<name>' (first defined at line <n>)
-    job name '<name>' does not match its key '<key>'
-    job '<job>' is in undefined stage '<stage>' (did you mean '<near>'? | stages: a, b)
-    missing required key 'stage' in <where> (there is no stage 'test' to default to)
-    missing required key 'image' in <where> (and 'default' sets no image)
-Needs
-    job '<job>' needs unknown job '<name>' (did you mean '<near>'?)
-    job '<job>' needs '<name>', which runs in a later stage ('<stage>')
-    job '<job>' lists '<name>' in 'needs' more than once
-    cycle in needs: a -> b -> a
-Values
-    invalid duration '<text>' for '<key>' in <where>;
-        expected e.g. 90s, 30m, 1h 30m or a number of seconds
-    '<key>' in <where> must be at least 1 second
-    '<key>' in <where> must be at most 30d
-    'retry' in <where> must be between 0 and 10, found <n>
-    exit code <n> in 'allow_failure' of <where> is out of range (1-255)
-    'exit_codes' in 'allow_failure' of <where> is empty; list at least one exit code
-    invalid 'when' '<value>' in 'artifacts' of <where>; expected on_success, on_failure or always
-    artifact path '<path>' in <where> must be relative and stay inside the workspace
-    invalid variable name '<name>' in <where>;
-        use letters, digits and '_', not starting with a digit
-
-Command line (raised as UsageError, exit code 2, printed as ``error: <message>``)
-    invalid --override '<text>': expected KEY.PATH=VALUE
-    invalid --override '<text>': the key path has an empty part
-    invalid --override '<text>': the value is not YAML (<problem>)
-    cannot apply --override '<text>': '<path>' is <found>, not a mapping
-    --file and --pipeline cannot be used together; choose one
-    no such file: <path>
-    --repo <path>: no such folder
-    not inside a git repository; pass --repo PATH or --file PATH
-    no .pipelines/ folder in <repo>
-    no pipeline files (*.yml, *.yaml) in <repo>/.pipelines/
-    no pipeline named '<name>' in .pipelines/ (known: <names>)
-    .pipelines/ holds several pipelines (<files>); choose one with --pipeline NAME or --file PATH
+the file concerned (``"job 'build'"``, ``"'default'"``, ``"'artifacts' of job
+'build'"``, or ``""`` for the top level); a value that came from ``--override`` gets
+:data:`FROM_OVERRIDE` appended. The command-line messages at the end are raised as
+:class:`~xxci.common.errors.UsageError` (exit code 2, printed as ``error: <message>``).
+The messages of the GitLab keywords are in :mod:`keyword_messages`.
 """
 
 from __future__ import annotations

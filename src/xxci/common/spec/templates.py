@@ -51,15 +51,15 @@ def check_tags(c: Collector, node: Node) -> None:
     if isinstance(node, Scalar):
         if isinstance(node.value, Tagged):
             if node.value.tag == REFERENCE:
-                c.error(node.loc, km.reference_shape())
+                c.root_cause(node.loc, km.reference_shape())
             else:
-                c.error(node.loc, km.unknown_tag(node.value.tag))
+                c.root_cause(node.loc, km.unknown_tag(node.value.tag))
         return
     if node.tag is not None and node.tag != REFERENCE:
-        c.error(node.loc, km.unknown_tag(node.tag))
+        c.root_cause(node.loc, km.unknown_tag(node.tag))
     if isinstance(node, Map):
         if node.tag == REFERENCE:
-            c.error(node.loc, km.reference_shape())
+            c.root_cause(node.loc, km.reference_shape())
         for entry in node:
             check_tags(c, entry.value)
     else:
@@ -147,6 +147,7 @@ class _Resolver:
     def __init__(self, c: Collector, top: Mapping[str, Node]) -> None:
         self._c = c
         self._top = top
+        self._origin = Loc()
 
     def node(self, node: Node, depth: int, active: tuple[tuple[str, ...], ...]) -> Node:
         if isinstance(node, Seq) and node.tag == REFERENCE:
@@ -168,26 +169,32 @@ class _Resolver:
         return node
 
     def _reference(self, node: Seq, depth: int, active: tuple[tuple[str, ...], ...]) -> Node:
+        """What the reference names, its own references resolved; a problem is reported
+        at the outermost reference (where the job uses it) as the one error there."""
+        if depth == 0:
+            self._origin = node.loc
         path = [i.value for i in node.items if isinstance(i, Scalar) and isinstance(i.value, str)]
+        problem = ""
+        found: Node | None = None
         if not path or len(path) != len(node.items):
-            self._c.error(node.loc, km.reference_shape())
-            return Scalar(None, node.loc)
-        key = tuple(path)
-        if depth >= MAX_REFERENCE_DEPTH:
-            self._c.error(node.loc, km.reference_too_deep())
-            return Scalar(None, node.loc)
-        if key in active:
-            self._c.error(node.loc, km.reference_cycle(path))
-            return Scalar(None, node.loc)
-        found: Node | None = self._top.get(path[0])
-        for index, name in enumerate(path[1:], start=1):
-            inner = found.get(name) if isinstance(found, Map) else None
-            if inner is None:
-                found = None
-                self._c.error(node.loc, km.reference_unknown(path, path[index]))
-                return Scalar(None, node.loc)
-            found = inner.value
-        if found is None:
-            self._c.error(node.loc, km.reference_unknown(path, path[0]))
-            return Scalar(None, node.loc)
-        return self.node(found, depth + 1, (*active, key))
+            problem = km.reference_shape()
+        elif depth >= MAX_REFERENCE_DEPTH:
+            problem = km.reference_too_deep()
+        elif tuple(path) in active:
+            problem = km.reference_cycle(path)
+        else:
+            found = self._top.get(path[0])
+            missing = path[0] if found is None else ""
+            for name in path[1:]:
+                inner = found.get(name) if isinstance(found, Map) else None
+                if inner is None:
+                    missing = missing or name
+                    break
+                found = inner.value
+            if missing:
+                problem = km.reference_unknown(path, missing)
+        if problem or found is None:
+            where = self._origin if depth else node.loc
+            self._c.root_cause(where, problem)
+            return Scalar(None, where)
+        return self.node(found, depth + 1, (*active, tuple(path)))

@@ -80,12 +80,14 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             if request.source_blob
             else NO_FILES
         )
+        default_branch = request.default_branch or DEFAULT_BRANCH
         return RunContext(
-            branch=request.branch,
+            # A run that names neither a branch nor a tag is one of the default branch.
+            branch=request.branch or ("" if request.tag else default_branch),
             tag=request.tag,
             commit=request.commit,
             commit_message=request.commit_message,
-            default_branch=request.default_branch or DEFAULT_BRANCH,
+            default_branch=default_branch,
             source=request.pipeline_source or "push",
             project=request.project,
             variables=dict(request.variables),
