@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup docker protos protos-check lint typecheck unit test demo bench clean
+.PHONY: setup docker protos protos-check lint typecheck unit test demo bench bench-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +44,14 @@ demo: $(STAMP) docker
 	$(BIN)/xxci dry-run --pipeline example
 	$(BIN)/xxci run --local --pipeline example
 
-bench: $(STAMP)
+bench-tools: docker
+	scripts/ensure-bench-tools.sh
+
+bench: $(STAMP) bench-tools
+	$(BIN)/python benchmarks/compare_runners.py
 	$(BIN)/python benchmarks/engine_throughput.py
 	$(BIN)/python benchmarks/event_store_append.py
 	$(BIN)/python benchmarks/report_queries.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/gitlab-ci-local/node_modules
