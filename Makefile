@@ -52,6 +52,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python benchmarks/engine_throughput.py
 	$(BIN)/python benchmarks/event_store_append.py
 	$(BIN)/python benchmarks/report_queries.py
+	$(BIN)/python benchmarks/startup_history.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/gitlab-ci-local/node_modules

@@ -19,9 +19,10 @@ jobs, 1 stage x 20 jobs, a 10-job ``needs`` chain, and one job of 3 commands. Af
 warm-up round, every contender runs every pipeline once per round, for ``--rounds``
 rounds, the contender that starts each round rotating. The table shows medians,
 min-max, the ratio of medians to bare, each round's ratio and the milliseconds per job
-over bare, then the targets. Last, the start-up of ``run --local`` (a one-job run)
-against the number of finished runs already in its log (filled as
-``report_queries.py`` fills it, and cached the same way).
+over bare, then the targets. Last, the start-up of ``run --local`` (a one-job run,
+from the outside: until its first line and until it exits) against the number of
+finished runs already in its log (filled as ``report_queries.py`` fills it, and cached
+the same way); ``startup_history.py`` times ``Orchestrator.start()`` alone on such logs.
 """
 
 from __future__ import annotations
@@ -44,16 +45,11 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from benchmarks.runner_cluster import Cluster  # noqa: E402
-from benchmarks.runner_pipelines import PIPELINES, Pipeline  # noqa: E402
-from benchmarks.runner_startup import (  # noqa: E402
-    Sample,
-    growth,
-    measure_startup,
-    startup_table,
-)
+from runner_cluster import Cluster  # noqa: E402
+from runner_pipelines import PIPELINES, Pipeline  # noqa: E402
+from runner_startup import Sample, growth, measure_startup, startup_table  # noqa: E402
 
 BIN = Path(sys.executable).parent
 GITLAB_CI_LOCAL = ROOT / "benchmarks" / "gitlab-ci-local" / "node_modules" / ".bin"

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from report_queries import filled_copy
 from rich.table import Table
-
-from benchmarks.report_queries import filled_copy
 
 
 @dataclass(frozen=True)

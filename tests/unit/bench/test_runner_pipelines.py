@@ -7,8 +7,8 @@ import json
 
 import pytest
 from ruamel.yaml import YAML
+from runner_pipelines import IMAGE, PIPELINES, Pipeline
 
-from benchmarks.runner_pipelines import IMAGE, PIPELINES, Pipeline
 from xxci.common.spec import load_pipeline_text
 
 
