@@ -159,10 +159,7 @@ class DockerEngine:
 
     async def container_ids(self, labels: Mapping[str, str]) -> list[str]:
         """IDs of all containers (running or not) carrying every one of ``labels``."""
-        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
-        async with _call("listing containers"):
-            found = await self._api.containers.list(all=True, filters={"label": wanted})
-        return sorted(c.id for c in found)
+        return [container_id for container_id, _ in await self.labelled(labels)]
 
     async def labelled(self, labels: Mapping[str, str]) -> list[tuple[str, dict[str, str]]]:
         """(id, labels) of all containers (running or not) carrying every one of ``labels``."""
