@@ -28,7 +28,7 @@ from xxci.common.spec import load_pipeline_text
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
-from xxci.worker.agent import WorkerAgent
+from xxci.worker.connection.agent import WorkerAgent
 
 
 def pipeline_text(jobs: int, stages: int) -> str:

@@ -15,6 +15,10 @@ import cannot slip past. The rules, inner layers first:
 - ``worker.executor``: the executor contract; nothing of the rest of the worker.
 - ``worker.docker``: the Docker executor; the contract, no wire, nothing of the
   connection to the orchestrator.
+- ``worker.attempt``: one attempt; the contract, no wire, no executor of its own.
+- ``worker.connection``: the link to the orchestrator; protobuf only in the stream
+  (``session``), the converter (``wire``) and the blob client, gRPC only there and
+  where the channel opens (``agent``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,16 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 IO_LIBRARIES = ("grpc", "grpc.*", "aiosqlite", "sqlite3", "aiodocker", "aiohttp", "asyncio")
-WIRE = ("grpc", "grpc.*", "xxci.common.pb*", "xxci.common.auth", "xxci.common.convert")
-"""gRPC and the protobuf types, and the modules that convert to and from them."""
+WIRE = (
+    "grpc",
+    "grpc.*",
+    "xxci.common.pb*",
+    "xxci.common.auth",
+    "xxci.common.convert",
+    "xxci.common.blobs",
+)
+"""gRPC and the protobuf types, and the modules that convert to and from them or call
+over them."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,33 @@ RULES = [
         "the Docker executor runs a job: it knows the executor contract, not the orchestrator",
         allowed_imports=("xxci.worker.executor*", "xxci.worker.docker*"),
     ),
+    Rule(
+        "xxci.worker.attempt*",
+        (*WIRE, "xxci.worker.*"),
+        "an attempt deals in plain values: the connection hands it its assignment and a "
+        "blob store, and puts its messages on the wire",
+        allowed_imports=("xxci.worker.executor*", "xxci.worker.attempt*"),
+    ),
+    Rule(
+        "xxci.worker.connection*",
+        ("xxci.common.pb*", "xxci.common.convert"),
+        "protobuf stops at the stream and its one converter",
+        allowed=(
+            "xxci.worker.connection.wire",
+            "xxci.worker.connection.session",
+            "xxci.worker.connection.blob_client",
+        ),
+    ),
+    Rule(
+        "xxci.worker.connection*",
+        ("grpc", "grpc.*", "xxci.common.auth", "xxci.common.blobs"),
+        "gRPC stops at the channel, the stream and the blob client",
+        allowed=(
+            "xxci.worker.connection.agent",
+            "xxci.worker.connection.session",
+            "xxci.worker.connection.blob_client",
+        ),
+    ),
 ]
 
 
@@ -191,12 +230,21 @@ def test_the_layers_hold() -> None:
         ("xxci.orchestrator.domain.scheduler", "xxci.orchestrator.store"),
         ("xxci.orchestrator.domain.state", "aiosqlite"),
         ("xxci.orchestrator.views.status", "xxci.orchestrator.rpc.server"),
-        ("xxci.worker.agent", "xxci.orchestrator.domain.state"),
+        ("xxci.worker.connection.agent", "xxci.orchestrator.domain.state"),
         ("xxci.common.events", "xxci.cli.options"),
         ("xxci.worker.executor", "xxci.worker.docker.executor"),
         ("xxci.worker.docker.supervisor", "grpc"),
         ("xxci.worker.docker.output", "xxci.common.pb.v1.worker_pb2"),
-        ("xxci.worker.docker.executor", "xxci.worker.agent"),
+        ("xxci.worker.docker.executor", "xxci.worker.connection.agent"),
+        ("xxci.worker.attempt.runner", "grpc.aio"),
+        ("xxci.worker.attempt.runner", "xxci.common.pb.v1.worker_pb2"),
+        ("xxci.worker.attempt.runner", "xxci.common.blobs"),
+        ("xxci.worker.attempt.runner", "xxci.worker.connection.outbox"),
+        ("xxci.worker.attempt.runner", "xxci.worker.docker.executor"),
+        ("xxci.worker.connection.outbox", "xxci.common.pb.v1.worker_pb2"),
+        ("xxci.worker.connection.attempts", "xxci.common.convert"),
+        ("xxci.worker.connection.agent", "xxci.common.pb.v1.worker_pb2"),
+        ("xxci.worker.connection.stopping", "grpc"),
     ],
 )
 def test_a_wrong_import_is_caught(module: str, imported: str) -> None:

@@ -46,7 +46,7 @@ async def local_orchestrator(
     agent = None
     try:
         if with_worker:
-            from xxci.worker.agent import WorkerAgent
+            from xxci.worker.connection.agent import WorkerAgent
             from xxci.worker.docker.executor import DockerExecutor
 
             work_dir = Path(tempfile.mkdtemp(prefix="xxci-local-"))

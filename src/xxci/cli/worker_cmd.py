@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import asyncclick as click
 
 from xxci.common.errors import XxciError
-from xxci.worker.agent import WorkerAgent
+from xxci.worker.connection.agent import WorkerAgent
 
 if TYPE_CHECKING:
     from xxci.worker.docker.executor import DockerExecutor

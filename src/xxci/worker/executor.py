@@ -1,7 +1,7 @@
 """What a worker asks of whatever runs a job: the executor contract.
 
-The connection loop turns an ``AssignJob`` message into an :class:`Assignment`, fetches
-the blobs it names to local files, and calls :meth:`Executor.run`. The executor reports
+The worker turns an ``AssignJob`` message into an :class:`Assignment`, fetches the
+blobs it names to local files, and calls :meth:`Executor.run`. The executor reports
 progress through :class:`ExecutionListener` as it happens and returns one
 :class:`ExecutionResult`. It never raises for a job that failed: a failing script, a
 timeout, an image that cannot be pulled and a cancel are all results.
@@ -15,13 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from xxci.common.attempts import AttemptKey
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
 
 
 @dataclass(frozen=True)
 class Assignment:
-    """One attempt of one job, as the worker received it."""
+    """One attempt of one job, as the worker received it.
+
+    ``source_blob`` (the source tree; "" for an empty workspace) and
+    ``artifact_blobs`` (earlier jobs' artifacts, to unpack in order) are blob digests:
+    the worker fetches them and hands the executor the files, as a :class:`Workspace`.
+    """
 
     run_id: str
     job: str
@@ -33,6 +39,12 @@ class Assignment:
     timeout_seconds: float = 3600.0
     artifact_paths: tuple[str, ...] = ()
     artifact_when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
+    source_blob: str = ""
+    artifact_blobs: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> AttemptKey:
+        return AttemptKey(self.run_id, self.job, self.attempt)
 
     def collects_artifacts(self, status: JobStatus) -> bool:
         """Whether an attempt that ended ``status`` returns artifacts: it names artifact

@@ -39,7 +39,7 @@ from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.hub import WorkerSession
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
-from xxci.worker.agent import WorkerAgent
+from xxci.worker.connection.agent import WorkerAgent
 from xxci.worker.executor import Assignment
 
 __all__ = ["Cluster", "Entry", "Link", "Worker"]

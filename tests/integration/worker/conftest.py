@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.executor import FakeExecutor
 from tests.fakes.orchestrator import FakeServer
-from xxci.worker.agent import WorkerAgent
+from xxci.worker.connection.agent import WorkerAgent
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tests.fakes.orchestrator import FakeServer, digest_of, eventually
 from xxci.common.convert import log_stream_from_pb
 from xxci.common.errors import AuthError
 from xxci.common.pb.v1 import types_pb2, worker_pb2
-from xxci.worker.agent import WorkerAgent
+from xxci.worker.connection.agent import WorkerAgent
 
 AgentFactory = Callable[..., WorkerAgent]
 

@@ -15,6 +15,8 @@ from xxci.common.auth import INVALID_TOKEN_DETAILS, open_channel, translate_rpc_
 from xxci.common.blobs import CHUNK_SIZE, BlobDigestMismatch, download, file_digest, upload_file
 from xxci.common.errors import ConnectionFailed, NotFoundError
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc, worker_pb2, worker_pb2_grpc
+from xxci.worker.attempt.blob_store import BlobStoreUnavailable
+from xxci.worker.connection.blob_client import GrpcBlobStore
 
 pytestmark = pytest.mark.timeout(15)
 
@@ -74,6 +76,29 @@ async def test_unreachable_server_translates_to_connection_failed(tmp_path: Path
     err = translate_rpc_error(info.value, srv.target)
     assert isinstance(err, ConnectionFailed)
     assert str(err).startswith(f"cannot reach the orchestrator at {srv.target}: ")
+
+
+async def test_the_blob_store_of_attempts_speaks_xxci_errors(tmp_path: Path) -> None:
+    srv = FakeServer()
+    await srv.start()
+    try:
+        async with open_channel(srv.target, None) as channel:
+            store = GrpcBlobStore(channel, srv.target)
+            (tmp_path / "f").write_bytes(b"artifacts")
+            digest = await store.upload(tmp_path / "f")
+            await store.download(digest, tmp_path / "back")
+            assert (tmp_path / "back").read_bytes() == b"artifacts"
+            with pytest.raises(NotFoundError) as missing:
+                await store.download(digest_of(b"nothing"), tmp_path / "x")
+            assert not isinstance(missing.value, BlobStoreUnavailable)
+            assert isinstance(missing.value.__cause__, grpc.aio.AioRpcError)
+    finally:
+        await srv.stop()
+    async with open_channel(srv.target, None) as channel:
+        store = GrpcBlobStore(channel, srv.target)
+        with pytest.raises(BlobStoreUnavailable) as away:
+            await store.upload(tmp_path / "f")
+    assert str(away.value).startswith(f"cannot reach the orchestrator at {srv.target}: ")
 
 
 async def _call_every_shape(channel: grpc.aio.Channel) -> None:

@@ -7,37 +7,41 @@ import asyncio
 import pytest
 
 from xxci.common.attempts import AttemptKey
-from xxci.common.convert import log_stream_from_pb
-from xxci.worker.attempt import LogBatcher, attempt_dir_name
-from xxci.worker.concurrency import backoff_delay, race
-from xxci.worker.outbox import Outboxes
+from xxci.worker.attempt.log_batcher import LogBatcher
+from xxci.worker.attempt.messages import AttemptMessage, OutputChunk
+from xxci.worker.attempt.runner import attempt_dir_name
+from xxci.worker.connection.concurrency import backoff_delay, race
 
 pytestmark = pytest.mark.timeout(5)
 
-KEY = AttemptKey("r1", "build", 1)
+
+class Sink:
+    """Keeps what an attempt puts, in order."""
+
+    def __init__(self) -> None:
+        self.messages: list[AttemptMessage] = []
+
+    async def put(self, message: AttemptMessage) -> None:
+        self.messages.append(message)
+
+    def close(self) -> None:
+        pass
 
 
-async def sent_chunks(boxes: Outboxes) -> list[tuple[int, str, bytes]]:
-    out: list[tuple[int, str, bytes]] = []
-    while True:
-        try:
-            async with asyncio.timeout(0.02):
-                p = await boxes.next()
-        except TimeoutError:
-            return out
-        boxes.written(p)
-        c = p.message.log_chunk
-        out.append((c.seq, log_stream_from_pb(c.stream), c.data))
+def sent_chunks(sink: Sink) -> list[tuple[int, str, bytes]]:
+    """The chunks put so far (and forgets them)."""
+    out = [(m.seq, m.stream, m.data) for m in sink.messages if isinstance(m, OutputChunk)]
+    sink.messages.clear()
+    return out
 
 
 async def test_lines_are_coalesced_and_split_at_the_size_limit() -> None:
-    boxes = Outboxes()
-    boxes.set_online(True)
-    batcher = LogBatcher(KEY, boxes.open(KEY), max_bytes=100, max_delay=10)
+    sink = Sink()
+    batcher = LogBatcher(sink, max_bytes=100, max_delay=10)
     for i in range(30):
         await batcher.output("stdout", b"line %02d\n" % i)  # 8 bytes each, 240 in all
     await batcher.flush()
-    chunks = await sent_chunks(boxes)
+    chunks = sent_chunks(sink)
     assert [len(data) for _, _, data in chunks] == [100, 100, 40]
     assert [seq for seq, _, _ in chunks] == [1, 2, 3]
     assert b"".join(data for _, _, data in chunks) == b"".join(
@@ -46,15 +50,14 @@ async def test_lines_are_coalesced_and_split_at_the_size_limit() -> None:
 
 
 async def test_a_stream_change_starts_a_new_chunk() -> None:
-    boxes = Outboxes()
-    boxes.set_online(True)
-    batcher = LogBatcher(KEY, boxes.open(KEY), max_delay=10)
+    sink = Sink()
+    batcher = LogBatcher(sink, max_delay=10)
     await batcher.output("stdout", b"a")
     await batcher.output("stdout", b"b")
     await batcher.output("stderr", b"c")
     await batcher.output("stdout", b"d")
     await batcher.flush()
-    assert await sent_chunks(boxes) == [
+    assert sent_chunks(sink) == [
         (1, "stdout", b"ab"),
         (2, "stderr", b"c"),
         (3, "stdout", b"d"),
@@ -62,15 +65,14 @@ async def test_a_stream_change_starts_a_new_chunk() -> None:
 
 
 async def test_quiet_output_is_sent_after_the_delay() -> None:
-    boxes = Outboxes()
-    boxes.set_online(True)
-    batcher = LogBatcher(KEY, boxes.open(KEY), max_delay=0.05)
+    sink = Sink()
+    batcher = LogBatcher(sink, max_delay=0.05)
     timer = asyncio.create_task(batcher.run_timer())
     try:
         await batcher.output("stdout", b"waiting for input\n")
-        assert await sent_chunks(boxes) == []  # not yet: inside the 50 ms window
+        assert sent_chunks(sink) == []  # not yet: inside the 50 ms window
         await asyncio.sleep(0.1)
-        assert await sent_chunks(boxes) == [(1, "stdout", b"waiting for input\n")]
+        assert sent_chunks(sink) == [(1, "stdout", b"waiting for input\n")]
     finally:
         timer.cancel()
         await asyncio.gather(timer, return_exceptions=True)

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from xxci.common.attempts import AttemptKey
-from xxci.common.convert import attempt_ref, log_stream_from_pb
-from xxci.common.pb.v1 import types_pb2, worker_pb2
-from xxci.worker.outbox import MAX_UNACKED, Outboxes, Pending
+from xxci.common.status import JobStatus
+from xxci.worker.attempt.messages import AttemptMessage, Finished, OutputChunk, StepFinished
+from xxci.worker.connection.outbox import MAX_UNACKED, Outboxes, Pending
 
 pytestmark = pytest.mark.timeout(5)
 
@@ -18,26 +18,25 @@ KEY = AttemptKey("r1", "build", 1)
 OTHER = AttemptKey("r1", "test", 1)
 
 
-def chunk(seq: int, data: bytes, key: AttemptKey = KEY) -> worker_pb2.WorkerMessage:
-    return worker_pb2.WorkerMessage(
-        log_chunk=worker_pb2.LogChunk(
-            ref=attempt_ref(key), seq=seq, stream=types_pb2.LOG_STREAM_STDOUT, data=data
-        )
-    )
+def chunk(seq: int, data: bytes) -> OutputChunk:
+    return OutputChunk(seq=seq, stream="stdout", data=data)
 
 
-def finish(key: AttemptKey = KEY) -> worker_pb2.WorkerMessage:
-    return worker_pb2.WorkerMessage(
-        job_finished=worker_pb2.JobFinished(
-            ref=attempt_ref(key), status=worker_pb2.JOB_RESULT_SUCCESS
-        )
-    )
+def finish() -> Finished:
+    return Finished(status=JobStatus.SUCCESS)
 
 
-def step(index: int, key: AttemptKey = KEY) -> worker_pb2.WorkerMessage:
-    return worker_pb2.WorkerMessage(
-        step_finished=worker_pb2.StepFinished(ref=attempt_ref(key), index=index)
-    )
+def step(index: int) -> StepFinished:
+    return StepFinished(index=index, exit_code=0)
+
+
+def chunks_of(pending: list[Pending]) -> list[OutputChunk]:
+    return [p.message for p in pending if isinstance(p.message, OutputChunk)]
+
+
+def chunk_seq(pending: Pending) -> int:
+    assert isinstance(pending.message, OutputChunk)
+    return pending.message.seq
 
 
 def reconnect(boxes: Outboxes) -> None:
@@ -65,10 +64,12 @@ async def drain(boxes: Outboxes) -> list[Pending]:
 
 
 def describe(pending: list[Pending]) -> list[tuple[str, int]]:
+    """(message type, output seq or 0) of each message."""
     result: list[tuple[str, int]] = []
     for p in pending:
-        kind = p.message.WhichOneof("kind") or ""
-        result.append((kind, p.message.log_chunk.seq if kind == "log_chunk" else 0))
+        message: AttemptMessage = p.message
+        seq = message.seq if isinstance(message, OutputChunk) else 0
+        result.append((type(message).__name__, seq))
     return result
 
 
@@ -78,9 +79,9 @@ async def test_messages_come_out_in_order_and_round_robin() -> None:
     a, b = boxes.open(KEY), boxes.open(OTHER)
     for seq in (1, 2):
         await a.put(chunk(seq, b"a"))
-        await b.put(chunk(seq, b"b", OTHER))
+        await b.put(chunk(seq, b"b"))
     out = await drain(boxes)
-    assert [(p.outbox.key.job, p.message.log_chunk.seq) for p in out] == [
+    assert [(p.outbox.key.job, chunk_seq(p)) for p in out] == [
         ("build", 1),
         ("test", 1),
         ("build", 2),
@@ -94,10 +95,10 @@ async def test_messages_are_numbered_from_1_per_attempt() -> None:
     a, b = boxes.open(KEY), boxes.open(OTHER)
     await a.put(chunk(1, b"a"))
     await a.put(step(0))
-    await b.put(chunk(1, b"b", OTHER))
+    await b.put(chunk(1, b"b"))
     await a.put(finish())
     out = await drain(boxes)
-    assert [(p.outbox.key.job, p.message.seq) for p in out] == [
+    assert [(p.outbox.key.job, p.seq) for p in out] == [
         ("build", 1),
         ("test", 1),
         ("build", 2),
@@ -119,8 +120,8 @@ async def test_unacked_messages_are_sent_again_after_a_rewind() -> None:
     assert box.kept == 3
     reconnect(boxes)
     again = await drain(boxes)
-    assert [p.message.seq for p in again] == [2, 3, 4]
-    assert describe(again) == [("log_chunk", 2), ("log_chunk", 3), ("step_finished", 0)]
+    assert [p.seq for p in again] == [2, 3, 4]
+    assert describe(again) == [("OutputChunk", 2), ("OutputChunk", 3), ("StepFinished", 0)]
 
 
 async def test_messages_are_kept_over_any_number_of_streams_until_acked() -> None:
@@ -131,11 +132,11 @@ async def test_messages_are_kept_over_any_number_of_streams_until_acked() -> Non
     await box.put(finish())
     box.close()
     for _ in range(5):
-        assert [p.message.seq for p in await write_all(boxes)] == [1, 2]
+        assert [p.seq for p in await write_all(boxes)] == [1, 2]
         assert not boxes.delivered()
         reconnect(boxes)
     boxes.acked(KEY, 1)
-    assert [p.message.seq for p in await write_all(boxes)] == [2]
+    assert [p.seq for p in await write_all(boxes)] == [2]
     boxes.acked(KEY, 2)
     assert boxes.delivered()
     assert KEY not in boxes
@@ -166,13 +167,13 @@ async def test_offline_drop_keeps_the_latest_output_and_marks_the_gap() -> None:
     await box.put(finish())
     boxes.set_online(True)
     out = await drain(boxes)
-    chunks = [p.message.log_chunk for p in out if p.message.WhichOneof("kind") == "log_chunk"]
+    chunks = chunks_of(out)
     marker, *kept = chunks
-    assert log_stream_from_pb(marker.stream) == "system"
+    assert marker.stream == "system"
     assert marker.seq == 1  # the first dropped chunk's seq
     assert b"70 bytes of output (7 chunks) dropped" in marker.data
     assert [c.seq for c in kept] == [8, 9, 10]  # the newest output survives
-    assert out[-1].message.WhichOneof("kind") == "job_finished"  # never dropped
+    assert isinstance(out[-1].message, Finished)  # never dropped
     assert box.dropped_bytes == 70
 
 
@@ -190,7 +191,7 @@ async def test_online_producer_waits_for_the_writer_instead_of_dropping() -> Non
     # 20 bytes written and not acked fill the send window: chunk 2 waits for the ack.
     assert await drain(boxes) == []
     boxes.acked(KEY, 1)
-    assert describe(await drain(boxes)) == [("log_chunk", 2)]
+    assert describe(await drain(boxes)) == [("OutputChunk", 2)]
 
 
 async def test_the_send_window_holds_back_only_chunks_and_what_follows_them() -> None:
@@ -201,12 +202,12 @@ async def test_the_send_window_holds_back_only_chunks_and_what_follows_them() ->
     await write_all(boxes)
     await box.put(chunk(2, b"y"))
     await box.put(step(0))
-    await other.put(chunk(1, b"z" * 20, OTHER))
+    await other.put(chunk(1, b"z" * 20))
     out = await drain(boxes)
     # The other attempt has its own window; this one keeps its order behind the chunk.
-    assert [(p.outbox.key.job, p.message.seq) for p in out] == [("test", 1)]
+    assert [(p.outbox.key.job, p.seq) for p in out] == [("test", 1)]
     boxes.acked(KEY, 1)
-    assert describe(await drain(boxes)) == [("log_chunk", 2), ("step_finished", 0)]
+    assert describe(await drain(boxes)) == [("OutputChunk", 2), ("StepFinished", 0)]
 
 
 async def test_going_offline_releases_a_waiting_producer() -> None:
@@ -221,10 +222,8 @@ async def test_going_offline_releases_a_waiting_producer() -> None:
         await blocked
     boxes.set_online(True)
     out = await drain(boxes)
-    assert [p.message.log_chunk.seq for p in out] == [1, 2]
-    assert (
-        log_stream_from_pb(out[0].message.log_chunk.stream) == "system"
-    )  # seq 1 became the marker
+    assert [chunk_seq(p) for p in out] == [1, 2]
+    assert chunks_of(out)[0].stream == "system"  # seq 1 became the marker
 
 
 async def test_written_chunks_are_never_dropped_and_the_marker_takes_an_unsent_seq() -> None:
@@ -238,9 +237,9 @@ async def test_written_chunks_are_never_dropped_and_the_marker_takes_an_unsent_s
     for seq in range(3, 11):
         await box.put(chunk(seq, b"%09d\n" % seq))
     boxes.set_online(True)
-    chunks = [p.message.log_chunk for p in await drain(boxes)]
+    chunks = chunks_of(await drain(boxes))
     # 1 and 2 again, then the window (30 bytes) is full until they are acked.
-    assert [(c.seq, log_stream_from_pb(c.stream)) for c in chunks] == [
+    assert [(c.seq, c.stream) for c in chunks] == [
         (1, "stdout"),
         (2, "stdout"),
         (3, "system"),
@@ -248,7 +247,7 @@ async def test_written_chunks_are_never_dropped_and_the_marker_takes_an_unsent_s
     ]
     assert b"50 bytes of output (5 chunks) dropped" in chunks[2].data
     boxes.acked(KEY, 2)
-    assert describe(await drain(boxes)) == [("log_chunk", 9), ("log_chunk", 10)]
+    assert describe(await drain(boxes)) == [("OutputChunk", 9), ("OutputChunk", 10)]
 
 
 async def test_unfinished_names_attempts_whose_job_finished_was_not_written() -> None:
@@ -272,12 +271,12 @@ async def test_at_most_a_bounded_number_of_ended_attempts_wait_for_acks() -> Non
     keys = [AttemptKey("r1", f"job{i}", 1) for i in range(MAX_UNACKED + 1)]
     for key in keys:
         box = boxes.open(key)
-        await box.put(finish(key))
+        await box.put(finish())
         box.close()
     assert keys[0] not in boxes  # the oldest was forgotten
     assert all(key in boxes for key in keys[1:])
     running = boxes.open(AttemptKey("r1", "running", 1))
-    await running.put(step(0, running.key))
+    await running.put(step(0))
     assert running.key in boxes  # a running attempt is never forgotten
 
 

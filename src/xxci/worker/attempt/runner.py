@@ -1,10 +1,11 @@
-"""One job attempt on this worker: fetch its blobs, run it, report it, clean up.
+"""One job attempt on this worker: fetch its workspace, run it, report it, clean up.
 
-An :class:`AttemptRunner` turns the executor's progress into wire messages in the
-attempt's :class:`~xxci.worker.outbox.Outbox` (JobStarted, LogChunk, StepFinished,
-then exactly one JobFinished). It never raises for a job that went wrong: a blob that
-cannot be fetched or an executor that crashes become a FAILED ``system_failure``.
-Only cancellation of its task (a hard shutdown) ends it without a JobFinished.
+An :class:`AttemptRunner` turns the executor's progress into the attempt's messages
+(:mod:`xxci.worker.attempt.messages`: Started, OutputChunk, StepFinished, then exactly
+one Finished) in its :class:`~xxci.worker.attempt.messages.MessageSink`. It never
+raises for a job that went wrong: a blob that cannot be fetched or an executor that
+crashes become a FAILED ``system_failure``. Only cancellation of its task (a hard
+shutdown) ends it without a Finished.
 """
 
 from __future__ import annotations
@@ -20,110 +21,38 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-import grpc
-import grpc.aio
-
-from xxci.common import blobs
 from xxci.common.attempts import AttemptKey
-from xxci.common.auth import translate_rpc_error
-from xxci.common.convert import attempt_ref
 from xxci.common.errors import XxciError
-from xxci.common.pb.v1 import worker_pb2
 from xxci.common.status import FailureReason, JobStatus
-from xxci.worker.convert import job_finished, log_chunk
+from xxci.worker.attempt.blob_store import BlobStore, BlobStoreUnavailable
+from xxci.worker.attempt.log_batcher import LogBatcher
+from xxci.worker.attempt.messages import Finished, MessageSink, Started, StepFinished
 from xxci.worker.executor import Assignment, ExecutionResult, Executor, Workspace
-from xxci.worker.outbox import Outbox
 
-__all__ = ["MAX_CHUNK_BYTES", "AttemptRunner", "LogBatcher", "attempt_dir_name"]
+__all__ = ["AttemptRunner", "attempt_dir_name"]
 
 log = logging.getLogger("xxci.worker")
 
 T = TypeVar("T")
 
-MAX_CHUNK_BYTES = 64 * 1024
-MAX_CHUNK_DELAY = 0.1
-
-
-class LogBatcher:
-    """Coalesces executor output into LogChunk messages.
-
-    Output is buffered per stream and sent when 64 KiB accumulate, 100 ms after the
-    first buffered byte, when the stream name changes, or on :meth:`flush` (before
-    any other message, so order is kept). ``seq`` counts from 1 per attempt.
-    """
-
-    def __init__(
-        self,
-        key: AttemptKey,
-        outbox: Outbox,
-        max_bytes: int = MAX_CHUNK_BYTES,
-        max_delay: float = MAX_CHUNK_DELAY,
-    ) -> None:
-        self._key = key
-        self._outbox = outbox
-        self._max_bytes = max_bytes
-        self._max_delay = max_delay
-        self._stream = ""
-        self._buffer = bytearray()
-        self._seq = 0
-        self._lock = asyncio.Lock()
-        self._pending = asyncio.Event()
-
-    async def output(self, stream: str, data: bytes) -> None:
-        if not data:
-            return
-        if self._buffer and stream != self._stream:
-            await self.flush()
-        self._stream = stream
-        self._buffer += data
-        self._pending.set()
-        if len(self._buffer) >= self._max_bytes:
-            await self._send(whole=False)
-
-    async def flush(self) -> None:
-        """Send everything buffered now (in chunks of at most ``max_bytes``)."""
-        await self._send(whole=True)
-
-    async def _send(self, whole: bool) -> None:
-        """Send full chunks, and with ``whole`` the partial tail too."""
-        async with self._lock:
-            while self._buffer and (whole or len(self._buffer) >= self._max_bytes):
-                data = bytes(self._buffer[: self._max_bytes])
-                del self._buffer[: self._max_bytes]
-                self._seq += 1
-                chunk = log_chunk(self._key, self._seq, self._stream, data)
-                await self._outbox.put(worker_pb2.WorkerMessage(log_chunk=chunk))
-            if not self._buffer:
-                self._pending.clear()
-
-    async def run_timer(self) -> None:
-        """Flush buffered output ``max_delay`` after it arrived; runs until cancelled."""
-        while True:
-            await self._pending.wait()
-            await asyncio.sleep(self._max_delay)
-            await self.flush()
-
 
 class _Listener:
     """The executor's :class:`~xxci.worker.executor.ExecutionListener` for one attempt."""
 
-    def __init__(self, key: AttemptKey, outbox: Outbox, batcher: LogBatcher) -> None:
-        self._ref = attempt_ref(key)
-        self._outbox = outbox
+    def __init__(self, sink: MessageSink, batcher: LogBatcher) -> None:
+        self._sink = sink
         self._batcher = batcher
 
     async def started(self, container: str, image_digest: str) -> None:
         await self._batcher.flush()
-        msg = worker_pb2.JobStarted(ref=self._ref, container=container, image_digest=image_digest)
-        await self._outbox.put(worker_pb2.WorkerMessage(job_started=msg))
+        await self._sink.put(Started(container=container, image_digest=image_digest))
 
     async def output(self, stream: str, data: bytes) -> None:
         await self._batcher.output(stream, data)
 
     async def step_finished(self, index: int, exit_code: int) -> None:
         await self._batcher.flush()
-        msg = worker_pb2.StepFinished(ref=self._ref, index=index, exit_code=exit_code)
-        await self._outbox.put(worker_pb2.WorkerMessage(step_finished=msg))
+        await self._sink.put(StepFinished(index=index, exit_code=exit_code))
 
 
 def attempt_dir_name(key: AttemptKey) -> str:
@@ -142,35 +71,28 @@ def _system_failure(message: str) -> ExecutionResult:
 class AttemptRunner:
     """Runs one attempt end to end; see the module docstring for the contract.
 
-    ``source_blob`` and ``artifact_blobs`` are fetched into ``work_dir/<attempt>``
-    (removed afterwards). Blob transfers retry while the orchestrator is unreachable,
-    for up to ``fetch_retry_seconds`` / ``upload_retry_seconds``.
+    The assignment's source and artifact blobs are fetched into ``work_dir/<attempt>``
+    (removed afterwards). Blob transfers retry while the store is unavailable, for up
+    to ``fetch_retry_seconds`` / ``upload_retry_seconds``.
     """
 
     def __init__(
         self,
-        key: AttemptKey,
         assignment: Assignment,
-        source_blob: str,
-        artifact_blobs: tuple[str, ...],
-        outbox: Outbox,
+        sink: MessageSink,
         executor: Executor,
-        channel: grpc.aio.Channel,
-        target: str,
+        blobs: BlobStore,
         work_dir: Path,
         grace_seconds: float = 10.0,
         fetch_retry_seconds: float = 60.0,
         upload_retry_seconds: float = 300.0,
     ) -> None:
-        self.key = key
+        self.key = assignment.key
         self.assignment = assignment
-        self._source_blob = source_blob
-        self._artifact_blobs = artifact_blobs
-        self._outbox = outbox
+        self._sink = sink
         self._executor = executor
-        self._channel = channel
-        self._target = target
-        self._dir = work_dir / attempt_dir_name(key)
+        self._blobs = blobs
+        self._dir = work_dir / attempt_dir_name(self.key)
         self._grace = grace_seconds
         self._fetch_retry = fetch_retry_seconds
         self._upload_retry = upload_retry_seconds
@@ -188,7 +110,7 @@ class AttemptRunner:
         self._cancel.set()
 
     async def run(self) -> None:
-        batcher = LogBatcher(self.key, self._outbox)
+        batcher = LogBatcher(self._sink)
         timer = asyncio.create_task(batcher.run_timer(), name=f"log batcher {self.key}")
         try:
             try:
@@ -197,21 +119,20 @@ class AttemptRunner:
                 log.exception("internal error running %s", self.key)
                 result, artifacts_blob = _system_failure(f"internal worker error: {err}"), ""
             await batcher.flush()
-            finished = job_finished(self.key, result, artifacts_blob)
-            await self._outbox.put(worker_pb2.WorkerMessage(job_finished=finished))
+            await self._sink.put(Finished.of(result, artifacts_blob))
         finally:
             timer.cancel()
             # gather, not suppress(CancelledError): a cancel of this task must go on.
             await asyncio.gather(timer, return_exceptions=True)
-            self._outbox.close()
+            self._sink.close()
             await asyncio.to_thread(shutil.rmtree, self._dir, ignore_errors=True)
 
     async def _run(self, batcher: LogBatcher) -> tuple[ExecutionResult, str]:
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
             workspace = await self._fetch()
-        except (grpc.aio.AioRpcError, XxciError, OSError) as err:
-            return _system_failure(f"cannot fetch the workspace: {self._describe(err)}"), ""
+        except (XxciError, OSError) as err:
+            return _system_failure(f"cannot fetch the workspace: {err}"), ""
         if self._cancel.is_set():
             canceled = ExecutionResult(
                 status=JobStatus.CANCELED,
@@ -220,7 +141,7 @@ class AttemptRunner:
             )
             return canceled, ""
         self._started = True
-        listener = _Listener(self.key, self._outbox, batcher)
+        listener = _Listener(self._sink, batcher)
         try:
             result = await self._executor.run(
                 self.assignment, workspace, listener, self._cancel, self._grace
@@ -234,19 +155,20 @@ class AttemptRunner:
         return await self._upload_artifacts(result, result.artifacts)
 
     async def _fetch(self) -> Workspace:
-        wanted = [(self._source_blob, self._dir / "source.tar")] if self._source_blob else []
+        source = self.assignment.source_blob
+        wanted = [(source, self._dir / "source.tar")] if source else []
         wanted += [
             (digest, self._dir / f"artifacts-{index}.tar")
-            for index, digest in enumerate(self._artifact_blobs)
+            for index, digest in enumerate(self.assignment.artifact_blobs)
         ]
         for digest, path in wanted:
             await self._retrying(
-                functools.partial(blobs.download, self._channel, digest, path),
+                functools.partial(self._blobs.download, digest, path),
                 self._fetch_retry,
                 honour_cancel=True,
             )
         paths = [path for _, path in wanted]
-        if self._source_blob:
+        if source:
             return Workspace(source=paths[0], artifacts=tuple(paths[1:]))
         return Workspace(artifacts=tuple(paths))
 
@@ -255,10 +177,10 @@ class AttemptRunner:
     ) -> tuple[ExecutionResult, str]:
         try:
             digest = await self._retrying(
-                lambda: blobs.upload_file(self._channel, archive), self._upload_retry
+                functools.partial(self._blobs.upload, archive), self._upload_retry
             )
-        except (grpc.aio.AioRpcError, XxciError, OSError) as err:
-            message = f"cannot upload the artifacts: {self._describe(err)}"
+        except (XxciError, OSError) as err:
+            message = f"cannot upload the artifacts: {err}"
             if result.status is JobStatus.SUCCESS:
                 return _system_failure(message), ""
             joined = f"{result.message}; {message}" if result.message else message
@@ -271,7 +193,7 @@ class AttemptRunner:
     async def _retrying(
         self, op: Callable[[], Awaitable[T]], budget: float, *, honour_cancel: bool = False
     ) -> T:
-        """``op()``, retried with backoff while the orchestrator is UNAVAILABLE.
+        """``op()``, retried with backoff while the blob store is unavailable.
 
         With ``honour_cancel``, a cancel of the attempt ends the retries.
         """
@@ -281,23 +203,11 @@ class AttemptRunner:
         while True:
             try:
                 return await op()
-            except grpc.aio.AioRpcError as err:
-                if (
-                    err.code() != grpc.StatusCode.UNAVAILABLE
-                    or loop.time() + delay > deadline
-                    or (honour_cancel and self._cancel.is_set())
-                ):
+            except BlobStoreUnavailable as err:
+                if loop.time() + delay > deadline or (honour_cancel and self._cancel.is_set()):
                     raise
                 log.warning(
-                    "%s: blob transfer failed (%s); retrying in %.1fs",
-                    self.key,
-                    self._describe(err),
-                    delay,
+                    "%s: blob transfer failed (%s); retrying in %.1fs", self.key, err, delay
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
-
-    def _describe(self, err: BaseException) -> str:
-        if isinstance(err, grpc.aio.AioRpcError):
-            return str(translate_rpc_error(err, self._target))
-        return str(err)

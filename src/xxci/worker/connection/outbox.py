@@ -1,8 +1,9 @@
 """Per-attempt outboxes: every attempt message is kept until the orchestrator acks it.
 
-Every message about an attempt (Accept, JobStarted, LogChunk, StepFinished,
-JobFinished) goes into that attempt's :class:`Outbox`, never straight onto the
-stream; :meth:`Outbox.put` numbers it (``WorkerMessage.seq``, from 1 per attempt).
+Every message about an attempt (see :mod:`xxci.worker.attempt.messages`: Accepted,
+Started, OutputChunk, StepFinished, Finished) goes into that attempt's
+:class:`Outbox`, never straight onto the stream; :meth:`Outbox.put` numbers it (its
+``seq``, ``WorkerMessage.seq`` on the wire, from 1 per attempt).
 The connection's feeder takes messages out with :meth:`Outboxes.next` (round-robin
 over attempts, in order within one), and the writer reports each one with
 :meth:`Outboxes.written` once ``call.write`` returned.
@@ -43,10 +44,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from xxci.common.attempts import AttemptKey
-from xxci.common.pb.v1 import types_pb2, worker_pb2
+from xxci.common.attempts import AttemptKey, LogStream
+from xxci.worker.attempt.messages import AttemptMessage, Finished, OutputChunk
 
 __all__ = ["MAX_UNACKED", "Outbox", "Outboxes", "Pending"]
 
@@ -58,7 +59,8 @@ DEFAULT_MAX_LOG_BYTES = 8 * 1024 * 1024
 
 @dataclass(eq=False)
 class _Item:
-    msg: worker_pb2.WorkerMessage
+    message: AttemptMessage
+    seq: int
     log_bytes: int = 0
     is_finish: bool = False
     out: bool = False  # handed to the current stream, or written to some stream
@@ -66,10 +68,6 @@ class _Item:
     gone: bool = False  # acked (or forgotten): no longer in its outbox
     dropped_chunks: int = 0  # > 0: a marker standing for dropped output
     dropped_bytes: int = 0
-
-    @property
-    def seq(self) -> int:
-        return self.msg.seq
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,8 +78,16 @@ class Pending:
     item: _Item
 
     @property
-    def message(self) -> worker_pb2.WorkerMessage:
-        return self.item.msg
+    def key(self) -> AttemptKey:
+        return self.outbox.key
+
+    @property
+    def seq(self) -> int:
+        return self.item.seq
+
+    @property
+    def message(self) -> AttemptMessage:
+        return self.item.message
 
 
 class Outbox:
@@ -101,23 +107,21 @@ class Outbox:
         self._closed = False
         self.dropped_bytes = 0
 
-    async def put(self, msg: worker_pb2.WorkerMessage) -> None:
-        """Number ``msg`` and queue it; waits only for log chunks over the bound while
+    async def put(self, message: AttemptMessage) -> None:
+        """Number ``message`` and queue it; waits only for output over the bound while
         online."""
         if self._closed:
             raise RuntimeError(f"outbox of {self.key} is closed")
-        kind = msg.WhichOneof("kind")
-        if kind == "log_chunk":
+        if isinstance(message, OutputChunk):
             while self._owner.online and self._unsent_bytes >= self._max_log_bytes:
                 self._space.clear()
                 await self._space.wait()
             if self._closed:
                 raise RuntimeError(f"outbox of {self.key} is closed")
         self._seq += 1
-        msg.seq = self._seq
-        item = _Item(msg=msg, is_finish=kind == "job_finished")
-        if kind == "log_chunk":
-            item.log_bytes = len(msg.log_chunk.data)
+        item = _Item(message=message, seq=self._seq, is_finish=isinstance(message, Finished))
+        if isinstance(message, OutputChunk):
+            item.log_bytes = len(message.data)
             self._unsent_bytes += item.log_bytes
         self._items.append(item)
         if not self._owner.online:
@@ -130,10 +134,6 @@ class Outbox:
         self._space.set()
         self._owner._ended(self)
         self._owner._changed()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     @property
     def finish_sent(self) -> bool:
@@ -227,15 +227,19 @@ class Outbox:
                 self._remove(victim)
                 self._marker.dropped_chunks += 1
                 self._marker.dropped_bytes += victim.log_bytes
-            chunk = self._marker.msg.log_chunk
-            chunk.stream = types_pb2.LOG_STREAM_SYSTEM
-            count = self._marker.dropped_chunks
-            chunk.data = (
-                f"[xxci] {self._marker.dropped_bytes} bytes of output "
-                f"({count} chunk{'s' if count != 1 else ''}) dropped here: "
-                "the orchestrator was unreachable and the worker keeps only the latest "
-                "output\n"
-            ).encode()
+            marker = self._marker
+            assert isinstance(marker.message, OutputChunk)
+            count = marker.dropped_chunks
+            marker.message = replace(
+                marker.message,
+                stream=LogStream.SYSTEM,
+                data=(
+                    f"[xxci] {marker.dropped_bytes} bytes of output "
+                    f"({count} chunk{'s' if count != 1 else ''}) dropped here: "
+                    "the orchestrator was unreachable and the worker keeps only the latest "
+                    "output\n"
+                ).encode(),
+            )
 
     def _oldest_droppable(self) -> _Item | None:
         for item in self._items:

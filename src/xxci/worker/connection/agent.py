@@ -1,0 +1,186 @@
+"""The worker's side of ``WorkerService.Connect``: hold the stream, run what it assigns.
+
+:class:`WorkerAgent` dials out and keeps one :class:`~xxci.worker.connection.session.Session`
+(one stream: Hello, Welcome, heartbeats, assignments, cancels, acks) open at a time,
+reconnecting with exponential backoff and jitter. Each accepted assignment runs as an
+:class:`~xxci.worker.attempt.runner.AttemptRunner` task owned by
+:class:`~xxci.worker.connection.attempts.Attempts`. Attempt messages stay in their
+outboxes (see :mod:`xxci.worker.connection.outbox`) until the orchestrator
+acknowledges them. When the stream breaks, attempts keep running; the next Hello lists
+them as running, and after the next Welcome every message not acknowledged yet is sent
+again, in order. A refused token is fatal: :meth:`WorkerAgent.run` raises
+:class:`~xxci.common.errors.AuthError`.
+
+Stopping: :meth:`WorkerAgent.stop` ``(drain=True)`` sends Draining, rejects new
+work, waits for running attempts and for the orchestrator to acknowledge their
+messages (reconnecting for that if need be, for up to ``flush_timeout`` seconds),
+then closes the stream; ``drain=False`` first cancels the running attempts. Both are
+idempotent, and a hard stop may follow a drain (see
+:mod:`xxci.worker.connection.stopping`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import xxci
+from xxci.common.auth import open_channel
+from xxci.worker.attempt.log_batcher import MAX_CHUNK_BYTES
+from xxci.worker.attempt.messages import MessageSink
+from xxci.worker.attempt.runner import AttemptRunner
+from xxci.worker.connection.attempts import Attempts
+from xxci.worker.connection.blob_client import GrpcBlobStore
+from xxci.worker.connection.concurrency import backoff_delay
+from xxci.worker.connection.outbox import DEFAULT_MAX_LOG_BYTES, Outboxes
+from xxci.worker.connection.protocol import Hello
+from xxci.worker.connection.session import Disconnected, Session
+from xxci.worker.connection.stopping import Stopping
+from xxci.worker.executor import Assignment, Executor
+
+__all__ = ["WorkerAgent"]
+
+log = logging.getLogger("xxci.worker")
+
+
+class WorkerAgent:
+    """A long-lived worker connection; see the module docstring for the behaviour.
+
+    ``on_connected(worker_id)`` is called after each Welcome. The keyword-only knobs
+    exist for tests and embedding (local mode); their defaults suit a real worker.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        token: str | None,
+        name: str,
+        capacity: int,
+        labels: Sequence[str],
+        executor: Executor,
+        work_dir: Path,
+        tls_ca: Path | None = None,
+        version: str = xxci.__version__,
+        *,
+        on_connected: Callable[[str], None] | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+        welcome_timeout: float = 30.0,
+        flush_timeout: float = 10.0,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        grace_seconds: float = 10.0,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        if max_log_bytes < 2 * MAX_CHUNK_BYTES:
+            raise ValueError(f"max_log_bytes must be at least {2 * MAX_CHUNK_BYTES}")
+        self.target = target
+        self.name = name
+        self.capacity = capacity
+        self.labels = tuple(labels)
+        self.version = version
+        self.worker_id = ""
+        self._token = token
+        self._tls_ca = tls_ca
+        self._executor = executor
+        self._work_dir = work_dir
+        self._on_connected = on_connected
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._welcome_timeout = welcome_timeout
+        self._grace = grace_seconds
+        self._outboxes = Outboxes(max_log_bytes)
+        self._attempts = Attempts(
+            capacity, self._outboxes, self._runner, on_change=lambda: self._stopping.changed()
+        )
+        self._stopping = Stopping(
+            target, self._attempts, self._outboxes, flush_timeout, clock=_loop_time
+        )
+        self._blobs: GrpcBlobStore | None = None
+        self._started = False
+        self._stopped = asyncio.Event()
+
+    async def run(self) -> None:
+        """Serve until stopped; reconnects as needed. Raises AuthError on a bad token."""
+        if self._started:
+            raise RuntimeError("WorkerAgent.run() can only be called once")
+        self._started = True
+        self._work_dir.mkdir(parents=True, exist_ok=True)
+        channel = open_channel(self.target, self._token, self._tls_ca)
+        self._blobs = GrpcBlobStore(channel, self.target)
+        session = Session(
+            channel,
+            self.target,
+            hello=self._hello,
+            welcomed=self._welcomed,
+            welcome_timeout=self._welcome_timeout,
+            attempts=self._attempts,
+            outboxes=self._outboxes,
+            stopping=self._stopping,
+        )
+        try:
+            await self._connection_loop(session)
+        finally:
+            try:
+                # Only left after a fatal error or cancellation.
+                await self._attempts.abort()
+            finally:
+                await channel.close(None)
+                self._stopped.set()
+
+    def request_stop(self, drain: bool = True) -> None:
+        """Start stopping without waiting (safe from a signal handler)."""
+        self._stopping.request(drain)
+
+    async def stop(self, drain: bool = True) -> None:
+        """Stop (see the module docstring) and wait until :meth:`run` has returned."""
+        self.request_stop(drain)
+        if self._started:
+            await self._stopped.wait()
+
+    async def _connection_loop(self, session: Session) -> None:
+        failures = 0
+        while not self._stopping.over():
+            try:
+                await session.run()
+                reason, welcomed = f"{self.target} ended the stream", True
+            except Disconnected as err:
+                reason, welcomed = err.reason, err.welcomed
+            if self._stopping.over():
+                return
+            failures = 1 if welcomed else failures + 1
+            delay = backoff_delay(failures, self._backoff_initial, self._backoff_max)
+            log.warning("%s; reconnecting in %.1fs", reason, delay)
+            deadline = _loop_time() + delay
+            while not self._stopping.over():
+                remaining = deadline - _loop_time()
+                if remaining <= 0:
+                    break
+                await self._stopping.wait_changed(remaining)
+
+    def _hello(self) -> Hello:
+        return Hello(
+            name=self.name,
+            capacity=self.capacity,
+            labels=self.labels,
+            version=self.version,
+            running=tuple(self._attempts.keys()),
+            worker_id=self.worker_id,
+        )
+
+    def _welcomed(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+        if self._on_connected is not None:
+            self._on_connected(worker_id)
+
+    def _runner(self, assignment: Assignment, sink: MessageSink) -> AttemptRunner:
+        assert self._blobs is not None, "attempts start once run() opened the channel"
+        return AttemptRunner(
+            assignment, sink, self._executor, self._blobs, self._work_dir, grace_seconds=self._grace
+        )
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()

@@ -1,0 +1,203 @@
+"""An attempt from start to end, with a fake executor and an in-memory blob store: what
+it reports, in which order, and how transfer failures end it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
+from xxci.common.errors import NotFoundError
+from xxci.common.spec.model import ArtifactWhen
+from xxci.common.status import FailureReason, JobStatus
+from xxci.worker.attempt.blob_store import BlobStoreUnavailable
+from xxci.worker.attempt.messages import (
+    AttemptMessage,
+    Finished,
+    OutputChunk,
+    Started,
+    StepFinished,
+)
+from xxci.worker.attempt.runner import AttemptRunner
+from xxci.worker.executor import Assignment
+
+pytestmark = pytest.mark.timeout(10)
+
+JOB = Assignment(
+    run_id="r1",
+    job="build",
+    attempt=1,
+    stage="build",
+    image="busybox",
+    script=("make", "make check"),
+    artifact_paths=("out/",),
+    source_blob="sha256:source",
+    artifact_blobs=("sha256:earlier",),
+)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[AttemptMessage] = []
+        self.closed = False
+
+    async def put(self, message: AttemptMessage) -> None:
+        assert not self.closed
+        self.messages.append(message)
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def finished(self) -> Finished:
+        last = self.messages[-1]
+        assert isinstance(last, Finished)
+        return last
+
+
+class Store:
+    """Blobs in memory; ``down`` calls fail as unavailable, then ``error`` is raised
+    by every call if set."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.blobs = dict(blobs)
+        self.down = 0
+        self.error: Exception | None = None
+        self.calls = 0
+
+    def _fail(self) -> None:
+        self.calls += 1
+        if self.down:
+            self.down -= 1
+            raise BlobStoreUnavailable("cannot reach the orchestrator at ci:7420: refused")
+        if self.error is not None:
+            raise self.error
+
+    async def download(self, digest: str, dest: Path) -> None:
+        self._fail()
+        if digest not in self.blobs:
+            raise NotFoundError(f"no blob {digest}")
+        await asyncio.to_thread(dest.write_bytes, self.blobs[digest])
+
+    async def upload(self, path: Path) -> str:
+        self._fail()
+        digest = f"sha256:{len(self.blobs)}"
+        self.blobs[digest] = await asyncio.to_thread(path.read_bytes)
+        return digest
+
+
+def store() -> Store:
+    return Store({"sha256:source": b"the source", "sha256:earlier": b"earlier artifacts"})
+
+
+def runner(
+    tmp_path: Path, executor: FakeExecutor, blobs: Store, sink: Sink, **kwargs: float
+) -> AttemptRunner:
+    return AttemptRunner(JOB, sink, executor, blobs, tmp_path / "work", **kwargs)
+
+
+async def test_an_attempt_reports_in_order_and_uploads_its_artifacts(tmp_path: Path) -> None:
+    executor = FakeExecutor(
+        {
+            "build": FakeJob(
+                steps=[FakeStep([("stdout", b"compiled\n")]), FakeStep([("stderr", b"ok\n")])],
+                artifacts=b"the artifacts",
+            )
+        }
+    )
+    blobs, sink = store(), Sink()
+    await runner(tmp_path, executor, blobs, sink).run()
+    assert sink.messages == [
+        Started(container="fake-build-1", image_digest="sha256:fake"),
+        OutputChunk(seq=1, stream="stdout", data=b"compiled\n"),
+        StepFinished(index=0, exit_code=0),
+        OutputChunk(seq=2, stream="stderr", data=b"ok\n"),
+        StepFinished(index=1, exit_code=0),
+        Finished(status=JobStatus.SUCCESS, exit_code=0, artifacts_blob="sha256:2"),
+    ]
+    assert blobs.blobs["sha256:2"] == b"the artifacts"
+    assert sink.closed
+    run = executor.run_of("build")
+    assert (run.source, run.artifacts) == (b"the source", [b"earlier artifacts"])
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+async def test_an_unavailable_store_is_tried_again(tmp_path: Path) -> None:
+    blobs, sink = store(), Sink()
+    blobs.down = 2
+    await runner(tmp_path, FakeExecutor(), blobs, sink).run()
+    assert sink.finished.status is JobStatus.SUCCESS
+    assert blobs.calls == 4  # two failures, then the source and the earlier artifacts
+
+
+async def test_a_store_away_past_the_budget_fails_the_attempt(tmp_path: Path) -> None:
+    executor, blobs, sink = FakeExecutor(), store(), Sink()
+    blobs.down = 100
+    await runner(tmp_path, executor, blobs, sink, fetch_retry_seconds=0.1).run()
+    assert sink.messages == [
+        Finished(
+            status=JobStatus.FAILED,
+            failure_reason=FailureReason.SYSTEM_FAILURE,
+            message="cannot fetch the workspace: cannot reach the orchestrator at ci:7420: refused",
+        )
+    ]
+    assert executor.runs == {}
+
+
+async def test_a_cancel_ends_the_retries(tmp_path: Path) -> None:
+    executor, blobs, sink = FakeExecutor(), store(), Sink()
+    blobs.down = 100
+    attempt = runner(tmp_path, executor, blobs, sink)
+    task = asyncio.create_task(attempt.run())
+    attempt.cancel()
+    async with asyncio.timeout(5):
+        await task
+    assert sink.finished.failure_reason is FailureReason.SYSTEM_FAILURE
+    assert sink.finished.message.startswith("cannot fetch the workspace: cannot reach")
+    assert executor.runs == {}
+
+
+async def test_a_missing_blob_is_not_tried_again(tmp_path: Path) -> None:
+    blobs, sink = store(), Sink()
+    del blobs.blobs["sha256:earlier"]
+    await runner(tmp_path, FakeExecutor(), blobs, sink).run()
+    assert sink.finished.message == "cannot fetch the workspace: no blob sha256:earlier"
+    assert blobs.calls == 2
+
+
+class FullStore(Store):
+    """Fetches work; uploads fail for good."""
+
+    async def upload(self, path: Path) -> str:
+        self.calls += 1
+        raise NotFoundError("the store is full")
+
+
+async def test_a_success_whose_artifacts_cannot_be_uploaded_fails(tmp_path: Path) -> None:
+    executor = FakeExecutor({"build": FakeJob(artifacts=b"kept")})
+    blobs, sink = FullStore(store().blobs), Sink()
+    await runner(tmp_path, executor, blobs, sink).run()
+    assert sink.finished == Finished(
+        status=JobStatus.FAILED,
+        failure_reason=FailureReason.SYSTEM_FAILURE,
+        message="cannot upload the artifacts: the store is full",
+    )
+    assert blobs.calls == 3  # not tried again: only unavailability is
+
+
+async def test_a_failure_whose_artifacts_cannot_be_uploaded_says_both(tmp_path: Path) -> None:
+    job = FakeJob(steps=[FakeStep(exit_code=2)], artifacts=b"kept")
+    executor = FakeExecutor({"build": job})
+    blobs, sink = FullStore(store().blobs), Sink()
+    always = replace(JOB, artifact_when=ArtifactWhen.ALWAYS)
+    await AttemptRunner(always, sink, executor, blobs, tmp_path / "work").run()
+    assert sink.finished == Finished(
+        status=JobStatus.FAILED,
+        exit_code=2,
+        failure_reason=FailureReason.SCRIPT_FAILURE,
+        message="command 1 failed with exit code 2: make; "
+        "cannot upload the artifacts: the store is full",
+    )
