@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections import Counter
 from datetime import datetime
@@ -12,6 +13,8 @@ from typing import Any
 
 from tests.e2e.cluster import Cluster, make_repo, run_id_of
 from xxci.common.events import JobFinished
+from xxci.worker.docker.container_config import LABEL_HOST, LABEL_PID
+from xxci.worker.docker.engine import DockerEngine
 from xxci.worker.docker.executor import DockerExecutor
 
 IMAGE = "xxci-test/busybox:latest"
@@ -307,6 +310,8 @@ def test_a_lost_worker_s_job_runs_again_elsewhere(cluster: Cluster, tmp_path: Pa
     first = jobs_of(cluster.report(run_id))["long"]["worker"]
     victim = next(w for w, name in zip(cluster.workers, ("w1", "w2"), strict=True) if name == first)
     victim.kill()
+    # Its container outlives it (labelled with its pid).
+    assert asyncio.run(containers_of_worker(victim.pid)) != []
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err + cluster.logs()
     job = jobs_of(cluster.report(run_id))["long"]
@@ -315,9 +320,18 @@ def test_a_lost_worker_s_job_runs_again_elsewhere(cluster: Cluster, tmp_path: Pa
     assert job["worker"] != first
     assert [a["status"] for a in job["attempts"]] == ["FAILED", "SUCCESS"]
     assert job["attempts"][0]["failure_reason"] == "worker_lost"
-    # The killed worker's container outlived it; the next worker on this host clears it.
-    removed = asyncio.run(DockerExecutor().remove_orphans())
-    assert len(removed) >= 1
+    # The next worker on this host clears it. (Other workers on this host may have
+    # cleared it already: the engine is shared, so ask whether it is gone, not who
+    # removed it.)
+    asyncio.run(DockerExecutor().remove_orphans())
+    assert asyncio.run(containers_of_worker(victim.pid)) == []
+
+
+async def containers_of_worker(pid: int) -> list[str]:
+    """Containers made by worker process ``pid`` of this host."""
+    labels = {LABEL_HOST: socket.gethostname(), LABEL_PID: str(pid)}
+    async with DockerEngine() as engine:
+        return await engine.container_ids(labels)
 
 
 TAGGED = f"""
