@@ -3,9 +3,15 @@
     .venv/bin/python benchmarks/event_store_append.py [--events 20000] [--runs 10000]
 
 Measures, on a fresh file in a temp dir (pass --dir to choose the disk):
+  * durable appends (synchronous=FULL): single-event appends/s from 1 and from 20
+    concurrent runs (each its own stream and task; concurrent appends share one
+    transaction, so the rate should grow with the number of runs; target: 5,000
+    events/s at 20);
   * single-event appends/s, one task, with synchronous=FULL (the default) and NORMAL;
   * appends/s from 8 concurrent tasks on different streams, and 10-event batches;
   * read_all throughput (events/s), whole log and in pages of 1000 as a follower reads;
+  * replay (events/s): every run stream read back and folded into its state, as
+    start-up, verify and the reports do (target: 150,000 events/s);
   * the run index with --runs runs: append_run_created/s, find_runs and streams latency;
   * log chunks/s through LogStore.append (1 and 50 tasks) and append_many.
 """
@@ -32,6 +38,7 @@ from xxci.common.events import (
     StepFinished,
     run_stream,
 )
+from xxci.orchestrator.domain.state import replay
 from xxci.orchestrator.store import EventStore, LogChunk, LogStore
 from xxci.orchestrator.store._sqlite import Synchronous
 
@@ -94,6 +101,50 @@ async def bench_appends(path: Path, events: int, synchronous: Synchronous) -> No
         report(f"append 10-event batches ({synchronous})", events, await timed(batched), "events")
     finally:
         await store.close()
+
+
+async def bench_durable(path: Path, events: int) -> None:
+    """Single-event appends with synchronous=FULL from 1 and from 20 concurrent runs."""
+    pool = [e for i in range(events // 5 + 1) for e in job_events(i)][:events]
+    for runs in (1, 20):
+        async with await EventStore.open(path.with_suffix(f".{runs}.db")) as store:
+
+            async def run(r: int, store: EventStore, runs: int) -> None:
+                for version, event in enumerate(pool[r::runs]):
+                    await store.append(f"run:durable{r}", version, [event])
+
+            started = time.perf_counter()
+            await asyncio.gather(*(run(r, store, runs) for r in range(runs)))
+            seconds = time.perf_counter() - started
+            label = f"durable, 1 event per append, {runs} concurrent runs"
+            report(label, events, seconds, "events")
+
+
+async def bench_replay(path: Path) -> None:
+    """The whole log read back in seq order (pages of 10,000, decoded), and every run
+    read back and folded into its state. Wall-clock and CPU-time rates: on a shared
+    machine the second says what the code costs."""
+    async with await EventStore.open(path) as store:
+        wall, cpu = time.perf_counter(), time.process_time()
+        total, cursor = 0, 0
+        while page := await store.read_all(since_seq=cursor, limit=10_000):
+            cursor = page[-1].seq
+            total += len(page)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        report("replay the log (read_all + decode), wall", total, wall, "events")
+        report("replay the log (read_all + decode), CPU", total, cpu, "events")
+
+        rows = await store.find_runs()
+        wall, cpu = time.perf_counter(), time.process_time()
+        folded = 0
+        for start in range(0, len(rows), 200):
+            chunk = await store.read_streams([r.stream for r in rows[start : start + 200]])
+            for records in chunk.values():
+                replay(records)
+                folded += len(records)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        report(f"replay {len(rows):,} runs (read + fold), wall", folded, wall, "events")
+        report(f"replay {len(rows):,} runs (read + fold), CPU", folded, cpu, "events")
 
 
 async def bench_reads(path: Path) -> None:
@@ -178,6 +229,8 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
+        print(f"durable appends ({args.events:,} events per line, file in {root})")
+        await bench_durable(root / "durable", args.events)
         print(f"event store appends ({args.events:,} events per line, file in {root})")
         await bench_appends(root / "normal.db", args.events, "NORMAL")
         await bench_appends(root / "full.db", args.events, "FULL")
@@ -185,6 +238,8 @@ async def main() -> None:
         await bench_reads(root / "full.db")
         print(f"run index ({args.runs:,} runs)")
         await bench_runs(root / "runs.db", args.runs)
+        print("replay")
+        await bench_replay(root / "runs.db")
         print("logs")
         await bench_logs(root / "logs.db", args.events)
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+import orjson
+
 __all__ = [
     "EVENT_TYPES",
     "CancelRequested",
@@ -50,7 +52,7 @@ def worker_stream(worker_id: str) -> str:
     return f"worker:{worker_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """Base of all events. ``type`` is the stored name; never rename one."""
 
@@ -70,7 +72,7 @@ def _register(cls: type[Event]) -> type[Event]:
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunCreated(Event):
     """A run was submitted. ``pipeline`` is the resolved spec (``Pipeline.to_dict``)."""
 
@@ -85,13 +87,13 @@ class RunCreated(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StageStarted(Event):
     stage: str
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobQueued(Event):
     """A job is ready to run (its stage started, its needs succeeded) as ``attempt``."""
 
@@ -100,7 +102,7 @@ class JobQueued(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobAssigned(Event):
     """An attempt was offered to a worker; the lease must be renewed by heartbeats."""
 
@@ -112,7 +114,7 @@ class JobAssigned(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobStarted(Event):
     """The attempt's container started."""
 
@@ -123,7 +125,7 @@ class JobStarted(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepFinished(Event):
     """Script command ``index`` (0-based) ended with ``exit_code``."""
 
@@ -134,7 +136,7 @@ class StepFinished(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobFinished(Event):
     """The job ended. ``status`` is a JobStatus value, ``failure_reason`` a
     FailureReason value or ``""``; ``allowed`` marks a failure that allow_failure
@@ -151,7 +153,7 @@ class JobFinished(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobAttemptLost(Event):
     """The worker running an attempt went away (lease expired, rejected, gone)."""
 
@@ -161,7 +163,7 @@ class JobAttemptLost(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CancelRequested(Event):
     """Cancel the whole run (``job`` empty) or one job."""
 
@@ -170,14 +172,14 @@ class CancelRequested(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StageFinished(Event):
     stage: str
     status: str
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunFinished(Event):
     status: str
 
@@ -186,7 +188,7 @@ class RunFinished(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkerConnected(Event):
     worker_id: str
     name: str
@@ -197,14 +199,14 @@ class WorkerConnected(Event):
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkerDisconnected(Event):
     worker_id: str
     reason: str = ""
 
 
 @_register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MessageRejected(Event):
     """A worker said something about an attempt that is not current; kept for audit."""
 
@@ -233,23 +235,39 @@ def encode_event(event: Event) -> tuple[str, str]:
     return event.type, json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-def decode_event(type_name: str, data: str | Mapping[str, Any]) -> Event:
+def decode_event(type_name: str, data: str | bytes | Mapping[str, Any]) -> Event:
     """Rebuild an event from its stored form, tolerating added and removed fields."""
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise ValueError(f"unknown event type {type_name!r}")
-    raw: Mapping[str, Any] = json.loads(data) if isinstance(data, str) else data
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name in raw:
-            value = raw[f.name]
-            if isinstance(value, list) and "tuple" in str(f.type):
-                value = tuple(value)
-            kwargs[f.name] = value
+    raw: Mapping[str, Any] = data if isinstance(data, Mapping) else orjson.loads(data)
+    names, tuples = _fields_of(cls)
+    if not tuples and raw.keys() <= names:  # the usual case: stored by this version
+        return cls(**raw)
+    kwargs = {name: raw[name] for name in names if name in raw}
+    for name in tuples:
+        if isinstance(kwargs.get(name), list):
+            kwargs[name] = tuple(kwargs[name])
     return cls(**kwargs)
 
 
-@dataclass(frozen=True)
+def _fields_of(cls: type[Event]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The field names of ``cls``, and those holding tuples (worked out once per class:
+    a replay decodes every event of the log)."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        fields = dataclasses.fields(cls)
+        found = _FIELDS[cls] = (
+            frozenset(f.name for f in fields),
+            tuple(f.name for f in fields if "tuple" in str(f.type)),
+        )
+    return found
+
+
+_FIELDS: dict[type[Event], tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedEvent:
     """An event as stored: its global position, its stream and version, its time."""
 

@@ -11,6 +11,7 @@ from xxci.common.errors import ConflictError
 from xxci.common.events import (
     JobQueued,
     RecordedEvent,
+    RunCreated,
     StageStarted,
     WorkerConnected,
     run_stream,
@@ -240,3 +241,33 @@ async def test_cancelled_append_still_completes(backend: Backend) -> None:
     async with await backend.open_events() as reopened:
         assert await reopened.streams("run:") == sorted(f"run:c{i}" for i in range(10))
         assert await reopened.last_seq() == 10
+
+
+async def test_concurrent_appends_commit_together_and_a_conflict_fails_alone(
+    event_store: EventStorage,
+) -> None:
+    await event_store.append(RUN, 0, [StageStarted("build")])
+
+    def wrong_run(number: int) -> RunCreated:  # right when asked for the pipeline only
+        return RunCreated("x" if number == 0 else "y", {"name": "p"}, number)
+
+    results = await asyncio.gather(
+        *(event_store.append(run_stream(f"r{i}"), 0, [JobQueued(f"j{i}")]) for i in range(2, 22)),
+        event_store.append(RUN, 0, [JobQueued("stale")]),  # RUN is at version 1
+        event_store.append_run_created("x", wrong_run),
+        event_store.append(RUN, 1, [JobQueued("fresh")]),
+        return_exceptions=True,
+    )
+
+    *fine, stale, broken, fresh = results
+    assert isinstance(stale, ConflictError) and "at version 1, not 0" in str(stale)
+    assert isinstance(broken, ValueError) and "made run 'y'" in str(broken)
+    assert all(isinstance(r, list) for r in [*fine, fresh])
+    seqs = [r[0].seq for r in [*fine, fresh] if isinstance(r, list)]
+    assert seqs == list(range(2, 23))  # gapless, in the order they were asked for
+    assert [r.event for r in await event_store.read_stream(RUN)] == [
+        StageStarted("build"),
+        JobQueued("fresh"),
+    ]
+    assert await event_store.last_seq() == 22
+    assert await event_store.streams("run:x") == []

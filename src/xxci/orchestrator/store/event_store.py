@@ -8,6 +8,7 @@ before the run index existed gets one) and puts the three behind one object.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +50,7 @@ class EventStore(AsyncClosing):
         """Open (or create) the log at ``path``; rebuild the run index if it was missing."""
         db = await Database.open(path, synchronous=synchronous)
         try:
-            await db.complete(_create_schema(db))
+            await db.write(_create_schema)
             rows = await db.read("SELECT COALESCE(MAX(seq), 0) FROM events")
         except BaseException:
             await db.close()
@@ -58,7 +59,10 @@ class EventStore(AsyncClosing):
 
     async def close(self) -> None:
         """Finish pending appends and close the file. Idempotent."""
-        await self._db.close()
+        try:
+            await self.log.close()
+        finally:
+            await self._db.close()
 
     # --- the event log --------------------------------------------------------------
 
@@ -142,17 +146,16 @@ class EventStore(AsyncClosing):
         return await self.runs.rebuild_run_index()
 
 
-async def _create_schema(db: Database) -> None:
-    async with db.transaction() as conn:
-        rows = await conn.execute_fetchall(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
-        )
-        had_index = bool(list(rows))
-        for statement in _statements(EVENTS_SCHEMA + RUNS_SCHEMA):
-            await conn.execute_fetchall(statement)
-        if not had_index:  # a log written before the run index existed
-            await rebuild_runs(conn)
-        await migrate_runs(conn)
+def _create_schema(conn: sqlite3.Connection) -> None:
+    rows = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+    ).fetchall()
+    had_index = bool(rows)
+    for statement in _statements(EVENTS_SCHEMA + RUNS_SCHEMA):
+        conn.execute(statement)
+    if not had_index:  # a log written before the run index existed
+        rebuild_runs(conn)
+    migrate_runs(conn)
 
 
 def _statements(script: str) -> list[str]:

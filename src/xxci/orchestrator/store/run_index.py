@@ -10,12 +10,11 @@ makes run numbers per pipeline name unique.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from xxci.common.errors import NotFoundError
 from xxci.common.events import RecordedEvent, RunCreated, RunFinished
@@ -147,36 +146,36 @@ def finished_seq_of(records: Iterable[RecordedEvent]) -> int | None:
     return next((r.seq for r in records if finishes_run(r)), None)
 
 
-async def insert_runs(conn: aiosqlite.Connection, rows: Iterable[RunRow]) -> None:
+def insert_runs(conn: sqlite3.Connection, rows: Iterable[RunRow]) -> None:
     """Insert index rows inside the caller's transaction (IntegrityError on a taken number)."""
-    for row in rows:
-        await conn.execute_fetchall(
-            f"INSERT INTO runs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _params(row)
-        )
+    conn.executemany(
+        f"INSERT INTO runs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [_params(row) for row in rows],
+    )
 
 
-async def record_finished(conn: aiosqlite.Connection, recorded: Sequence[RecordedEvent]) -> None:
+def record_finished(conn: sqlite3.Connection, recorded: Sequence[RecordedEvent]) -> None:
     """Mark the runs that ``recorded`` finishes, inside the caller's transaction."""
     for rec in recorded:
         if finishes_run(rec):
-            await conn.execute_fetchall(
+            conn.execute(
                 "UPDATE runs SET finished_seq = ? WHERE stream = ? AND finished_seq IS NULL",
                 (rec.seq, rec.stream),
             )
 
 
-async def migrate_runs(conn: aiosqlite.Connection) -> None:
+def migrate_runs(conn: sqlite3.Connection) -> None:
     """Give a run index from before ``finished_seq`` the column, filled from the log."""
-    columns = [row[1] for row in await conn.execute_fetchall("PRAGMA table_info(runs)")]
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
     if "finished_seq" not in columns:
-        await conn.execute_fetchall("ALTER TABLE runs ADD COLUMN finished_seq INTEGER")
-        await _fill_finished(conn)
-    await conn.execute_fetchall(LIVE_SCHEMA)
+        conn.execute("ALTER TABLE runs ADD COLUMN finished_seq INTEGER")
+        _fill_finished(conn)
+    conn.execute(LIVE_SCHEMA)
 
 
-async def _fill_finished(conn: aiosqlite.Connection) -> None:
+def _fill_finished(conn: sqlite3.Connection) -> None:
     marks = ", ".join("?" * len(_FINISHED))
-    await conn.execute_fetchall(
+    conn.execute(
         "UPDATE runs SET finished_seq = (SELECT MIN(e.seq) FROM events AS e"
         " WHERE e.stream = runs.stream AND e.type = ?"
         f" AND json_extract(e.data, '$.status') IN ({marks}))",
@@ -184,16 +183,16 @@ async def _fill_finished(conn: aiosqlite.Connection) -> None:
     )
 
 
-async def rebuild_runs(conn: aiosqlite.Connection) -> int:
-    """Recompute every index row from the ``RunCreated`` events, in the caller's
-    transaction; returns the row count."""
-    await conn.execute_fetchall("DELETE FROM runs")
-    rows = await conn.execute_fetchall(
+def rebuild_runs(conn: sqlite3.Connection) -> int:
+    """Recompute every index row from the ``RunCreated`` and ``RunFinished`` events, in
+    the caller's transaction; returns the row count."""
+    conn.execute("DELETE FROM runs")
+    rows = conn.execute(
         f"SELECT {EVENT_COLUMNS} FROM events WHERE type = ? ORDER BY seq", (RunCreated.type,)
-    )
+    ).fetchall()
     index = [row_from_event(decode_row(row)) for row in rows]
-    await insert_runs(conn, index)
-    await _fill_finished(conn)
+    insert_runs(conn, index)
+    _fill_finished(conn)
     return len(index)
 
 
@@ -257,8 +256,4 @@ class SqliteRunIndex:
 
     async def rebuild_run_index(self) -> int:
         """Recompute the run index from the ``RunCreated`` events; returns its row count."""
-        return await self._db.complete(self._rebuild())
-
-    async def _rebuild(self) -> int:
-        async with self._db.transaction() as conn:
-            return await rebuild_runs(conn)
+        return await self._db.write(rebuild_runs)
