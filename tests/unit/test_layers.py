@@ -9,7 +9,8 @@ import cannot slip past. The rules, inner layers first:
   orchestrator layer.
 - ``orchestrator.store``: the event log and its tables. No runtime, views or rpc.
 - ``orchestrator.views``: read models over the store. No runtime or rpc.
-- ``orchestrator.runtime``: the live orchestrator (run book, hub). No rpc, no gRPC.
+- ``orchestrator.runtime``: the live orchestrator (run book, hub). No rpc, no gRPC, no
+  protobuf: it queues domain commands, which ``rpc`` converts.
 - ``orchestrator.rpc``: the gRPC edge. Imported by nothing but the wiring.
 - ``worker``: nothing of the orchestrator or the CLI.
 - ``worker.executor``: the executor contract; nothing of the rest of the worker.
@@ -113,8 +114,15 @@ RULES = [
     ),
     Rule(
         "xxci.orchestrator.runtime*",
-        ("grpc*", "xxci.orchestrator.rpc*", "xxci.worker*", "xxci.cli*"),
-        "the runtime is served by rpc, never the other way round",
+        (
+            "grpc*",
+            "xxci.common.pb*",
+            "xxci.common.convert",
+            "xxci.orchestrator.rpc*",
+            "xxci.worker*",
+            "xxci.cli*",
+        ),
+        "the runtime is served by rpc and speaks in domain values; only rpc knows the wire",
     ),
     Rule(
         "xxci.orchestrator.rpc*",
@@ -230,6 +238,8 @@ def test_the_layers_hold() -> None:
         ("xxci.orchestrator.domain.scheduler", "xxci.orchestrator.store"),
         ("xxci.orchestrator.domain.state", "aiosqlite"),
         ("xxci.orchestrator.views.status", "xxci.orchestrator.rpc.server"),
+        ("xxci.orchestrator.runtime.hub", "xxci.common.pb.v1.worker_pb2"),
+        ("xxci.orchestrator.runtime.sessions", "xxci.common.convert"),
         ("xxci.worker.connection.agent", "xxci.orchestrator.domain.state"),
         ("xxci.common.events", "xxci.cli.options"),
         ("xxci.worker.executor", "xxci.worker.docker.executor"),

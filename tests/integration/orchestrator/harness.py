@@ -37,8 +37,8 @@ from xxci.common.spec.loader import load_pipeline_text
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.rpc.server import OrchestratorServer
-from xxci.orchestrator.runtime.hub import WorkerSession
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
+from xxci.orchestrator.runtime.sessions import WorkerSession
 from xxci.worker.connection.agent import WorkerAgent
 from xxci.worker.executor import Assignment
 
@@ -309,7 +309,7 @@ class Cluster:
 
         async def dropped() -> bool:
             hub = self.orchestrator.hub
-            if self.session_of(worker) is None and not hub.leases_of(worker.worker_id):
+            if self.session_of(worker) is None and not hub.leases.held_by(worker.worker_id):
                 return True
             await self.advance(self.settings.lease_ttl + 1)
             return False

@@ -16,10 +16,10 @@ from tests.integration.orchestrator.harness import Cluster, Entry
 from xxci.common.attempts import AttemptKey
 from xxci.common.events import WorkerConnected, WorkerDisconnected
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
-from xxci.common.pb.v1.worker_pb2 import OrchestratorMessage, WorkerMessage
 from xxci.common.status import FailureReason, JobStatus, RunStatus
+from xxci.orchestrator.domain.messages import Ack, Command, Started, StepEnded, WorkerMessage
 from xxci.orchestrator.rpc.worker_service import WorkerServicer
-from xxci.orchestrator.runtime.hub import WorkerSession
+from xxci.orchestrator.runtime.sessions import WorkerSession
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -140,21 +140,20 @@ async def test_messages_sent_again_while_the_job_runs_are_applied_once(
     losing_acks = True
     send = WorkerSession.send
 
-    def send_but_lose_acks(session: WorkerSession, message: OrchestratorMessage) -> bool:
-        if losing_acks and message.WhichOneof("kind") == "ack":
+    def send_but_lose_acks(session: WorkerSession, command: Command) -> bool:
+        if losing_acks and isinstance(command, Ack):
             return True
-        return send(session, message)
+        return send(session, command)
 
     handled: list[tuple[str, int]] = []
     handle = WorkerServicer._handle
 
     async def record_handled(
-        servicer: WorkerServicer, message: WorkerMessage, session: WorkerSession
+        servicer: WorkerServicer, seq: int, message: WorkerMessage, session: WorkerSession
     ) -> None:
-        kind = message.WhichOneof("kind") or ""
-        if kind in ("job_started", "step_finished"):
-            handled.append((kind, message.seq))
-        await handle(servicer, message, session)
+        if isinstance(message, Started | StepEnded):
+            handled.append((message.kind, seq))
+        await handle(servicer, seq, message, session)
 
     monkeypatch.setattr(WorkerSession, "send", send_but_lose_acks)
     monkeypatch.setattr(WorkerServicer, "_handle", record_handled)
@@ -201,12 +200,12 @@ async def test_a_reconnecting_worker_is_not_offered_the_slot_it_still_uses(
     assert (await cluster.state(run_id)).jobs["b"].status is JobStatus.QUEUED
 
     # Make the dispatch loop run exactly while the reconnect is being recorded.
-    hub, store = cluster.orchestrator.hub, cluster.orchestrator.store
+    store = cluster.orchestrator.store
     append = store.append
 
     async def append_after_a_dispatch(stream: str, *args: Any, **kwargs: Any) -> Any:
         if stream.startswith("worker:"):
-            await hub.dispatch()
+            await cluster.orchestrator.dispatcher.dispatch()
         return await append(stream, *args, **kwargs)
 
     monkeypatch.setattr(store, "append", append_after_a_dispatch)
@@ -512,7 +511,7 @@ async def test_a_second_connection_with_the_same_id_replaces_the_first(cluster: 
             renewed = cluster.clock.monotonic() + lease
             await second.write(beat)
             await cluster.wait_until(
-                lambda: cluster.orchestrator.hub.lease_deadline(key) == renewed,  # noqa: B023
+                lambda: cluster.orchestrator.hub.leases.deadline(key) == renewed,  # noqa: B023
                 what="the heartbeat to renew the lease",
             )
             await cluster.advance(lease / 2)

@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from xxci.common.attempts import AttemptKey
 from xxci.common.events import (
     CancelRequested,
     Event,
@@ -35,7 +36,8 @@ from xxci.common.events import (
 )
 from xxci.common.spec.model import AllowFailure, Job, Pipeline
 from xxci.common.status import FailureReason, JobStatus, RunStatus
-from xxci.orchestrator.domain.results import failure_allowed
+from xxci.orchestrator.domain.messages import JobReport
+from xxci.orchestrator.domain.results import finished_event
 from xxci.orchestrator.domain.scheduler import decide
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import JobState, RunState, apply
@@ -113,6 +115,7 @@ class Scenario:
         *,
         now: datetime = T0,
         settings: Settings | None = None,
+        source_blob: str = "",
         settle: bool = True,
     ) -> None:
         self.pipeline = spec
@@ -122,7 +125,9 @@ class Scenario:
         self.states: list[RunState] = []
         self.log: list[str] = []
         self.batches: list[list[str]] = []
-        created = RunCreated(run_id="r1", pipeline=spec.to_dict(), number=7, repo="repo")
+        created = RunCreated(
+            run_id="r1", pipeline=spec.to_dict(), number=7, repo="repo", source_blob=source_blob
+        )
         self.append(created)
         if settle:
             self.settle()
@@ -200,18 +205,9 @@ class Scenario:
         else:
             status, reason = JobStatus.FAILED, reason or FailureReason.SCRIPT_FAILURE
         steps = [StepFinished(job=name, attempt=current.attempt, index=0, exit_code=exit_code)]
-        spec = self.pipeline.job(name)
-        self.record(
-            *steps,
-            JobFinished(
-                job=name,
-                attempt=current.attempt,
-                status=status.value,
-                exit_code=exit_code,
-                failure_reason=reason.value if reason else "",
-                allowed=status is JobStatus.FAILED and failure_allowed(spec, reason, exit_code),
-            ),
-        )
+        key = AttemptKey("r1", name, current.attempt)
+        report = JobReport(key, status, exit_code=exit_code, failure_reason=reason)
+        self.record(*steps, finished_event(self.state, report))
 
     def report_canceled(self, name: str) -> None:
         current = self.job(name)

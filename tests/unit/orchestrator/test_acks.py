@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from xxci.common.pb.v1 import worker_pb2
+from xxci.common.attempts import AttemptKey
+from xxci.orchestrator.domain.messages import Ack
 from xxci.orchestrator.rpc.acks import AckBatcher
 
 pytestmark = pytest.mark.timeout(5)
 
-BUILD = worker_pb2.AttemptRef(run_id="r1", job="build", attempt=1)
-TEST = worker_pb2.AttemptRef(run_id="r1", job="test", attempt=2)
+BUILD = AttemptKey("r1", "build", 1)
+TEST = AttemptKey("r1", "test", 2)
 
 
 class Stream:
@@ -22,9 +23,8 @@ class Stream:
     def __init__(self) -> None:
         self.sent: list[tuple[str, int, int]] = []
 
-    def send(self, message: worker_pb2.OrchestratorMessage) -> bool:
-        ack = message.ack
-        self.sent.append((ack.ref.job, ack.ref.attempt, ack.through))
+    def send(self, ack: Ack) -> bool:
+        self.sent.append((ack.key.job, ack.key.attempt, ack.through))
         return True
 
 

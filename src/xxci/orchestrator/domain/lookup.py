@@ -8,13 +8,12 @@ from datetime import datetime
 from xxci.common.events import JobFinished
 from xxci.common.status import JobStatus, StageStatus
 from xxci.orchestrator.domain.results import RETRYABLE_REASONS, passed
-from xxci.orchestrator.domain.state import JobState, RunState, StageState
+from xxci.orchestrator.domain.state import JobState, RunState
 
 __all__ = [
     "NeedsCheck",
     "cancel_requested_at",
     "check_needs",
-    "current_stage",
     "is_current",
     "is_settled",
     "queued_jobs",
@@ -23,7 +22,6 @@ __all__ = [
     "repeats_start",
     "repeats_step",
     "running_jobs",
-    "stage_jobs",
     "will_retry",
 ]
 
@@ -111,16 +109,6 @@ def will_retry(state: RunState, job: JobState) -> bool:
 def is_settled(state: RunState, job: JobState) -> bool:
     """Finished for good: finished, and no retry is coming."""
     return job.finished and not will_retry(state, job)
-
-
-def current_stage(state: RunState) -> StageState | None:
-    """The first stage that has not finished (running, or next to start)."""
-    return next((s for s in state.stages.values() if not s.status.finished), None)
-
-
-def stage_jobs(state: RunState, stage: str) -> list[JobState]:
-    found = state.stages.get(stage)
-    return [state.jobs[name] for name in found.jobs] if found else []
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from xxci.common.events import JobFinished
 from xxci.common.spec.model import Job
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
+from xxci.orchestrator.domain.messages import JobReport
 from xxci.orchestrator.domain.state import JobState, RunState
 
 __all__ = [
     "RETRYABLE_REASONS",
     "failure_allowed",
+    "finished_event",
     "job_result",
     "passed",
     "run_result",
@@ -117,3 +120,32 @@ def failure_allowed(job: Job, reason: FailureReason | None, exit_code: int | Non
     ``AllowFailure.permits_failure``: never a cancel; with ``exit_codes`` only a script
     failure with one of them)."""
     return job.allow_failure.permits_failure(reason.value if reason else "", exit_code)
+
+
+def finished_event(state: RunState, report: JobReport) -> JobFinished:
+    """The ``JobFinished`` a worker's report of how an attempt ended amounts to.
+
+    A failure without a reason the worker could name is a ``system_failure``; a cancel
+    is always ``canceled``; a success has no reason. Whether the job's
+    ``allow_failure`` covers a failure is decided here, from the job's spec.
+    """
+    reason = report.failure_reason
+    if report.status is JobStatus.SUCCESS:
+        reason = None
+    elif report.status is JobStatus.CANCELED:
+        reason = FailureReason.CANCELED
+    elif reason is None:
+        reason = FailureReason.SYSTEM_FAILURE
+    allowed = report.status is JobStatus.FAILED and failure_allowed(
+        state.pipeline.job(report.key.job), reason, report.exit_code
+    )
+    return JobFinished(
+        job=report.key.job,
+        attempt=report.key.attempt,
+        status=report.status.value,
+        exit_code=report.exit_code,
+        failure_reason=reason.value if reason else "",
+        allowed=allowed,
+        message=report.message,
+        artifacts_blob=report.artifacts_blob,
+    )

@@ -15,14 +15,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from xxci.common.pb.v1 import worker_pb2
+from xxci.common.attempts import AttemptKey
+from xxci.orchestrator.domain.messages import Ack
 
 __all__ = ["ACK_DELAY", "ACK_EVERY", "AckBatcher"]
 
 ACK_DELAY = 0.05
 ACK_EVERY = 64
-
-_Key = tuple[str, str, int]
 
 
 class AckBatcher:
@@ -35,7 +34,7 @@ class AckBatcher:
 
     def __init__(
         self,
-        send: Callable[[worker_pb2.OrchestratorMessage], object],
+        send: Callable[[Ack], object],
         *,
         delay: float = ACK_DELAY,
         every: int = ACK_EVERY,
@@ -43,15 +42,14 @@ class AckBatcher:
         self._send = send
         self._delay = delay
         self._every = every
-        self._owed: dict[_Key, tuple[int, int]] = {}  # attempt -> (through, messages)
+        self._owed: dict[AttemptKey, tuple[int, int]] = {}  # attempt -> (through, messages)
         self._due = asyncio.Event()
 
-    def handled(self, ref: worker_pb2.AttemptRef, seq: int, *, now: bool = False) -> None:
-        """Message ``seq`` of attempt ``ref`` was handled (appended, stored, or
+    def handled(self, key: AttemptKey, seq: int, *, now: bool = False) -> None:
+        """Message ``seq`` of attempt ``key`` was handled (appended, stored, or
         recognised as a repeat or as stale and recorded); ``now`` acks it at once."""
         if seq <= 0:
             return  # not an attempt message, or from a worker that does not number them
-        key = (ref.run_id, ref.job, ref.attempt)
         through, count = self._owed.get(key, (0, 0))
         self._owed[key] = (max(through, seq), count + 1)
         if now or count + 1 >= self._every:
@@ -72,8 +70,6 @@ class AckBatcher:
             self._due.clear()
             self.flush()
 
-    def _ack(self, key: _Key) -> None:
+    def _ack(self, key: AttemptKey) -> None:
         through, _ = self._owed.pop(key)
-        run_id, job, attempt = key
-        ref = worker_pb2.AttemptRef(run_id=run_id, job=job, attempt=attempt)
-        self._send(worker_pb2.OrchestratorMessage(ack=worker_pb2.Ack(ref=ref, through=through)))
+        self._send(Ack(key, through))

@@ -63,7 +63,7 @@ class OrchestratorServer:
         o = self.orchestrator
         pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(PipelineServicer(o), server)
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(
-            WorkerServicer(o.runs, o.hub, o.logs), server
+            WorkerServicer(o.runs, o.hub, o.logs, o.clock), server
         )
         blob_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(o.blobs), server)
         cert, key = self._tls

@@ -1,16 +1,19 @@
 """``WorkerService.Connect``: the orchestrator's end of a worker's stream.
 
-Protobuf stays here: each message is checked against the run's current attempt and
-turned into a domain event (or a log chunk). A message about an attempt that is not
-current is recorded as ``MessageRejected`` on the worker's stream and never applied.
+The stream's protobuf is converted at once (:mod:`xxci.orchestrator.rpc.worker_wire`);
+each message goes, as a plain value, to its handler in a table by type. A message
+about an attempt is checked against the run's current attempt and turned into a domain
+event (or a log chunk); one about an attempt that is not current is recorded as
+``MessageRejected`` on the worker's stream and never applied.
 
 Delivery: the worker keeps every attempt message until it is acknowledged (see
-:mod:`xxci.orchestrator.rpc.acks`), and after a reconnect sends again those that were not,
-so some arrive twice. A repeat is harmless: a log chunk is stored once by its key, and
-a JobStarted, StepFinished or JobFinished whose fact the run already holds is ignored
-(not appended, not recorded as rejected). Every attempt message is acknowledged once
-handled, a rejected one too, so the worker stops sending it. A message whose handling
-fails is not: the stream is ended instead, and the worker sends it again.
+:mod:`xxci.orchestrator.rpc.acks`), and after a reconnect sends again those that were
+not, so some arrive twice. A repeat is harmless: a log chunk is stored once by its
+key, and a JobStarted, StepFinished or JobFinished whose fact the run already holds is
+ignored (not appended, not recorded as rejected). Every attempt message is
+acknowledged once handled, a rejected one too, so the worker stops sending it. A
+message whose handling fails is not: the stream is ended instead, and the worker sends
+it again.
 """
 
 from __future__ import annotations
@@ -18,76 +21,68 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import grpc
 
-from xxci.common.convert import (
-    attempt_key,
-    failure_reason_from_pb,
-    job_result_from_pb,
-    log_stream_from_pb,
-)
+from xxci.common.attempts import AttemptKey
+from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import NotFoundError
-from xxci.common.events import (
-    Event,
-    JobAttemptLost,
-    JobFinished,
-    JobStarted,
-    MessageRejected,
-    StepFinished,
-)
+from xxci.common.events import Event, JobAttemptLost, JobStarted, MessageRejected, StepFinished
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
-from xxci.common.status import FailureReason, JobStatus
 from xxci.orchestrator.domain.lookup import is_current, repeats_finish, repeats_start, repeats_step
-from xxci.orchestrator.domain.results import failure_allowed
+from xxci.orchestrator.domain.messages import (
+    ATTEMPT_MESSAGES,
+    Accepted,
+    Draining,
+    Heartbeat,
+    Hello,
+    JobReport,
+    Output,
+    Rejected,
+    Started,
+    StepEnded,
+    Welcome,
+    WorkerMessage,
+)
+from xxci.orchestrator.domain.results import finished_event
 from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.rpc import worker_wire
 from xxci.orchestrator.rpc.acks import AckBatcher
-from xxci.orchestrator.runtime.hub import Hub, WorkerSession
+from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
-from xxci.orchestrator.store import LogStore
+from xxci.orchestrator.runtime.sessions import WorkerSession
+from xxci.orchestrator.store import LogStorage
 
 log = logging.getLogger("xxci.orchestrator")
 
-_ATTEMPT_MESSAGES = frozenset(
-    {"accept", "job_started", "log_chunk", "step_finished", "job_finished"}
-)
-"""The messages a worker numbers (``WorkerMessage.seq``) and keeps until acknowledged."""
+Handler = Callable[[Any, WorkerSession], Awaitable[None]]
 
 
 class HandlingFailed(Exception):
     """A worker message could not be handled; its stream is ended unacknowledged."""
 
 
-def finished_event(state: RunState, msg: worker_pb2.JobFinished) -> JobFinished:
-    """The ``JobFinished`` event for a worker's report, with allow_failure applied."""
-    status = job_result_from_pb(msg.status) or JobStatus.FAILED
-    exit_code = msg.exit_code if msg.HasField("exit_code") else None
-    reason = failure_reason_from_pb(msg.failure_reason)
-    if status is JobStatus.FAILED and reason is None:
-        reason = FailureReason.SYSTEM_FAILURE
-    if status is JobStatus.CANCELED:
-        reason = FailureReason.CANCELED
-    allowed = status is JobStatus.FAILED and failure_allowed(
-        state.pipeline.job(msg.ref.job), reason, exit_code
-    )
-    return JobFinished(
-        job=msg.ref.job,
-        attempt=msg.ref.attempt,
-        status=status.value,
-        exit_code=exit_code,
-        failure_reason=reason.value if reason and status is not JobStatus.SUCCESS else "",
-        allowed=allowed,
-        message=msg.message,
-        artifacts_blob=msg.artifacts_blob,
-    )
-
-
 class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
-    def __init__(self, runs: RunBook, hub: Hub, logs: LogStore) -> None:
+    def __init__(
+        self, runs: RunBook, hub: Hub, logs: LogStorage, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._runs = runs
         self._hub = hub
         self._logs = logs
+        self._clock = clock
+        self._handlers: dict[type[WorkerMessage], Handler] = {
+            Heartbeat: self._heartbeat,
+            Output: self._output,
+            Accepted: self._accepted,
+            Rejected: self._rejected,
+            Started: self._started,
+            StepEnded: self._step_ended,
+            JobReport: self._job_report,
+            Draining: self._draining,
+            Hello: self._second_hello,
+        }
 
     async def Connect(
         self,
@@ -102,7 +97,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION, "the first message must be Hello"
             )
-        session = await self._hub.connect(first.hello, context.peer())
+        session = await self._hub.connect(worker_wire.hello_from_pb(first.hello), context.peer())
         log.info(
             "worker %s connected as %s (capacity %d, labels %s)",
             session.name,
@@ -114,13 +109,10 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         acker = asyncio.create_task(acks.run())
         reader = asyncio.create_task(self._read(request_iterator, session, acks))
         reason = "stream closed"
+        settings = self._hub.settings
         try:
-            yield worker_pb2.OrchestratorMessage(
-                welcome=worker_pb2.Welcome(
-                    worker_id=session.worker_id,
-                    heartbeat_interval_seconds=self._hub.settings.heartbeat_interval,
-                    lease_ttl_seconds=self._hub.settings.lease_ttl,
-                )
+            yield worker_wire.to_pb(
+                Welcome(session.worker_id, settings.heartbeat_interval, settings.lease_ttl)
             )
             while True:
                 getter = asyncio.create_task(session.outbox.get())
@@ -135,11 +127,11 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                     else:
                         reason = f"stream error: {exc}" if exc else "worker closed the stream"
                     break
-                message = getter.result()
-                if message is None:
+                command = getter.result()
+                if command is None:
                     reason = session.close_reason
                     break
-                yield message
+                yield worker_wire.to_pb(command)
         finally:
             reader.cancel()
             acker.cancel()
@@ -156,157 +148,153 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         session: WorkerSession,
         acks: AckBatcher,
     ) -> None:
-        async for message in requests:
-            kind = message.WhichOneof("kind")
+        async for raw in requests:
+            read = worker_wire.from_pb(raw)
+            if read is None:
+                log.debug("ignoring a message of an unknown kind from %s", session.name)
+                continue
+            message, seq = read
             try:
-                await self._handle(message, session)
+                await self._handle(seq, message, session)
             except asyncio.CancelledError:
                 raise
             except Exception as err:
                 log.exception("handling a message from worker %s failed", session.name)
-                raise HandlingFailed(f"could not handle a {kind} message: {err}") from err
-            if kind in _ATTEMPT_MESSAGES:
-                ref = getattr(message, kind).ref
-                acks.handled(ref, message.seq, now=kind == "job_finished")
+                raise HandlingFailed(f"could not handle a {message.kind} message: {err}") from err
+            if isinstance(message, ATTEMPT_MESSAGES):
+                acks.handled(message.key, seq, now=isinstance(message, JobReport))
 
-    async def _handle(self, message: worker_pb2.WorkerMessage, session: WorkerSession) -> None:
-        kind = message.WhichOneof("kind")
-        if kind == "heartbeat":
-            self._hub.heartbeat(session, [attempt_key(r) for r in message.heartbeat.running])
-        elif kind == "log_chunk":
-            chunk = message.log_chunk
-            if chunk.seq < 1 or chunk.ref.attempt < 1:
-                await self._reject(session, chunk.ref, kind, "log chunk without a seq or attempt")
-                return
-            await self._logs.append(
-                chunk.ref.run_id,
-                chunk.ref.job,
-                chunk.ref.attempt,
-                chunk.seq,
-                log_stream_from_pb(chunk.stream),
-                chunk.data,
-            )
-        elif kind == "accept":
-            pass
-        elif kind == "reject":
-            ref = message.reject.ref
-            self._hub.release(attempt_key(ref))
-            await self._apply(
-                session,
-                ref,
-                "reject",
-                lambda _s: [
-                    JobAttemptLost(
-                        job=ref.job,
-                        attempt=ref.attempt,
-                        reason=f"rejected: {message.reject.reason}",
-                    )
-                ],
-            )
-        elif kind == "job_started":
-            m = message.job_started
-            await self._apply(
-                session,
-                m.ref,
-                kind,
-                lambda _s: [
-                    JobStarted(
-                        job=m.ref.job,
-                        attempt=m.ref.attempt,
-                        container=m.container,
-                        image_digest=m.image_digest,
-                    )
-                ],
-                repeat=lambda st: repeats_start(st, m.ref.job, m.ref.attempt, session.worker_id),
-            )
-        elif kind == "step_finished":
-            s = message.step_finished
-            await self._apply(
-                session,
-                s.ref,
-                kind,
-                lambda _s: [
-                    StepFinished(
-                        job=s.ref.job, attempt=s.ref.attempt, index=s.index, exit_code=s.exit_code
-                    )
-                ],
-                repeat=lambda st: repeats_step(
-                    st, s.ref.job, s.ref.attempt, session.worker_id, s.index, s.exit_code
-                ),
-            )
-        elif kind == "job_finished":
-            f = message.job_finished
-            # Free the slot first: the job ends by the worker's word, nothing to stop.
-            self._hub.release(attempt_key(f.ref))
-            await self._apply(
-                session,
-                f.ref,
-                kind,
-                lambda st: [finished_event(st, f)],
-                repeat=lambda st: repeats_finish(st, finished_event(st, f), session.worker_id),
-            )
-        elif kind == "draining":
-            self._hub.set_draining(session)
-        elif kind == "hello":
-            log.warning("worker %s sent a second Hello; ignored", session.name)
+    async def _handle(self, seq: int, message: WorkerMessage, session: WorkerSession) -> None:
+        """Handle message ``seq`` (0 if unnumbered) of the worker's stream."""
+        await self._handlers[type(message)](message, session)
+
+    # --- the handlers, one per kind of message ---------------------------------------
+
+    async def _heartbeat(self, message: Heartbeat, session: WorkerSession) -> None:
+        self._hub.heartbeat(session, message.running)
+
+    async def _draining(self, message: Draining, session: WorkerSession) -> None:
+        self._hub.set_draining(session)
+
+    async def _second_hello(self, message: Hello, session: WorkerSession) -> None:
+        log.warning("worker %s sent a second Hello; ignored", session.name)
+
+    async def _accepted(self, message: Accepted, session: WorkerSession) -> None:
+        pass  # the assignment is recorded already; the Accept is only acknowledged
+
+    async def _output(self, chunk: Output, session: WorkerSession) -> None:
+        key = chunk.key
+        if chunk.seq < 1 or key.attempt < 1:
+            await self._reject(session, chunk, "log chunk without a seq or attempt")
+            return
+        at = self._clock.now()
+        await self._logs.append(
+            key.run_id, key.job, key.attempt, chunk.seq, chunk.stream, chunk.data, at
+        )
+
+    async def _rejected(self, message: Rejected, session: WorkerSession) -> None:
+        key = message.key
+        self._hub.release(key)
+        lost = JobAttemptLost(
+            job=key.job, attempt=key.attempt, reason=f"rejected: {message.reason}"
+        )
+        await self._apply(session, message, lambda _state: [lost])
+
+    async def _started(self, message: Started, session: WorkerSession) -> None:
+        key = message.key
+        event = JobStarted(
+            job=key.job,
+            attempt=key.attempt,
+            container=message.container,
+            image_digest=message.image_digest,
+        )
+        await self._apply(
+            session,
+            message,
+            lambda _state: [event],
+            repeat=lambda st: repeats_start(st, key.job, key.attempt, session.worker_id),
+        )
+
+    async def _step_ended(self, message: StepEnded, session: WorkerSession) -> None:
+        key, index, code = message.key, message.index, message.exit_code
+        event = StepFinished(job=key.job, attempt=key.attempt, index=index, exit_code=code)
+        await self._apply(
+            session,
+            message,
+            lambda _state: [event],
+            repeat=lambda st: repeats_step(
+                st, key.job, key.attempt, session.worker_id, index, code
+            ),
+        )
+
+    async def _job_report(self, report: JobReport, session: WorkerSession) -> None:
+        # Free the slot first: the job ends by the worker's word, nothing to stop.
+        self._hub.release(report.key)
+        await self._apply(
+            session,
+            report,
+            lambda st: [finished_event(st, report)],
+            repeat=lambda st: repeats_finish(st, finished_event(st, report), session.worker_id),
+        )
+
+    # --- applying a message to its run -------------------------------------------------
 
     async def _apply(
         self,
         session: WorkerSession,
-        ref: worker_pb2.AttemptRef,
-        what: str,
+        message: Rejected | Started | StepEnded | JobReport,
         make: Callable[[RunState], list[Event]],
         repeat: Callable[[RunState], bool] | None = None,
     ) -> None:
-        """Append ``make(state)`` if ``ref`` is the job's current, unfinished attempt;
-        ignore it if ``repeat(state)`` (it was applied already: the worker sent it again);
-        otherwise record it as rejected. ``repeat`` is only asked about a job the run
-        has."""
+        """Append ``make(state)`` if the message's attempt is the job's current,
+        unfinished one; ignore it if ``repeat(state)`` (it was applied already: the
+        worker sent it again); otherwise record it as rejected. ``repeat`` is only asked
+        about a job the run has."""
+        key = message.key
         rejected: list[str] = []
 
         def guarded(state: RunState) -> list[Event]:
-            if repeat is not None and ref.job in state.jobs and repeat(state):
+            if repeat is not None and key.job in state.jobs and repeat(state):
                 return []
-            if not is_current(state, ref.job, ref.attempt, session.worker_id):
-                js = state.jobs.get(ref.job)
-                if js is None:
-                    rejected.append("no such job")
-                elif js.attempt != ref.attempt:
-                    rejected.append(f"attempt {ref.attempt} is not current (current: {js.attempt})")
-                elif js.worker_id != session.worker_id:
-                    rejected.append("the attempt is not assigned to this worker")
-                else:
-                    rejected.append(f"the job is {js.status.value}")
+            if not is_current(state, key.job, key.attempt, session.worker_id):
+                rejected.append(_why_not_current(state, key, session.worker_id))
                 return []
             return make(state)
 
         try:
-            await self._runs.record_if(ref.run_id, guarded)
+            await self._runs.record_if(key.run_id, guarded)
         except NotFoundError:
             rejected.append("no such run")
         if rejected:
-            await self._reject(session, ref, what, rejected[0])
+            await self._reject(session, message, rejected[0])
 
     async def _reject(
-        self, session: WorkerSession, ref: worker_pb2.AttemptRef, what: str, reason: str
+        self,
+        session: WorkerSession,
+        message: Rejected | Output | Started | StepEnded | JobReport,
+        reason: str,
     ) -> None:
-        log.info(
-            "rejected %s from %s for %s/%s#%d: %s",
-            what,
-            session.name,
-            ref.run_id,
-            ref.job,
-            ref.attempt,
-            reason,
-        )
+        key = message.key
+        log.info("rejected %s from %s for %s: %s", message.kind, session.name, key, reason)
         await self._hub.record_worker_event(
             session.worker_id,
             MessageRejected(
                 worker_id=session.worker_id,
-                run_id=ref.run_id,
-                job=ref.job,
-                attempt=ref.attempt,
-                message=what,
+                run_id=key.run_id,
+                job=key.job,
+                attempt=key.attempt,
+                message=message.kind,
                 reason=reason,
             ),
         )
+
+
+def _why_not_current(state: RunState, key: AttemptKey, worker_id: str) -> str:
+    js = state.jobs.get(key.job)
+    if js is None:
+        return "no such job"
+    if js.attempt != key.attempt:
+        return f"attempt {key.attempt} is not current (current: {js.attempt})"
+    if js.worker_id != worker_id:
+        return "the attempt is not assigned to this worker"
+    return f"the job is {js.status.value}"

@@ -27,6 +27,7 @@ from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
 from xxci.orchestrator.domain.scheduler import jobs_to_cancel
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.runtime.dispatcher import Dispatcher
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import BlobStore, EventStore, LogStore, ReportCache
@@ -62,6 +63,7 @@ class Orchestrator:
         self._stopped = False
         self._caching: set[asyncio.Task[None]] = set()
         self._stepping = asyncio.Lock()
+        self._wake = asyncio.Event()
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +72,8 @@ class Orchestrator:
         self.reports = await ReportCache.open(self._db_path)
         self.blobs = BlobStore(self.data_dir / "blobs")
         self.runs = RunBook(self.store, self.settings, self.clock)
-        self.hub = Hub(self.runs, self.store, self.settings, self.clock)
+        self.hub = Hub(self.runs, self.store, self.settings, self.clock, wake=self.wake)
+        self.dispatcher = Dispatcher(self.runs, self.hub)
         self.runs.subscribe(self._on_change)
         resumed = await self.runs.load()
         for state in resumed:
@@ -116,7 +119,7 @@ class Orchestrator:
             source_blob=source_blob,
             local=self.local,
         )
-        self.hub.kick()
+        self.wake()
         return state
 
     async def cancel(self, run_id: str, job: str = "", reason: str = "") -> CancelDecision:
@@ -145,13 +148,20 @@ class Orchestrator:
             await self.runs.tick()
             for state in self.runs.active():
                 self._deliver_cancels(state)
-            await self.hub.dispatch()
+            await self.dispatcher.dispatch()
+
+    def wake(self) -> None:
+        """Ask for a round of the loop now (there is work to hand out, or a free slot)."""
+        self._wake.set()
 
     async def _loop(self) -> None:
         tick = self.settings.tick
         while True:
             try:
-                await self.hub.wait_kick(tick)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(tick):
+                        await self._wake.wait()
+                self._wake.clear()
                 await self.step()
             except asyncio.CancelledError:
                 raise
@@ -185,7 +195,7 @@ class Orchestrator:
                 if self.report_dir is not None:
                     self._write_report(state)
         if kick:
-            self.hub.kick()
+            self.wake()
 
     def _cache_report(self, state: RunState) -> None:
         """Put the finished run's report in the report cache (in a task this object

@@ -1,13 +1,15 @@
-"""What a worker is told to run: one attempt of one job, fully resolved."""
+"""What a worker is told to run: one attempt of one job, fully resolved. Pure."""
 
 from __future__ import annotations
 
-from xxci.common.convert import artifact_when_to_pb
-from xxci.common.pb.v1 import worker_pb2
+from xxci.common.attempts import AttemptKey
 from xxci.common.spec.context import slug
 from xxci.common.spec.model import ArtifactWhen, When
 from xxci.common.spec.variables import expand_all
+from xxci.orchestrator.domain.messages import Assign
 from xxci.orchestrator.domain.state import RunState
+
+__all__ = ["artifact_sources", "assignment", "job_environment", "predefined_variables"]
 
 
 def predefined_variables(state: RunState, job: str, attempt: int) -> dict[str, str]:
@@ -70,19 +72,20 @@ def artifact_sources(state: RunState, job: str) -> list[str]:
     return blobs
 
 
-def build_assignment(state: RunState, job: str, attempt: int) -> worker_pb2.AssignJob:
+def assignment(state: RunState, job: str, attempt: int) -> Assign:
+    """The command that hands attempt ``attempt`` of ``job`` to a worker."""
     spec = state.pipeline.job(job)
     variables = job_environment(state, job, attempt)
     artifacts = spec.artifacts
-    return worker_pb2.AssignJob(
-        ref=worker_pb2.AttemptRef(run_id=state.run_id, job=job, attempt=attempt),
+    return Assign(
+        key=AttemptKey(state.run_id, job, attempt),
         stage=spec.stage,
         image=spec.image,
-        script=list(spec.commands),
+        script=tuple(spec.commands),
         variables=variables,
         timeout_seconds=float(spec.timeout_seconds),
         source_blob=state.source_blob,
-        artifact_blobs=artifact_sources(state, job),
-        artifact_paths=list(artifacts.paths) if artifacts else [],
-        artifact_when=artifact_when_to_pb(artifacts.when if artifacts else ArtifactWhen.ON_SUCCESS),
+        artifact_blobs=tuple(artifact_sources(state, job)),
+        artifact_paths=tuple(artifacts.paths) if artifacts else (),
+        artifact_when=artifacts.when if artifacts else ArtifactWhen.ON_SUCCESS,
     )

@@ -1,0 +1,66 @@
+"""What a worker is told to run: the job resolved, and the blobs it must fetch."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from xxci.common.attempts import AttemptKey
+from xxci.common.events import JobFinished
+from xxci.common.spec.model import Artifacts, ArtifactWhen
+from xxci.orchestrator.domain.assignment import assignment
+
+from .harness import Scenario, job, pipeline
+
+
+def built(name: str, blob: str) -> JobFinished:
+    return JobFinished(job=name, attempt=1, status="SUCCESS", exit_code=0, artifacts_blob=blob)
+
+
+def test_an_assignment_carries_the_source_and_the_artifacts_of_earlier_stages() -> None:
+    pack = dataclasses.replace(
+        job("pack", "test", timeout=90),
+        variables={"MODE": "fast"},
+        artifacts=Artifacts(paths=("dist/",), when=ArtifactWhen.ALWAYS),
+    )
+    s = Scenario(
+        pipeline(job("lib", "build"), job("app", "build"), pack, stages=["build", "test"]),
+        source_blob="sha256:src",
+    )
+    for name in ("lib", "app"):
+        s.start(name)
+        s.record(built(name, f"sha256:{name}"))
+
+    command = assignment(s.state, "pack", 1)
+
+    assert command.key == AttemptKey("r1", "pack", 1)
+    assert (command.stage, command.image, command.script) == ("test", "alpine:3", ("true",))
+    assert command.timeout_seconds == 90
+    assert command.source_blob == "sha256:src"
+    assert command.artifact_blobs == ("sha256:lib", "sha256:app")  # in stage order
+    assert (command.artifact_paths, command.artifact_when) == (("dist/",), ArtifactWhen.ALWAYS)
+    assert command.variables["MODE"] == "fast"
+    assert {k: command.variables[k] for k in ("CI_JOB_NAME", "CI_JOB_ATTEMPT", "CI_RUN_ID")} == {
+        "CI_JOB_NAME": "pack",
+        "CI_JOB_ATTEMPT": "1",
+        "CI_RUN_ID": "r1",
+    }
+
+
+def test_with_needs_only_the_needed_artifacts_come() -> None:
+    s = Scenario(
+        pipeline(
+            job("lib", "build"),
+            job("app", "build"),
+            job("check", "test", needs=["app"]),
+            stages=["build", "test"],
+        )
+    )
+    for name in ("lib", "app"):
+        s.start(name)
+        s.record(built(name, f"sha256:{name}"))
+
+    command = assignment(s.state, "check", 1)
+
+    assert command.artifact_blobs == ("sha256:app",)
+    assert command.source_blob == ""
+    assert (command.artifact_paths, command.artifact_when) == ((), ArtifactWhen.ON_SUCCESS)
