@@ -137,7 +137,7 @@ class Outbox:
 
     @property
     def finish_sent(self) -> bool:
-        """Whether the attempt's JobFinished was written to some stream (or acked)."""
+        """Whether the attempt's Finished was written to some stream (or acked)."""
         if not self._closed:
             return False
         return not any(item.is_finish and item.sends == 0 for item in self._items)
@@ -272,7 +272,7 @@ class Outboxes:
         return key in self._boxes
 
     def unfinished(self) -> list[AttemptKey]:
-        """Attempts whose JobFinished was not written yet (still running, or unsent)."""
+        """Attempts whose Finished was not written yet (still running, or unsent)."""
         return [key for key, box in self._boxes.items() if not box.finish_sent]
 
     def delivered(self) -> bool:
