@@ -34,7 +34,8 @@ async def test_only_containers_of_dead_local_workers_are_removed(docker_image: s
             ids[name] = container.id
         try:
             removed = await DockerExecutor().remove_orphans()
-            assert ids["dead"] in removed
+            # Other workers on this host share the engine and may clear the dead one
+            # first: what counts is that it is gone, and that the others are not.
             assert ids["alive"] not in removed and ids["elsewhere"] not in removed
             left = {cid for cid, _ in await engine.labelled({LABEL_PID: ""})}
             assert ids["dead"] not in left
