@@ -126,6 +126,9 @@ class Client(AsyncClosing):
         job: str = "",
         at_seq: int = 0,
         limit: int = 0,
+        branch: str = "",
+        status: str = "",
+        skip: int = 0,
     ) -> dict[str, Any]:
         request = pipeline_pb2.QueryRunsRequest(
             repo=repo,
@@ -135,6 +138,9 @@ class Client(AsyncClosing):
             job=job,
             at_seq=at_seq,
             limit=limit,
+            branch=branch,
+            status=status,
+            skip=skip,
         )
         try:
             reply = await self._stub.QueryRuns(request)

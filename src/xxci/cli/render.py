@@ -172,9 +172,9 @@ def dump_document(doc: object, fmt: str) -> str:
 def report_view(doc: dict[str, Any], level: str) -> list[RenderableType]:
     """What ``xxci report`` prints for the document of a query at ``level``."""
     runs: list[dict[str, Any]] = [doc] if level == "run" or "runs" not in doc else doc["runs"]
+    if not runs:
+        return [Text("no runs")]
     if level == "runs":
-        if not runs:
-            return [Text("no runs")]
         return [runs_table(runs)]
     parts: list[RenderableType] = []
     for i, run in enumerate(runs):

@@ -41,6 +41,12 @@ def repository_name(repo: str | None) -> str:
     metavar="SEQ",
     help="The report as it stood just after event SEQ (see xxci events).",
 )
+@click.option("--branch", metavar="NAME", help="Only runs of this branch.")
+@click.option(
+    "--status",
+    metavar="STATUS",
+    help="Only runs with this status: PENDING, RUNNING, SUCCESS, FAILED or CANCELED.",
+)
 @click.option("--last", metavar="N", help="Only the newest N runs.")
 @click.option(
     "--format",
@@ -59,6 +65,8 @@ async def report(
     stage: str | None,
     job: str | None,
     at_seq: str | None,
+    branch: str | None,
+    status: str | None,
     last: str | None,
     fmt: str,
     local: bool,
@@ -74,6 +82,8 @@ async def report(
       --pipeline P [--run N]       that pipeline's runs (or run #N) with their stages
       --pipeline P --stage S       the stage of each run with its jobs
       ... --stage S --job J        the job: its attempts, each command and its exit code
+    --branch B and --status S keep the runs of that branch and status (at --at SEQ,
+    the status then).
 
     --format json (or yaml) prints the report document: with --run, that run's
     document (the same as the local report file reports/<pipeline>/<N>.json);
@@ -90,6 +100,8 @@ async def report(
         job=job or "",
         at_seq=whole_number(at_seq, "--at"),
         last=whole_number(last, "--last"),
+        branch=branch or "",
+        status=status or "",
     )
     query.check()
     async with open_source(local, server, token, tls_ca) as source:

@@ -69,6 +69,9 @@ class RemoteSource:
             job=query.job,
             at_seq=query.at_seq,
             limit=query.last,
+            branch=query.branch,
+            status=query.status,
+            skip=query.skip,
         )
 
     async def status(self) -> dict[str, Any]:

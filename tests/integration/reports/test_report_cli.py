@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from tests.integration.reports.conftest import serve
 from tests.integration.reports.recorder import BUILD, Recorder, run_cli
 from xxci.common.events import run_stream
 from xxci.orchestrator.domain.state import RunState, replay
@@ -303,3 +304,41 @@ async def test_at_replays_the_log_up_to_an_event(home: Path) -> None:
     # Text shows the same moment.
     _, out, _ = await report("--pipeline", "build", "--run", "1", "--at", str(middle))
     assert out.startswith("build #1 RUNNING")
+
+
+async def test_branch_and_status_narrow_the_runs(history: dict[str, RunState]) -> None:
+    _, out, _ = await report("--branch", "dev", "--format", "json")
+    assert [(r["pipeline"], r["number"]) for r in json.loads(out)["runs"]] == [("build", 2)]
+    _, out, _ = await report("--status", "failed", "--format", "json")
+    assert [(r["pipeline"], r["number"]) for r in json.loads(out)["runs"]] == [("docs", 1)]
+    args = ("--pipeline", "build", "--branch", "main", "--status", "RUNNING", "--format", "json")
+    _, out, _ = await report(*args)
+    doc = json.loads(out)
+    assert (doc["level"], [r["number"] for r in doc["runs"]]) == ("pipeline", [3])
+    code, out, _ = await report("--pipeline", "build", "--status", "CANCELED", "--format", "json")
+    assert (code, json.loads(out)["runs"]) == (0, [])
+    code, out, _ = await report("--pipeline", "build", "--status", "CANCELED")
+    assert (code, out) == (0, "no runs\n")
+
+
+async def test_a_run_outside_the_filters_is_named(history: dict[str, RunState]) -> None:
+    code, _, err = await report("--pipeline", "build", "--run", "2", "--branch", "main")
+    assert (code, err) == (1, "error: pipeline 'build' has no run #2 on branch 'main'\n")
+    code, _, err = await report("--pipeline", "build", "--run", "1", "--status", "failed")
+    assert (code, err) == (1, "error: pipeline 'build' has no run #1 with status FAILED\n")
+    code, _, err = await report("--status", "broken")
+    assert code == 2
+    assert err == (
+        "error: --status must be one of PENDING, RUNNING, SUCCESS, FAILED, CANCELED, not 'broken'\n"
+    )
+
+
+async def test_the_filters_cross_the_wire(home: Path, history: dict[str, RunState]) -> None:
+    """A served log answers --branch and --status as the local one does."""
+    _, local, _ = await report("--branch", "main", "--status", "success", "--format", "json")
+    async with serve(home, db_name="local.db") as served:
+        args = ("--branch", "main", "--status", "success", "--format", "json")
+        result = await run_cli("report", *served.args, *args)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == json.loads(local)
+    assert [r["number"] for r in json.loads(local)["runs"]] == [1]

@@ -47,3 +47,28 @@ async def test_select_filters_limits_and_cuts_at_a_position(
     assert await report_cache.select(repo="/elsewhere") == []
     await report_cache.save([])
     assert await report_cache.entries() == {}
+
+
+async def test_select_by_branch_by_ids_and_the_status_alone(
+    event_store: EventStorage, report_cache: ReportStorage
+) -> None:
+    for i in range(1, 8):
+
+        def make(number: int, i: int = i) -> RunCreated:
+            branch = "dev" if i % 2 else "main"
+            spec = {"name": "build", "stages": ["b"], "jobs": []}
+            return RunCreated(f"r{i}", spec, number, "/r", branch=branch)
+
+        await event_store.append_run_created(f"r{i}", make)
+    await report_cache.save([CachedReport("r2", 1, 2, '{"status":"FAILED"}', "{}")])
+
+    assert [r.number for r, _ in await report_cache.select(branch="main")] == [2, 4, 6]
+    assert [r.number for r, _ in await report_cache.select(branch="dev", limit=2)] == [5, 7]
+    chosen = await report_cache.select(run_ids=["r6", "r2", "nope"], detail="status")
+    assert [(r.run_id, hit.document if hit else None) for r, hit in chosen] == [
+        ("r2", "FAILED"),
+        ("r6", None),
+    ]
+    many = [f"r{i}" for i in range(1, 8)] + [f"x{i}" for i in range(600)]
+    assert len(await report_cache.select(run_ids=many, detail="none")) == 7
+    assert [r.number for r, _ in await report_cache.select(run_ids=many, limit=2)] == [6, 7]

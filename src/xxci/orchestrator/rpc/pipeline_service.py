@@ -119,6 +119,9 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             job=request.job,
             at_seq=request.at_seq,
             last=request.limit,
+            branch=request.branch,
+            status=request.status,
+            skip=request.skip,
         )
         try:
             doc = await query_report(self._o.store, self._o.reports, query)

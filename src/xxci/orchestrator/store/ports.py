@@ -195,10 +195,17 @@ class ReportStorage(AsyncResource, Protocol):
         repo: str | None = None,
         pipeline: str | None = None,
         number: int | None = None,
+        branch: str | None = None,
+        run_ids: Sequence[str] | None = None,
         up_to_seq: int | None = None,
         limit: int | None = None,
         detail: Detail = "summary",
-    ) -> list[tuple[RunRow, CacheHit | None]]: ...
+    ) -> list[tuple[RunRow, CacheHit | None]]:
+        """Runs matching every given filter (created at or before ``up_to_seq``;
+        among ``run_ids``), oldest first (with ``limit``: the newest ``limit``), each
+        with its cached ``detail`` ("status": the run's status alone) when a row
+        exists for the stream's current version."""
+        ...
 
     async def save(self, entries: Sequence[CachedReport]) -> None: ...
 

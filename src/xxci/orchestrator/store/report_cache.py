@@ -42,12 +42,19 @@ CREATE TABLE IF NOT EXISTS report_cache (
 )
 """
 
-Detail = Literal["summary", "report", "none"]
-"""Which document a select returns ("none": only whether a usable row exists)."""
+Detail = Literal["summary", "report", "status", "none"]
+"""Which document a select returns ("status": the run's status alone; "none": only
+whether a usable row exists)."""
 
 _ROWS_PER_INSERT = 1000  # 5 parameters each, under SQLite's limit of 32766
 
-_DETAIL = {"summary": "c.summary", "report": "c.report", "none": "''"}
+_DETAIL = {
+    "summary": "c.summary",
+    "report": "c.report",
+    "status": "json_extract(c.summary, '$.status')",
+    "none": "''",
+}
+_IDS_PER_SELECT = 500
 
 _RUN_COLUMNS = ", ".join(f"r.{c.strip()}" for c in RUN_COLUMNS.split(","))
 
@@ -97,19 +104,39 @@ class ReportCache(AsyncClosing):
         repo: str | None = None,
         pipeline: str | None = None,
         number: int | None = None,
+        branch: str | None = None,
+        run_ids: Sequence[str] | None = None,
         up_to_seq: int | None = None,
         limit: int | None = None,
         detail: Detail = "summary",
     ) -> list[tuple[RunRow, CacheHit | None]]:
-        """Runs matching every given filter (created at or before ``up_to_seq``), oldest
-        first (with ``limit``: the newest ``limit``), each with its cached ``detail``
-        when a row exists for the stream's current version."""
+        """Runs matching every given filter (created at or before ``up_to_seq``; among
+        ``run_ids``), oldest first (with ``limit``: the newest ``limit``), each with its
+        cached ``detail`` when a row exists for the stream's current version."""
+        if run_ids is not None and len(run_ids) > _IDS_PER_SELECT:
+            parts: list[tuple[RunRow, CacheHit | None]] = []
+            for start in range(0, len(run_ids), _IDS_PER_SELECT):
+                parts += await self.select(
+                    repo=repo,
+                    pipeline=pipeline,
+                    number=number,
+                    branch=branch,
+                    run_ids=run_ids[start : start + _IDS_PER_SELECT],
+                    up_to_seq=up_to_seq,
+                    detail=detail,
+                )
+            parts.sort(key=lambda pair: pair[0].created_seq)
+            return parts[-limit:] if limit else parts
         clauses: list[str] = []
         params: list[object] = []
-        for column, value in (("repo", repo), ("pipeline", pipeline), ("number", number)):
+        filters = (("repo", repo), ("pipeline", pipeline), ("number", number), ("branch", branch))
+        for column, value in filters:
             if value is not None:
                 clauses.append(f"r.{column} = ?")
                 params.append(value)
+        if run_ids is not None:
+            clauses.append(f"r.run_id IN ({', '.join('?' * len(run_ids))})")
+            params += run_ids
         if up_to_seq is not None:
             clauses.append("r.created_seq <= ?")
             params.append(up_to_seq)

@@ -20,8 +20,10 @@ from typing import Any
 
 from xxci.common.errors import NotFoundError, UsageError, XxciError
 from xxci.common.events import RecordedEvent
+from xxci.common.status import RunStatus
 from xxci.orchestrator.domain.state import RunState, replay
 from xxci.orchestrator.store import CachedReport, CacheHit, EventStorage, ReportStorage, RunRow
+from xxci.orchestrator.store.report_cache import Detail
 from xxci.orchestrator.views.report import (
     REPORT_VERSION,
     Level,
@@ -43,6 +45,8 @@ __all__ = [
 
 log = logging.getLogger("xxci.orchestrator")
 
+RUN_STATUSES = tuple(status.value for status in RunStatus)
+
 _RUN_REF = re.compile(r"(?P<pipeline>[^#/\s]+)[#/](?P<number>[0-9]+)")
 
 
@@ -50,8 +54,10 @@ _RUN_REF = re.compile(r"(?P<pipeline>[^#/\s]+)[#/](?P<number>[0-9]+)")
 class ReportQuery:
     """The filters of ``xxci report``; each one narrows the previous.
 
-    ``run`` is a run number within ``pipeline``; ``at_seq`` (0: now) asks for the
-    report as it stood just after that global event; ``last`` keeps the newest runs.
+    ``run`` is a run number within ``pipeline``; ``branch`` and ``status`` (a run
+    status, any case) keep the runs that have them; ``at_seq`` (0: now) asks for the
+    report as it stood just after that global event (the status too); ``last`` keeps
+    the newest runs, after leaving out the newest ``skip`` (pages of a listing).
     """
 
     repo: str = ""
@@ -61,6 +67,9 @@ class ReportQuery:
     job: str = ""
     at_seq: int = 0
     last: int = 0
+    branch: str = ""
+    status: str = ""
+    skip: int = 0
 
     def check(self) -> None:
         """Raise :class:`UsageError` naming the flag a filter needs."""
@@ -70,9 +79,14 @@ class ReportQuery:
             raise UsageError("--stage needs --pipeline")
         if self.run and not self.pipeline:
             raise UsageError("--run needs --pipeline")
-        for flag, value in (("--run", self.run), ("--at", self.at_seq), ("--last", self.last)):
+        numbers = (("--run", self.run), ("--at", self.at_seq), ("--last", self.last))
+        for flag, value in (*numbers, ("--skip", self.skip)):
             if value < 0:
                 raise UsageError(f"{flag} must be a positive number, not {value}")
+        if self.status and self.status.upper() not in RUN_STATUSES:
+            raise UsageError(
+                f"--status must be one of {', '.join(RUN_STATUSES)}, not {self.status!r}"
+            )
 
     @property
     def level(self) -> Level:
@@ -83,6 +97,11 @@ class ReportQuery:
         if self.run:
             return "run"
         return "pipeline" if self.pipeline else "runs"
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether a filter beyond the pipeline may leave out some of its runs."""
+        return bool(self.branch or self.status or self.skip)
 
 
 @dataclass(frozen=True)
@@ -116,22 +135,20 @@ async def query_report(
     level = query.level
     at = query.at_seq or None
     detailed = level in ("run", "stage", "job")
-    selected = await cache.select(
-        repo=query.repo or None,
-        pipeline=query.pipeline or None,
-        number=query.run or None,
-        up_to_seq=at,
-        limit=query.last or None,
-        detail="report" if detailed else "summary",
-    )
+    selected, folded = await _select(store, cache, query, at, detailed)
     if query.pipeline and not selected:
-        raise NotFoundError(await _no_runs(store, query))
-    docs = await _documents(store, cache, selected, at, detailed)
+        # A listing narrowed to nothing is an empty answer, for a pipeline that exists.
+        exists = query.narrowed and not query.run
+        if not exists or not await store.find_runs(pipeline=query.pipeline, limit=1):
+            raise NotFoundError(await _no_runs(store, query))
+    docs = await _documents(store, cache, selected, at, detailed, folded)
     narrowed = (narrow(doc, level, query.stage, query.job) for doc in docs)
     runs = [doc for doc in narrowed if doc is not None]
-    if query.stage and not runs:
+    if query.stage and not runs and docs:
         raise NotFoundError(_missing_part(query, docs))
     if query.run:
+        if not runs:
+            raise NotFoundError(await _no_runs(store, query))
         return runs[0]
     return {"report_version": REPORT_VERSION, "level": level, "at_seq": at, "runs": runs}
 
@@ -191,27 +208,76 @@ async def resolve_run(store: EventStorage, ref: str) -> str:
 # --- helpers ----------------------------------------------------------------------
 
 
+async def _select(
+    store: EventStorage, cache: ReportStorage, query: ReportQuery, at: int | None, detailed: bool
+) -> tuple[list[tuple[RunRow, CacheHit | None]], dict[str, Folded]]:
+    """The runs ``query`` names, oldest first, each with its cache hit; and those a
+    status filter had to replay on the way (by run id)."""
+    detail: Detail = "report" if detailed else "summary"
+    filters: dict[str, Any] = {
+        "repo": query.repo or None,
+        "pipeline": query.pipeline or None,
+        "number": query.run or None,
+        "branch": query.branch or None,
+        "up_to_seq": at,
+    }
+    if not (query.status or query.skip):
+        return await cache.select(**filters, limit=query.last or None, detail=detail), {}
+    # A status is known from the cache for finished runs; the others are replayed.
+    candidates = await cache.select(**filters, detail="status" if query.status else "none")
+    newest_first = candidates[::-1]
+    folded: dict[str, Folded] = {}
+    if query.status:
+        unknown = [row for row, hit in newest_first if not _usable(hit, at)]
+        folded = await fold_runs(store, unknown, at)
+        if at is None:
+            await _remember(cache, folded.values())
+        wanted = query.status.upper()
+
+        def status_of(row: RunRow, hit: CacheHit | None) -> str | None:
+            if hit is not None and _usable(hit, at):
+                return hit.document
+            found = folded.get(row.run_id)
+            return str(found.report["status"]) if found is not None else None
+
+        newest_first = [(row, hit) for row, hit in newest_first if status_of(row, hit) == wanted]
+    page = newest_first[query.skip :][: query.last or None]
+    ids = [row.run_id for row, _ in page]
+    chosen = await cache.select(run_ids=ids, up_to_seq=at, detail=detail) if ids else []
+    return chosen, {run_id: f for run_id, f in folded.items() if run_id in ids}
+
+
+def _usable(hit: CacheHit | None, at: int | None) -> bool:
+    """Whether a cached document is the run's as of ``at`` (it had finished by then)."""
+    return hit is not None and (at is None or hit.last_seq <= at)
+
+
 async def _documents(
     store: EventStorage,
     cache: ReportStorage,
     selected: Sequence[tuple[RunRow, CacheHit | None]],
     at: int | None,
     detailed: bool,
+    folded: Mapping[str, Folded],
 ) -> list[dict[str, Any]]:
-    """The report (``detailed``) or summary of each run, from the cache or by replay."""
+    """The report (``detailed``) or summary of each run: from the cache, from
+    ``folded``, or by replay."""
     docs: dict[str, dict[str, Any]] = {}
     missing: list[RunRow] = []
     for row, hit in selected:
-        if hit is not None and (at is None or hit.last_seq <= at):
+        if hit is not None and _usable(hit, at):
             docs[row.run_id] = json.loads(hit.document)
+        elif row.run_id in folded:
+            f = folded[row.run_id]
+            docs[row.run_id] = f.report if detailed else f.summary
         else:
             missing.append(row)
     if missing:
-        folded = await fold_runs(store, missing, at)
-        for run_id, f in folded.items():
+        replayed = await fold_runs(store, missing, at)
+        for run_id, f in replayed.items():
             docs[run_id] = f.report if detailed else f.summary
         if at is None:  # a replay cut at ``at`` is not the run's final word
-            await _remember(cache, folded.values())
+            await _remember(cache, replayed.values())
     return [docs[row.run_id] for row, _ in selected if row.run_id in docs]
 
 
@@ -252,11 +318,17 @@ async def _no_runs(store: EventStorage, query: ReportQuery) -> str:
                 f"pipeline {query.pipeline!r} had no run #{query.run}{where}"
                 f" yet at event {query.at_seq}"
             )
-        return f"pipeline {query.pipeline!r} has no run #{query.run}{where}"
+        return f"pipeline {query.pipeline!r} has no run #{query.run}{where}{_such(query)}"
     when = f" at event {query.at_seq}" if query.at_seq else ""
     known = await store.pipelines(query.repo or None)
     hint = f" (pipelines with runs: {', '.join(known)})" if known else ""
     return f"no runs of pipeline {query.pipeline!r}{where}{when}{hint}"
+
+
+def _such(query: ReportQuery) -> str:
+    """The branch and status filters, as words: `` on branch 'main' with status FAILED``."""
+    words = f" on branch {query.branch!r}" if query.branch else ""
+    return words + (f" with status {query.status.upper()}" if query.status else "")
 
 
 def _missing_part(query: ReportQuery, docs: Sequence[dict[str, Any]]) -> str:

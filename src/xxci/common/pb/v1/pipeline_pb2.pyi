@@ -174,6 +174,9 @@ class QueryRunsRequest(_message.Message):
     JOB_FIELD_NUMBER: _builtins.int
     AT_SEQ_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    SKIP_FIELD_NUMBER: _builtins.int
     repo: _builtins.str
     pipeline: _builtins.str
     run_number: _builtins.int
@@ -182,7 +185,11 @@ class QueryRunsRequest(_message.Message):
     at_seq: _builtins.int
     """Report as it stood just after this global event position (0 = now)."""
     limit: _builtins.int
-    """Only the newest `limit` matching runs (0 = all)."""
+    """Only the newest `limit` matching runs (0 = all), after leaving out the newest `skip`."""
+    branch: _builtins.str
+    """Only runs of this branch; only runs with this status (a RunStatus name)."""
+    status: _builtins.str
+    skip: _builtins.int
     def __init__(
         self,
         *,
@@ -193,10 +200,13 @@ class QueryRunsRequest(_message.Message):
         job: _builtins.str = ...,
         at_seq: _builtins.int = ...,
         limit: _builtins.int = ...,
+        branch: _builtins.str = ...,
+        status: _builtins.str = ...,
+        skip: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_seq", b"at_seq", "job", b"job", "limit", b"limit", "pipeline", b"pipeline", "repo", b"repo", "run_number", b"run_number", "stage", b"stage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_seq", b"at_seq", "branch", b"branch", "job", b"job", "limit", b"limit", "pipeline", b"pipeline", "repo", b"repo", "run_number", b"run_number", "skip", b"skip", "stage", b"stage", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
