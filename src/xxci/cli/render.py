@@ -9,7 +9,6 @@ shown in local time; the documents themselves keep RFC 3339 UTC.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import sys
@@ -22,8 +21,9 @@ from rich.console import Console, RenderableType
 from rich.text import Span, Text
 from ruamel.yaml import YAML
 
-from xxci.common.events import RecordedEvent, RunCreated, encode_event
+from xxci.common.events import RecordedEvent
 from xxci.common.status import JobStatus
+from xxci.orchestrator.views.audit import event_document, event_fields
 from xxci.orchestrator.views.report import dump_json
 
 __all__ = [
@@ -444,36 +444,12 @@ def _attempt_name(attempt: dict[str, Any]) -> str:
 
 def event_json(rec: RecordedEvent) -> str:
     """One JSONL line: seq, stream, version, type, data (the event's fields), at (UTC)."""
-    type_name, data = encode_event(rec.event)
-    return json.dumps(
-        {
-            "seq": rec.seq,
-            "stream": rec.stream,
-            "version": rec.version,
-            "type": type_name,
-            "data": json.loads(data),
-            "at": rec.at.isoformat(),
-        },
-        sort_keys=True,
-    )
+    return json.dumps(event_document(rec), sort_keys=True)
 
 
 def event_line(rec: RecordedEvent) -> str:
     """``seq  time  stream  v  type  fields``; empty fields are left out, and a run's
     resolved pipeline shows as its name (``xxci events --format json`` has it all)."""
-    type_name, data = encode_event(rec.event)
-    encoded: dict[str, Any] = json.loads(data)
-    fields = {f.name: encoded[f.name] for f in dataclasses.fields(rec.event)}  # declared order
-    if isinstance(rec.event, RunCreated):
-        fields["pipeline"] = fields["pipeline"].get("name", "?")
-    shown = " ".join(
-        f"{key}={_field(value)}" for key, value in fields.items() if value not in ("", None, [])
-    )
     at = rec.at.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    return f"{rec.seq:>6}  {at}  {rec.stream:<19}  {rec.version:>3}  {type_name:<18}  {shown}"
-
-
-def _field(value: Any) -> str:
-    if isinstance(value, str):
-        return value if value and not any(c.isspace() for c in value) else json.dumps(value)
-    return json.dumps(value, separators=(",", ":"))
+    shown = event_fields(rec)
+    return f"{rec.seq:>6}  {at}  {rec.stream:<19}  {rec.version:>3}  {rec.event.type:<18}  {shown}"

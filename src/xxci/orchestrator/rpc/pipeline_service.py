@@ -20,7 +20,6 @@ from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.views.feeds import event_feed, job_output
 from xxci.orchestrator.views.queries import ReportQuery, query_report, resolve_run
 from xxci.orchestrator.views.report import run_report
-from xxci.orchestrator.views.status import WorkerView, status_report
 from xxci.orchestrator.views.verify import verify_log
 
 FOLLOW_POLL_SECONDS = 1.0
@@ -132,19 +131,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def GetStatus(
         self, request: pipeline_pb2.GetStatusRequest, context: Context
     ) -> pipeline_pb2.ReportResponse:
-        workers = [
-            WorkerView(
-                worker_id=s.worker_id,
-                name=s.name,
-                capacity=s.capacity,
-                labels=s.labels,
-                draining=s.draining,
-                running=tuple(sorted(s.attempts)),
-            )
-            for s in self._o.hub.sessions()
-            if not s.closed
-        ]
-        return _json(status_report(self._o.runs.active(), workers))
+        return _json(self._o.status())
 
     async def Verify(
         self, request: pipeline_pb2.VerifyRequest, context: Context

@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK, Clock
@@ -34,6 +35,7 @@ from xxci.orchestrator.store import BlobStore, EventStore, LogStore, ReportCache
 from xxci.orchestrator.views.load import load_run
 from xxci.orchestrator.views.queries import remember_finished
 from xxci.orchestrator.views.report import report_file_text
+from xxci.orchestrator.views.status import WorkerView, status_report
 
 log = logging.getLogger("xxci.orchestrator")
 
@@ -133,6 +135,23 @@ class Orchestrator:
         state = await self.runs.record_if(run_id, make)
         self._deliver_cancels(state)
         return decided[0]
+
+    def status(self) -> dict[str, Any]:
+        """The status document (:func:`status_report`): the runs in flight, why their
+        jobs wait, and the workers connected now."""
+        workers = [
+            WorkerView(
+                worker_id=s.worker_id,
+                name=s.name,
+                capacity=s.capacity,
+                labels=s.labels,
+                draining=s.draining,
+                running=tuple(sorted(s.attempts)),
+            )
+            for s in self.hub.sessions()
+            if not s.closed
+        ]
+        return status_report(self.runs.active(), workers)
 
     async def state_at(self, run_id: str, at_seq: int) -> RunState:
         """The run as it stood just after global event ``at_seq``."""
