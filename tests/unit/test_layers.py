@@ -12,6 +12,9 @@ import cannot slip past. The rules, inner layers first:
 - ``orchestrator.runtime``: the live orchestrator (run book, hub). No rpc, no gRPC, no
   protobuf: it queues domain commands, which ``rpc`` converts.
 - ``orchestrator.rpc``: the gRPC edge. Imported by nothing but the wiring.
+- ``orchestrator.web``: the HTTP edge (pages, JSON API, live feeds), beside rpc: it
+  reads through views and runtime, never the stores directly, never rpc. Imported by
+  nothing but the wiring.
 - ``worker``: nothing of the orchestrator or the CLI.
 - ``worker.executor``: the executor contract; nothing of the rest of the worker.
 - ``worker.docker``: the Docker executor; the contract, no wire, nothing of the
@@ -136,6 +139,24 @@ RULES = [
         allowed=("xxci.orchestrator.rpc*", "xxci.cli.server_cmd", "xxci.cli.local"),
     ),
     Rule(
+        "xxci.orchestrator.web*",
+        (
+            "grpc*",
+            "xxci.common.pb*",
+            "xxci.orchestrator.rpc*",
+            "xxci.orchestrator.store*",
+            "xxci.worker*",
+            "xxci.cli*",
+        ),
+        "the web edge reads through views and runtime; it knows no wire and no store",
+    ),
+    Rule(
+        "xxci.*",
+        ("xxci.orchestrator.web*",),
+        "only the wiring serves the web view",
+        allowed=("xxci.orchestrator.web*", "xxci.cli.server_cmd", "xxci.cli.web_cmd"),
+    ),
+    Rule(
         "xxci.worker*",
         ("xxci.orchestrator*", "xxci.cli*"),
         "a worker talks to the orchestrator over the wire only",
@@ -255,6 +276,10 @@ def test_the_layers_hold() -> None:
         ("xxci.worker.connection.attempts", "xxci.common.convert"),
         ("xxci.worker.connection.agent", "xxci.common.pb.v1.worker_pb2"),
         ("xxci.worker.connection.stopping", "grpc"),
+        ("xxci.orchestrator.web.pages", "xxci.orchestrator.rpc.pipeline_service"),
+        ("xxci.orchestrator.web.reads", "xxci.orchestrator.store"),
+        ("xxci.orchestrator.rpc.server", "xxci.orchestrator.web.app"),
+        ("xxci.orchestrator.runtime.orchestrator", "xxci.orchestrator.web"),
     ],
 )
 def test_a_wrong_import_is_caught(module: str, imported: str) -> None:

@@ -129,6 +129,7 @@ class Client(AsyncClosing):
         branch: str = "",
         status: str = "",
         skip: int = 0,
+        stages: bool = False,
     ) -> dict[str, Any]:
         request = pipeline_pb2.QueryRunsRequest(
             repo=repo,
@@ -141,6 +142,7 @@ class Client(AsyncClosing):
             branch=branch,
             status=status,
             skip=skip,
+            stages=stages,
         )
         try:
             reply = await self._stub.QueryRuns(request)

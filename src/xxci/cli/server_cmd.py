@@ -15,6 +15,7 @@ from xxci.common.errors import UsageError
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
+from xxci.orchestrator.web import OrchestratorBackend, WebServer
 
 
 @click.command("server")
@@ -31,6 +32,14 @@ from xxci.orchestrator.runtime.orchestrator import Orchestrator
     default=Path("./xxci-data"),
     show_default=True,
     help="Where the event log (events.db) and blobs live.",
+)
+@click.option(
+    "--http",
+    "http_listen",
+    metavar="HOST:PORT",
+    envvar="XXCI_HTTP",
+    help="Also serve the web view and its JSON API on HOST:PORT (e.g. 127.0.0.1:7421). "
+    "Off by default.",
 )
 @click.option("--token", envvar="XXCI_TOKEN", help="Bearer token every call must carry.")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
@@ -60,6 +69,7 @@ from xxci.orchestrator.runtime.orchestrator import Orchestrator
 async def server(
     listen: str,
     data_dir: Path,
+    http_listen: str | None,
     token: str | None,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -70,8 +80,10 @@ async def server(
     """Run an orchestrator: the event log, the scheduler and the worker endpoint.
 
     Workers connect with `xxci worker --server HOST:PORT`; clients use `--server`
-    or XXCI_SERVER. Stops on SIGINT/SIGTERM; restart it on the same --data-dir and
-    unfinished runs carry on.
+    or XXCI_SERVER. With --http, the same process also serves the web view (pages,
+    the JSON API under /api/v1/, live updates); with --token it asks for the token
+    too. Stops on SIGINT/SIGTERM; restart it on the same --data-dir and unfinished
+    runs carry on.
     """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -86,15 +98,26 @@ async def server(
         raise UsageError(str(err)) from None
     orchestrator = Orchestrator(data_dir, settings=settings)
     srv = OrchestratorServer(orchestrator, listen, token=token, tls_cert=tls_cert, tls_key=tls_key)
+    view = None
+    if http_listen:
+        backend = OrchestratorBackend(orchestrator)
+        view = WebServer(  # checks HOST:PORT before anything starts
+            backend, http_listen, token=token, tls_cert=tls_cert, tls_key=tls_key
+        )
     await srv.start()
     click.echo(f"xxci orchestrator listening on {listen} (port {srv.port}), data in {data_dir}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     try:
+        if view is not None:
+            await view.start()
+            click.echo(f"web view at {view.url}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
         click.echo("shutting down")
+        if view is not None:
+            await view.stop()
         await srv.stop()

@@ -72,6 +72,7 @@ class RemoteSource:
             branch=query.branch,
             status=query.status,
             skip=query.skip,
+            stages=query.stages,
         )
 
     async def status(self) -> dict[str, Any]:

@@ -121,6 +121,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             branch=request.branch,
             status=request.status,
             skip=request.skip,
+            stages=request.stages,
         )
         try:
             doc = await query_report(self._o.store, self._o.reports, query)

@@ -58,6 +58,8 @@ class ReportQuery:
     status, any case) keep the runs that have them; ``at_seq`` (0: now) asks for the
     report as it stood just after that global event (the status too); ``last`` keeps
     the newest runs, after leaving out the newest ``skip`` (pages of a listing).
+    ``stages`` lists runs with their stages even when no pipeline is named (the
+    ``pipeline`` level).
     """
 
     repo: str = ""
@@ -70,6 +72,7 @@ class ReportQuery:
     branch: str = ""
     status: str = ""
     skip: int = 0
+    stages: bool = False
 
     def check(self) -> None:
         """Raise :class:`UsageError` naming the flag a filter needs."""
@@ -96,7 +99,7 @@ class ReportQuery:
             return "stage"
         if self.run:
             return "run"
-        return "pipeline" if self.pipeline else "runs"
+        return "pipeline" if self.pipeline or self.stages else "runs"
 
     @property
     def narrowed(self) -> bool:

@@ -177,6 +177,7 @@ class QueryRunsRequest(_message.Message):
     BRANCH_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     SKIP_FIELD_NUMBER: _builtins.int
+    STAGES_FIELD_NUMBER: _builtins.int
     repo: _builtins.str
     pipeline: _builtins.str
     run_number: _builtins.int
@@ -190,6 +191,8 @@ class QueryRunsRequest(_message.Message):
     """Only runs of this branch; only runs with this status (a RunStatus name)."""
     status: _builtins.str
     skip: _builtins.int
+    stages: _builtins.bool
+    """Each run with its stages even when no pipeline is named."""
     def __init__(
         self,
         *,
@@ -203,10 +206,11 @@ class QueryRunsRequest(_message.Message):
         branch: _builtins.str = ...,
         status: _builtins.str = ...,
         skip: _builtins.int = ...,
+        stages: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_seq", b"at_seq", "branch", b"branch", "job", b"job", "limit", b"limit", "pipeline", b"pipeline", "repo", b"repo", "run_number", b"run_number", "skip", b"skip", "stage", b"stage", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at_seq", b"at_seq", "branch", b"branch", "job", b"job", "limit", b"limit", "pipeline", b"pipeline", "repo", b"repo", "run_number", b"run_number", "skip", b"skip", "stage", b"stage", "stages", b"stages", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
