@@ -17,6 +17,7 @@ from xxci.cli.run_cmd import run
 from xxci.cli.server_cmd import server
 from xxci.cli.status_cmd import status
 from xxci.cli.verify_cmd import verify
+from xxci.cli.web_cmd import web
 from xxci.cli.worker_cmd import worker
 
 
@@ -39,6 +40,7 @@ cli.add_command(status)
 cli.add_command(logs)
 cli.add_command(events)
 cli.add_command(verify)
+cli.add_command(web)
 
 
 def main() -> None:

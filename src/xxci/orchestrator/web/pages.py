@@ -7,9 +7,10 @@ that changes, which its script fetches again when an event says it changed.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -41,6 +42,8 @@ __all__ = [
     "runs",
     "workers",
 ]
+
+T = TypeVar("T")
 
 _UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -194,13 +197,8 @@ async def raw_log(request: web.Request) -> web.StreamResponse:
             + '.log"',
         }
     )
-    await response.prepare(request)
-    if first is not None:
-        await response.write(first.data)
-        async for piece in pieces:
-            await response.write(piece.data)
-    await response.write_eof()
-    return response
+    data = pieces if first is None else _chained(first, pieces)
+    return await _send(request, response, (piece.data async for piece in data))
 
 
 async def artifacts(request: web.Request) -> web.StreamResponse:
@@ -226,11 +224,25 @@ async def artifacts(request: web.Request) -> web.StreamResponse:
             "Content-Disposition": f'attachment; filename="{filename}.tar.gz"',
         }
     )
+    return await _send(request, response, _chained(first, chunks))
+
+
+async def _chained(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    yield first
+    async for item in rest:
+        yield item
+
+
+async def _send(
+    request: web.Request, response: web.StreamResponse, chunks: AsyncIterator[bytes]
+) -> web.StreamResponse:
+    """Stream ``chunks`` as the body of ``response``; a reader that leaves early only
+    ends the download."""
     await response.prepare(request)
-    await response.write(first)
-    async for chunk in chunks:
-        await response.write(chunk)
-    await response.write_eof()
+    with contextlib.suppress(ConnectionError):
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
     return response
 
 

@@ -48,7 +48,7 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
     by_bearer = False
     if header is not None:
         if not sessions.open and (bearer is None or not sessions.token_matches(bearer)):
-            return _refuse(request)
+            return _refuse(request, explicit=True)
         by_bearer = bearer is not None
     elif (
         not sessions.open
@@ -88,8 +88,10 @@ async def _csrf_problem(request: web.Request, expected: str) -> str:
     return ""
 
 
-def _refuse(request: web.Request) -> web.StreamResponse:
-    if request.path.startswith("/api/"):
+def _refuse(request: web.Request, explicit: bool = False) -> web.StreamResponse:
+    """401 for the API and for a wrong ``Authorization`` header; a browser without a
+    session is sent to the sign-in form."""
+    if explicit or request.path.startswith("/api/"):
         return web.json_response(
             {"error": REFUSED}, status=401, headers={"WWW-Authenticate": "Bearer"}
         )
@@ -128,13 +130,13 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
     response = web.HTTPSeeOther(target)
     _set_session(response, state.sessions, state.secure_cookies)
-    return response
+    raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
-    return response
+    raise response
 
 
 def _set_session(response: web.StreamResponse, sessions: Sessions, secure: bool) -> None:

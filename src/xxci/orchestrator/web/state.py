@@ -37,7 +37,7 @@ class WebState:
 
 
 STATE = web.AppKey("xxci_web", WebState)
-CSRF_KEY = "xxci_csrf"
+CSRF_KEY = web.RequestKey("xxci_csrf", str)
 """The request's CSRF token (from its cookie, or new: the response then sets it)."""
 
 
