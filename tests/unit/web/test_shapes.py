@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_needs_and_artifacts_come_from_the_events() -> None:
 
 
 def test_find_job_names_the_jobs_there_are() -> None:
-    doc = {
+    doc: dict[str, Any] = {
         "pipeline": "p",
         "number": 2,
         "stages": [{"name": "s", "jobs": [{"name": "a"}, {"name": "b"}]}],
