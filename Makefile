@@ -1,12 +1,13 @@
 # xxci: `make demo` runs the example pipeline end to end; `make test` runs every check.
-# Both do all set-up themselves (virtualenv, Docker engine, local test image).
+# Both do all set-up themselves (virtualenv, Docker engine, local test image, and
+# for the browser tests Debian's chromium).
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup docker protos protos-check lint typecheck unit test demo bench bench-tools clean
+.PHONY: setup docker browser protos protos-check lint typecheck unit test demo bench bench-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ setup: $(STAMP)
 docker: $(STAMP)
 	scripts/ensure-docker.sh
 	scripts/build-test-image.sh
+
+browser:
+	scripts/ensure-chromium.sh
 
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
@@ -36,7 +40,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test: $(STAMP) docker protos-check lint typecheck
+test: $(STAMP) docker browser protos-check lint typecheck
 	$(BIN)/pytest -q
 
 demo: $(STAMP) docker
@@ -53,6 +57,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python benchmarks/event_store_append.py
 	$(BIN)/python benchmarks/report_queries.py
 	$(BIN)/python benchmarks/startup_history.py
+	$(BIN)/python benchmarks/web_view.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/gitlab-ci-local/node_modules

@@ -47,10 +47,16 @@ class Cluster:
     data_dir: Path
     server: subprocess.Popen[bytes] | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    http_port: int = 0
+    """When set, the server serves the web view there too (``--http``)."""
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -83,12 +89,15 @@ class Cluster:
                 "0.5",
                 "--cancel-grace",
                 "2",
+                *(["--http", f"127.0.0.1:{self.http_port}"] if self.http_port else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
         )
         wait_port(self.port)
+        if self.http_port:
+            wait_port(self.http_port)
 
     def kill_server(self) -> None:
         assert self.server is not None

@@ -8,6 +8,7 @@ the log or a pipeline provides is ever marked safe: a job named
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +42,10 @@ def make_templates() -> jinja2.Environment:
     env.filters["since"] = _since
     env.filters["utc"] = _utc_text
     env.filters["pathpart"] = lambda value: quote(str(value), safe="")
+    # For reading (escaped as any text); ``tojson`` is for data that scripts parse.
+    env.filters["pretty"] = lambda value: json.dumps(
+        value, indent=2, sort_keys=True, ensure_ascii=False
+    )
     env.globals["STATUS_ICONS"] = STATUS_ICONS
     return env
 
