@@ -75,7 +75,7 @@ class LocalLogBackend:
         return await query_report(self._store, self._cache, query)
 
     async def status(self) -> dict[str, Any]:
-        return status_report(await unfinished_runs(self._store, self._cache), None)
+        return status_report(await unfinished_runs(self._store), None)
 
     async def pipelines(self) -> list[str]:
         return await self._store.pipelines()
