@@ -15,6 +15,7 @@ from xxci.orchestrator.store.blob_store import (
     DigestMismatchError,
     parse_digest,
 )
+from xxci.orchestrator.store.chain import Anchor, ChainReport, parse_anchor
 from xxci.orchestrator.store.event_store import EventStore
 from xxci.orchestrator.store.log_store import LogChunk, LogStore
 from xxci.orchestrator.store.ports import (
@@ -31,6 +32,7 @@ from xxci.orchestrator.store.run_index import RunRow
 
 __all__ = [
     "CHUNK_SIZE",
+    "Anchor",
     "BlobRef",
     "BlobStorage",
     "BlobStore",
@@ -38,6 +40,7 @@ __all__ = [
     "BlobWriter",
     "CacheHit",
     "CachedReport",
+    "ChainReport",
     "ChangeFeed",
     "DigestMismatchError",
     "EventLog",
@@ -50,5 +53,6 @@ __all__ = [
     "ReportStorage",
     "RunIndex",
     "RunRow",
+    "parse_anchor",
     "parse_digest",
 ]

@@ -5,7 +5,9 @@ Schema (created if missing, so a file written by an older xxci opens as is)::
     events(seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- global order, never reused
            stream TEXT, version INTEGER,             -- per-stream position, 1-based
            type TEXT, data TEXT (JSON), at TEXT (ISO-8601 UTC, microseconds),
+           hash TEXT,                                -- the hash chain, see chain.py
            UNIQUE (stream, version))
+    log_meta(name TEXT PRIMARY KEY, value TEXT)      -- e.g. where the chain was added
 
 The ``UNIQUE (stream, version)`` index is also the stream index: every stream lookup
 (read, current version, stream names) is a range scan of it, so there is no second one
@@ -32,7 +34,12 @@ CREATE TABLE IF NOT EXISTS events (
     type    TEXT NOT NULL,
     data    TEXT NOT NULL,
     at      TEXT NOT NULL,
+    hash    TEXT,
     UNIQUE (stream, version)
+);
+CREATE TABLE IF NOT EXISTS log_meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 

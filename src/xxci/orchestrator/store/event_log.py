@@ -25,8 +25,10 @@ from datetime import UTC, datetime
 from xxci.common.events import Event, RecordedEvent, RunCreated, run_stream
 from xxci.orchestrator.store._event_rows import EVENT_COLUMNS, decode_rows, gc_paused
 from xxci.orchestrator.store._sqlite import Database, format_time
+from xxci.orchestrator.store.chain import Anchor, ChainReport
 from xxci.orchestrator.store.event_writer import Append, Outcome, write_group
 from xxci.orchestrator.store.run_index import pipeline_name
+from xxci.orchestrator.store.sqlite_chain import check_chain
 
 __all__ = ["SqliteEventLog"]
 
@@ -146,6 +148,11 @@ class SqliteEventLog:
                 last_seq = max(last_seq, outcome[-1].seq)
         if last_seq:
             await self._published(last_seq)
+
+    async def check_chain(self, anchor: Anchor | None = None) -> ChainReport:
+        """Check the hash chain of the whole log (``chain.py``) and, if given, that
+        ``anchor`` (an event's seq and hash, kept elsewhere) still holds."""
+        return await check_chain(self._db, anchor)
 
     async def read_stream(
         self, stream: str, after_version: int = 0, up_to_seq: int | None = None

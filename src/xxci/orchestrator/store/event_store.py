@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from xxci.common.closing import AsyncClosing
 from xxci.common.events import Event, RecordedEvent, RunCreated
 from xxci.orchestrator.store._event_rows import EVENTS_SCHEMA
-from xxci.orchestrator.store._sqlite import Database, Synchronous
+from xxci.orchestrator.store._sqlite import Database, Synchronous, format_time
+from xxci.orchestrator.store.chain import Anchor, ChainReport
 from xxci.orchestrator.store.changes import ChangeNotifier
 from xxci.orchestrator.store.event_log import SqliteEventLog
 from xxci.orchestrator.store.run_index import (
@@ -26,6 +27,7 @@ from xxci.orchestrator.store.run_index import (
     migrate_runs,
     rebuild_runs,
 )
+from xxci.orchestrator.store.sqlite_chain import CHAIN_ADDED_AT, get_meta, seal_existing
 
 __all__ = ["EventStore"]
 
@@ -113,6 +115,10 @@ class EventStore(AsyncClosing):
     async def streams(self, prefix: str = "") -> list[str]:
         return await self.log.streams(prefix)
 
+    async def check_chain(self, anchor: Anchor | None = None) -> ChainReport:
+        """See :meth:`SqliteEventLog.check_chain`."""
+        return await self.log.check_chain(anchor)
+
     # --- the change feed ------------------------------------------------------------
 
     async def wait_for(self, after_seq: int, timeout: float) -> bool:  # noqa: ASYNC109
@@ -151,8 +157,13 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
     ).fetchall()
     had_index = bool(rows)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(events)")]
     for statement in _statements(EVENTS_SCHEMA + RUNS_SCHEMA):
         conn.execute(statement)
+    if columns and "hash" not in columns:  # a log written before the hash chain existed
+        conn.execute("ALTER TABLE events ADD COLUMN hash TEXT")
+    if get_meta(conn, CHAIN_ADDED_AT) is None:
+        seal_existing(conn, format_time(datetime.now(UTC)))
     if not had_index:  # a log written before the run index existed
         rebuild_runs(conn)
     migrate_runs(conn)

@@ -4,7 +4,8 @@ Runs in the database's writer thread, inside ``BEGIN IMMEDIATE`` (see
 ``Database.write``). Each append gets a ``SAVEPOINT``: its version check (and its run
 number, its run index row) either holds and it stays, or it is rolled back alone and
 its caller gets the error, while the others commit. Appends are applied in queue
-order and given the next seqs explicitly, so ``seq`` is commit order.
+order and given the next seqs explicitly, so ``seq`` is commit order, and each is
+sealed into the hash chain (``chain.py``) in that same order.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from xxci.common.errors import ConflictError
 from xxci.common.events import Event, RecordedEvent, RunCreated, encode_event, run_stream
 from xxci.orchestrator.store._sqlite import parse_time
+from xxci.orchestrator.store.chain import GENESIS, event_hash
 from xxci.orchestrator.store.run_index import (
     insert_runs,
     pipeline_name,
@@ -49,11 +51,12 @@ Outcome = list[RecordedEvent] | Exception
 def write_group(conn: sqlite3.Connection, appends: Sequence[Append]) -> list[Outcome]:
     """Apply ``appends`` in order inside the caller's transaction; one outcome each."""
     next_seq = _next_seq(conn)
+    head = _head_hash(conn)
     outcomes: list[Outcome] = []
     for append in appends:
         conn.execute("SAVEPOINT append")
         try:
-            recorded = _apply(conn, append, next_seq)
+            recorded, sealed = _apply(conn, append, next_seq, head)
         except Exception as exc:  # the caller's to handle: this append alone fails
             conn.execute("ROLLBACK TO append")
             conn.execute("RELEASE append")
@@ -63,8 +66,15 @@ def write_group(conn: sqlite3.Connection, appends: Sequence[Append]) -> list[Out
             continue
         conn.execute("RELEASE append")
         next_seq += len(recorded)
+        head = sealed
         outcomes.append(recorded)
     return outcomes
+
+
+def _head_hash(conn: sqlite3.Connection) -> str:
+    """The hash of the log's last event: what the next one chains from."""
+    row = conn.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    return GENESIS if row is None else str(row[0] or "")
 
 
 def _next_seq(conn: sqlite3.Connection) -> int:
@@ -76,7 +86,10 @@ def _next_seq(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def _apply(conn: sqlite3.Connection, append: Append, first_seq: int) -> list[RecordedEvent]:
+def _apply(
+    conn: sqlite3.Connection, append: Append, first_seq: int, head: str
+) -> tuple[list[RecordedEvent], str]:
+    """Insert one append's events after ``head``; its records and the new head."""
     stream, events = append.stream, append.events
     if append.make_run_created is not None:
         events = [_numbered(conn, append)]
@@ -94,15 +107,17 @@ def _apply(conn: sqlite3.Connection, append: Append, first_seq: int) -> list[Rec
     for offset, event in enumerate(events):
         seq, version = first_seq + offset, append.expected_version + offset + 1
         type_name, data = encode_event(event)
-        rows.append((seq, stream, version, type_name, data, append.at_text))
+        head = event_hash(head, stream, version, type_name, data, append.at_text)
+        rows.append((seq, stream, version, type_name, data, append.at_text, head))
         recorded.append(RecordedEvent(seq=seq, stream=stream, version=version, at=at, event=event))
     conn.executemany(
-        "INSERT INTO events (seq, stream, version, type, data, at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (seq, stream, version, type, data, at, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     insert_runs(conn, [row_from_event(r) for r in recorded if isinstance(r.event, RunCreated)])
     record_finished(conn, recorded)
-    return recorded
+    return recorded, head
 
 
 def _numbered(conn: sqlite3.Connection, append: Append) -> RunCreated:

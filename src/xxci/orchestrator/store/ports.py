@@ -21,6 +21,8 @@ The contracts a backend must keep (each is a test of the suite):
 * a ``RunCreated`` is indexed in the same transaction as its append; run numbers per
   pipeline are distinct and gapless across every process writing the log.
 * what was appended survives close and reopen (``synchronous=FULL`` on SQLite).
+* every event is sealed into one hash chain in seq order (``chain.py``), so
+  ``check_chain`` finds any row edited, inserted, deleted or reordered behind its back.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Protocol, Self
 
 from xxci.common.events import Event, RecordedEvent, RunCreated
 from xxci.orchestrator.store.blob_store import BlobRef, BlobWriter
+from xxci.orchestrator.store.chain import Anchor, ChainReport
 from xxci.orchestrator.store.log_store import LogChunk
 from xxci.orchestrator.store.report_cache import CachedReport, CacheHit, Detail
 from xxci.orchestrator.store.run_index import RunRow
@@ -109,6 +112,11 @@ class EventLog(Protocol):
     async def last_seq(self) -> int: ...
 
     async def streams(self, prefix: str = "") -> list[str]: ...
+
+    async def check_chain(self, anchor: Anchor | None = None) -> ChainReport:
+        """Walk the hash chain (``chain.py``): the first break, the head, whether
+        ``anchor`` holds. Appends must seal each event into the chain in seq order."""
+        ...
 
 
 class RunIndex(Protocol):

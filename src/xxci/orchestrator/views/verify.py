@@ -2,6 +2,8 @@
 
 Checked, run by run (in chunks, so memory stays flat however long the log is):
 
+* the hash chain: every event still seals onto the one before it (the first row
+  edited, inserted, deleted or reordered is named), and a given anchor still holds;
 * every stream's versions run 1..n and every event decodes;
 * every run stream starts with its ``RunCreated`` and replays through the fold;
 * the run index holds exactly one row per ``RunCreated``, with the same facts;
@@ -25,7 +27,7 @@ from typing import Any
 
 from xxci.common.events import RecordedEvent, RunCreated
 from xxci.orchestrator.domain.state import replay
-from xxci.orchestrator.store import CachedReport, EventStorage, ReportStorage, RunRow
+from xxci.orchestrator.store import Anchor, CachedReport, EventStorage, ReportStorage, RunRow
 from xxci.orchestrator.store.run_index import finished_seq_of, row_from_event
 from xxci.orchestrator.views.queries import Folded
 from xxci.orchestrator.views.report import run_report, summary_of
@@ -38,29 +40,64 @@ MAX_DIFFS_PER_DOCUMENT = 10
 
 @dataclass
 class VerifyResult:
-    """How much was checked, and every difference found."""
+    """How much was checked, and every difference found.
+
+    ``chained``: events the hash chain vouches for, up to ``head`` (``SEQ:HASH``, "" if
+    the chain is broken or the log empty); events up to ``sealed_up_to`` were in the
+    log when the chain was added, at ``sealed_at``. ``anchor``: the anchor checked
+    ("" if none); a failed one is among the problems.
+    """
 
     runs: int = 0
     events: int = 0
     problems: list[str] = field(default_factory=list)
+    chained: int = 0
+    head: str = ""
+    sealed_up_to: int = 0
+    sealed_at: str = ""
+    anchor: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
-        return {"runs": self.runs, "events": self.events, "problems": list(self.problems)}
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> VerifyResult:
-        return cls(int(doc["runs"]), int(doc["events"]), [str(p) for p in doc["problems"]])
+        return cls(
+            runs=int(doc["runs"]),
+            events=int(doc["events"]),
+            problems=[str(p) for p in doc["problems"]],
+            chained=int(doc.get("chained", 0)),
+            head=str(doc.get("head", "")),
+            sealed_up_to=int(doc.get("sealed_up_to", 0)),
+            sealed_at=str(doc.get("sealed_at", "")),
+            anchor=str(doc.get("anchor", "")),
+        )
 
 
 async def verify_log(
-    store: EventStorage, cache: ReportStorage, report_dir: Path | None = None
+    store: EventStorage,
+    cache: ReportStorage,
+    report_dir: Path | None = None,
+    anchor: Anchor | None = None,
 ) -> VerifyResult:
-    """Check every derived datum against a fresh replay of the log (see the module)."""
-    result = VerifyResult()
+    """Check the hash chain (and ``anchor``), then every derived datum against a fresh
+    replay of the log (see the module)."""
+    chain = await store.check_chain(anchor)
+    result = VerifyResult(
+        chained=chain.events,
+        head=str(chain.head) if chain.head is not None else "",
+        sealed_up_to=chain.sealed_up_to,
+        sealed_at=chain.sealed_at,
+        anchor=str(anchor) if anchor is not None else "",
+    )
+    if chain.problem:
+        result.problems.append(f"hash chain: {chain.problem}")
+    if chain.anchor_problem:
+        result.problems.append(chain.anchor_problem)
     streams = await store.streams()
     index = {row.run_id: row for row in await store.find_runs()}
     cached = await cache.entries()
