@@ -83,7 +83,9 @@ def test_a_run_followed_reported_and_verified(cluster: Cluster, tmp_path: Path) 
     verify = cluster.xxci("verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert re.fullmatch(
-        r"verified 1 run, \d+ events: all derived data agrees with the log\n", verify.stdout
+        r"verified 1 run, (\d+) events: all derived data agrees with the log\n"
+        r"hash chain: intact over \1 events\n",
+        verify.stdout,
     )
 
 

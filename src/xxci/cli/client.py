@@ -159,9 +159,9 @@ class Client(AsyncClosing):
         doc: dict[str, Any] = json.loads(reply.json)
         return doc
 
-    async def verify(self) -> dict[str, Any]:
+    async def verify(self, anchor: str = "") -> dict[str, Any]:
         try:
-            reply = await self._stub.Verify(pipeline_pb2.VerifyRequest())
+            reply = await self._stub.Verify(pipeline_pb2.VerifyRequest(anchor=anchor))
         except grpc.aio.AioRpcError as err:
             raise translate_rpc_error(err, self.target) from err
         doc: dict[str, Any] = json.loads(reply.json)

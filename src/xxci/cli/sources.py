@@ -27,7 +27,7 @@ from xxci.common.convert import log_stream_from_pb
 from xxci.common.errors import NotFoundError, UsageError, XxciError
 from xxci.common.events import RecordedEvent
 from xxci.orchestrator.domain.state import RunState
-from xxci.orchestrator.store import EventStore, LogStore, ReportCache
+from xxci.orchestrator.store import Anchor, EventStore, LogStore, ReportCache
 from xxci.orchestrator.views.feeds import LogPiece, event_feed, job_output
 from xxci.orchestrator.views.load import load_run
 from xxci.orchestrator.views.queries import ReportQuery, query_report, resolve_run, unfinished_runs
@@ -51,7 +51,7 @@ class Source(Protocol):
 
     def logs(self, run: str, job: str, attempt: int, follow: bool) -> AsyncIterator[LogPiece]: ...
 
-    async def verify(self) -> VerifyResult: ...
+    async def verify(self, anchor: Anchor | None = None) -> VerifyResult: ...
 
 
 class RemoteSource:
@@ -86,8 +86,8 @@ class RemoteSource:
         async for msg in self._client.logs(run, job, attempt, follow):
             yield LogPiece(msg.attempt, msg.seq, log_stream_from_pb(msg.stream), msg.data)
 
-    async def verify(self) -> VerifyResult:
-        return VerifyResult.from_dict(await self._client.verify())
+    async def verify(self, anchor: Anchor | None = None) -> VerifyResult:
+        return VerifyResult.from_dict(await self._client.verify(str(anchor) if anchor else ""))
 
 
 class LocalSource:
@@ -138,8 +138,8 @@ class LocalSource:
         async for piece in output:
             yield piece
 
-    async def verify(self) -> VerifyResult:
-        return await verify_log(self._store, self._cache, self._report_dir)
+    async def verify(self, anchor: Anchor | None = None) -> VerifyResult:
+        return await verify_log(self._store, self._cache, self._report_dir, anchor)
 
     async def _state_of(self, run_id: str) -> RunState:
         return await load_run(self._store, run_id)

@@ -41,8 +41,57 @@ async def test_verify_passes_on_a_clean_log(home: Path, history: dict[str, RunSt
     result = await run_cli("verify", "--local")
     events = await event_count(home)
     assert (result.exit_code, result.stderr) == (0, "")
-    assert (
-        result.stdout == f"verified 4 runs, {events} events: all derived data agrees with the log\n"
+    assert result.stdout == (
+        f"verified 4 runs, {events} events: all derived data agrees with the log\n"
+        f"hash chain: intact over {events} events\n"
+    )
+
+
+async def test_verify_anchor_prints_the_head_then_proves_the_log_unchanged(
+    home: Path, history: dict[str, RunState]
+) -> None:
+    events = await event_count(home)
+    printed = await run_cli("verify", "--local", "--anchor")
+    assert printed.exit_code == 0
+    *_, anchor_line = printed.stdout.splitlines()
+    with sqlite3.connect(home / "local.db") as db:
+        (head,) = db.execute("SELECT hash FROM events WHERE seq = ?", (events,)).fetchone()
+    assert anchor_line == f"anchor: {events}:{head}"
+    anchor = anchor_line.removeprefix("anchor: ")
+
+    held = await run_cli("verify", "--local", "--anchor", anchor)
+    assert held.exit_code == 0
+    assert held.stdout.splitlines()[-1] == (
+        f"anchor {anchor}: holds (events up to {events} are as they were when it was taken)"
+    )
+
+    build2 = history["build#2"].run_id
+    with sqlite3.connect(home / "local.db") as db:  # edit one event of build #2
+        (seq, version) = db.execute(
+            "SELECT seq, version FROM events WHERE stream = ? AND type = 'JobFinished'",
+            (run_stream(build2),),
+        ).fetchone()
+        db.execute(
+            "UPDATE events SET data = replace(data, 'SUCCESS', 'FAILED') WHERE seq = ?", (seq,)
+        )
+    tampered = await run_cli("verify", "--local", "--anchor", anchor)
+    assert tampered.exit_code == 1
+    lines = tampered.stdout.splitlines()
+    assert lines[0] == (
+        f"hash chain: event {seq} (run:{build2} v{version} JobFinished) was edited:"
+        " its content no longer matches its hash"
+    )
+    assert lines[1] == f"anchor {anchor}: not checked, the chain breaks before event {events}"
+
+
+async def test_verify_refuses_a_malformed_anchor_in_one_line(
+    home: Path, history: dict[str, RunState]
+) -> None:
+    result = await run_cli("verify", "--local", "--anchor", "12:nothex")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --anchor: not an anchor: '12:nothex'"
+        " (expected SEQ:HASH, as `xxci verify --anchor` prints)\n"
     )
 
 
@@ -152,6 +201,10 @@ async def test_remote_answers_equal_local_ones(home: Path, history: dict[str, Ru
         remote = [await run_cli("report", *served.args, *q) for q in queries]
         verified = await run_cli("verify", *served.args)
         status = await run_cli("status", *served.args, "--format", "json")
+        printed = await run_cli("verify", *served.args, "--anchor")
+        anchor = printed.stdout.splitlines()[-1].removeprefix("anchor: ")
+        held = await run_cli("verify", *served.args, "--anchor", anchor)
+        wrong = await run_cli("verify", *served.args, "--anchor", f"1:{'0' * 64}")
     for q, mine, theirs in zip(queries, local, remote, strict=True):
         assert (theirs.exit_code, theirs.stdout, theirs.stderr) == (
             mine.exit_code,
@@ -162,6 +215,13 @@ async def test_remote_answers_equal_local_ones(home: Path, history: dict[str, Ru
     assert verified.stdout.startswith("verified 4 runs, ")
     assert verified.exit_code == 0
     assert int(verified.stdout.split()[3]) >= events
+    assert (held.exit_code, held.stdout.splitlines()[-1]) == (
+        0,
+        f"anchor {anchor}: holds (events up to {anchor.split(':')[0]} are as they were"
+        " when it was taken)",
+    )
+    assert wrong.exit_code == 1
+    assert wrong.stdout.startswith(f"anchor 1:{'0' * 64}: event 1 now has hash ")
     doc = json.loads(status.stdout)
     assert [(r["pipeline"], r["number"]) for r in doc["runs"]] == [("build", 3)]
 

@@ -17,6 +17,7 @@ from xxci.common.spec.context import DEFAULT_BRANCH, RunContext
 from xxci.common.spec.files import NO_FILES, ArchiveFiles
 from xxci.common.spec.runtime_support import refuse_unsupported
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
+from xxci.orchestrator.store import parse_anchor
 from xxci.orchestrator.views.feeds import event_feed, job_output
 from xxci.orchestrator.views.queries import ReportQuery, query_report, resolve_run
 from xxci.orchestrator.views.report import run_report
@@ -137,7 +138,11 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def Verify(
         self, request: pipeline_pb2.VerifyRequest, context: Context
     ) -> pipeline_pb2.ReportResponse:
-        result = await verify_log(self._o.store, self._o.reports, self._o.report_dir)
+        try:
+            anchor = parse_anchor(request.anchor) if request.anchor else None
+        except ValueError as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        result = await verify_log(self._o.store, self._o.reports, self._o.report_dir, anchor)
         return _json(result.to_dict())
 
     async def CancelRun(

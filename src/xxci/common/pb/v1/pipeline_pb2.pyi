@@ -440,12 +440,19 @@ Global___GetStatusRequest: _TypeAlias = GetStatusRequest  # noqa: Y015
 class VerifyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    ANCHOR_FIELD_NUMBER: _builtins.int
+    anchor: _builtins.str
+    """SEQ:HASH of an event, as `xxci verify --anchor` printed it earlier: the server
+    also checks that this event still has this hash ("": no anchor to check).
+    """
     def __init__(
         self,
+        *,
+        anchor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anchor", b"anchor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
