@@ -106,6 +106,12 @@ class Client(AsyncClosing):
         except grpc.aio.AioRpcError as err:
             raise translate_rpc_error(err, self.target) from err
 
+    async def play(self, run_id: str, job: str) -> pipeline_pb2.CancelRunResponse:
+        try:
+            return await self._stub.PlayJob(pipeline_pb2.PlayJobRequest(run_id=run_id, job=job))
+        except grpc.aio.AioRpcError as err:
+            raise translate_rpc_error(err, self.target) from err
+
     async def get_run(self, run_id: str, at_seq: int = 0) -> dict[str, Any]:
         try:
             reply = await self._stub.GetRun(

@@ -29,7 +29,7 @@ async def follow_run(
     retried for a while: the watch replays the run from its start, so nothing is missed.
     """
     followers: list[asyncio.Task[None]] = []
-    progress = Progress(console)
+    progress = Progress(console, local=local)
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):

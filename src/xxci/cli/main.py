@@ -12,6 +12,7 @@ from xxci.cli.check import check
 from xxci.cli.dry_run import dry_run
 from xxci.cli.events_cmd import events
 from xxci.cli.logs_cmd import logs
+from xxci.cli.play_cmd import play
 from xxci.cli.report_cmd import report
 from xxci.cli.run_cmd import run
 from xxci.cli.server_cmd import server
@@ -29,6 +30,7 @@ def cli() -> None:
 
 cli.add_command(run)
 cli.add_command(cancel)
+cli.add_command(play)
 cli.add_command(server)
 cli.add_command(worker)
 

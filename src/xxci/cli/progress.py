@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from xxci.cli.render import STYLE, fmt_seconds
-from xxci.common.events import RecordedEvent
+from xxci.common.events import JobAwaitingPlay, RecordedEvent
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
 from xxci.orchestrator.domain.state import JobState, RunState, apply
 
@@ -112,8 +112,10 @@ def failure_notes(state: RunState) -> list[Text]:
 class Progress:
     """Feeds events through the fold and shows the result as it changes."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, local: bool = False) -> None:
         self.console = console
+        self.local = local
+        """Whether the run is a local one (``xxci play --local`` then)."""
         self.state: RunState | None = None
         self._live: Live | None = None
         self._last: dict[str, str] = {}
@@ -146,6 +148,10 @@ class Progress:
             self.refresh()
         else:
             self._plain_changes(rec.at)
+        if isinstance(rec.event, JobAwaitingPlay):
+            run = f"{self.state.pipeline.name}#{self.state.number}"
+            flag = " --local" if self.local else ""
+            self.log(f"{rec.event.job} waits to be played: xxci play{flag} {run} '{rec.event.job}'")
 
     def refresh(self) -> None:
         if self._live is not None and self.state is not None:

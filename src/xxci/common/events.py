@@ -25,7 +25,10 @@ __all__ = [
     "Event",
     "JobAssigned",
     "JobAttemptLost",
+    "JobAwaitingPlay",
+    "JobDelayed",
     "JobFinished",
+    "JobPlayed",
     "JobQueued",
     "JobStarted",
     "MessageRejected",
@@ -150,6 +153,32 @@ class JobFinished(Event):
     allowed: bool = False
     message: str = ""
     artifacts_blob: str = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobAwaitingPlay(Event):
+    """A ``when: manual`` job could run now: it waits (MANUAL) until someone plays it."""
+
+    job: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobPlayed(Event):
+    """Someone played a manual job (``xxci play``): it is queued as soon as it may."""
+
+    job: str
+    by: str = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class JobDelayed(Event):
+    """A ``when: delayed`` job could run now: it is queued ``start_in_seconds`` later."""
+
+    job: str
+    start_in_seconds: int = 0
 
 
 @_register

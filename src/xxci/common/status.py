@@ -7,6 +7,10 @@ import enum
 
 class JobStatus(enum.StrEnum):
     PENDING = "PENDING"
+    MANUAL = "MANUAL"
+    """A manual job that could run, waiting to be played."""
+    DELAYED = "DELAYED"
+    """A delayed job waiting for its start time."""
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     SUCCESS = "SUCCESS"

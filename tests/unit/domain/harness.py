@@ -23,7 +23,10 @@ from xxci.common.events import (
     Event,
     JobAssigned,
     JobAttemptLost,
+    JobAwaitingPlay,
+    JobDelayed,
     JobFinished,
+    JobPlayed,
     JobQueued,
     JobStarted,
     RecordedEvent,
@@ -95,6 +98,8 @@ def describe(event: Event) -> str:
             return f"CancelRequested {name}".rstrip()
         case JobAttemptLost(job=name, attempt=attempt):
             return f"JobAttemptLost {name}#{attempt}"
+        case JobAwaitingPlay(job=name) | JobPlayed(job=name) | JobDelayed(job=name):
+            return f"{event.type} {name}"
         case _:
             return event.type
 

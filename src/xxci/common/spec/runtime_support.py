@@ -10,7 +10,7 @@ a cache miss, and ``check`` notes it.
 from __future__ import annotations
 
 from xxci.common.errors import XxciError
-from xxci.common.spec.model import Job, Pipeline, When
+from xxci.common.spec.model import Job, Pipeline
 
 __all__ = ["refuse_unsupported", "unsupported"]
 
@@ -21,10 +21,6 @@ def _gaps(job: Job) -> list[str]:
         gaps.append("services (xxci does not start service containers yet)")
     if job.after_script:
         gaps.append("after_script")
-    if job.when is not When.ON_SUCCESS:
-        gaps.append(f"when: {job.when.value}")
-    if job.dag:
-        gaps.append("needs that start a job before its stage (GitLab's DAG)")
     if job.resource_group:
         gaps.append("resource_group")
     if not job.image:

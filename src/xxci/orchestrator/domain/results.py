@@ -68,7 +68,8 @@ def job_result(job: JobState) -> StageStatus:
             return StageStatus.SUCCESS if job.allowed_failure else StageStatus.FAILED
         case JobStatus.CANCELED:
             return StageStatus.CANCELED
-        case JobStatus.SKIPPED:
+        case JobStatus.SKIPPED | JobStatus.MANUAL:
+            # A manual job nobody played is as neutral as a skipped one.
             return StageStatus.SKIPPED
         case JobStatus.PENDING:
             return StageStatus.PENDING

@@ -7,6 +7,10 @@ the orchestrator appends them, applies them, and calls it again until it returns
 state already shows, so calling it twice on the same state gives the same answer and
 calling it on a settled state gives ``[]``. Nothing is decided after ``RunFinished``.
 
+A run of a ``.gitlab-ci.yml``, or of any pipeline that uses ``when``, is decided job
+by job by :mod:`~xxci.orchestrator.domain.flow` (GitLab's DAG, ``when``, manual and
+delayed jobs). The rest of this module decides stage by stage:
+
 Rules (GitLab's where the two overlap):
 
 - Stages run in order. A stage starts when every earlier stage succeeded; it finishes
@@ -46,24 +50,25 @@ Rules (GitLab's where the two overlap):
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from xxci.common.events import (
     Event,
-    JobFinished,
     JobQueued,
     RunFinished,
     StageFinished,
     StageStarted,
 )
 from xxci.common.status import FailureReason, JobStatus, StageStatus
+from xxci.orchestrator.domain import flow
 from xxci.orchestrator.domain.lookup import (
     cancel_requested_at,
     check_needs,
     is_settled,
     will_retry,
 )
-from xxci.orchestrator.domain.results import failure_allowed, run_result, stage_result
+from xxci.orchestrator.domain.outcomes import backstop, fail, finish
+from xxci.orchestrator.domain.results import run_result, stage_result
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import JobState, RunState, StageState
 
@@ -74,6 +79,8 @@ def decide(state: RunState, now: datetime, settings: Settings) -> list[Event]:
     """The next events of the run at time ``now`` (``[]`` when nothing is to be done)."""
     if state.finished:
         return []
+    if flow.applies(state.pipeline):
+        return flow.decide_flow(state, now, settings)
     decided: list[Event] = []
     for job in state.jobs.values():
         event = _decide_job(state, job, now, settings)
@@ -96,12 +103,12 @@ def _decide_job(state: RunState, job: JobState, now: datetime, settings: Setting
     canceled_at = cancel_requested_at(state, job)
     if job.status in (JobStatus.PENDING, JobStatus.QUEUED):
         if canceled_at is not None:
-            return _finish(job, JobStatus.CANCELED, FailureReason.CANCELED, "canceled")
+            return finish(job, JobStatus.CANCELED, FailureReason.CANCELED, "canceled")
         if job.status is JobStatus.PENDING:
             return _decide_pending(state, job, settings.max_lost_attempts)
         return None
     if job.status is JobStatus.RUNNING:
-        return _backstop(state, job, now, settings, canceled_at)
+        return backstop(state, job, now, settings, canceled_at)
     if will_retry(state, job):
         return JobQueued(job=job.name, attempt=job.attempt + 1)
     return None
@@ -113,12 +120,12 @@ def _decide_pending(state: RunState, job: JobState, max_lost_attempts: int) -> E
         return None
     needs = check_needs(state, job.name)
     if needs.broken:
-        return _fail(state, job, FailureReason.DEPENDENCY_FAILED, needs.broken)
+        return fail(state, job, FailureReason.DEPENDENCY_FAILED, needs.broken)
     if not needs.ready:
         return None
     if job.lost_attempts >= max_lost_attempts:
         message = f"gave up after losing the worker {job.lost_attempts} times"
-        return _fail(state, job, FailureReason.WORKER_LOST, message)
+        return fail(state, job, FailureReason.WORKER_LOST, message)
     return JobQueued(job=job.name, attempt=job.attempt + 1)
 
 
@@ -133,30 +140,8 @@ def _break_deadlock(state: RunState) -> list[Event]:
         if job.status is JobStatus.PENDING and stage and stage.status is StageStatus.RUNNING:
             waiting = ", ".join(repr(n) for n in check_needs(state, job.name).waiting_on)
             message = f"needs {waiting} can never finish"
-            stuck.append(_fail(state, job, FailureReason.DEPENDENCY_FAILED, message))
+            stuck.append(fail(state, job, FailureReason.DEPENDENCY_FAILED, message))
     return stuck
-
-
-def _backstop(
-    state: RunState,
-    job: JobState,
-    now: datetime,
-    settings: Settings,
-    canceled_at: datetime | None,
-) -> Event | None:
-    if canceled_at is not None:
-        asked = max(canceled_at, job.assigned_at or canceled_at)
-        if now >= asked + timedelta(seconds=settings.cancel_grace + settings.cancel_backstop):
-            message = "canceled; the worker did not confirm in time"
-            return _finish(job, JobStatus.CANCELED, FailureReason.CANCELED, message)
-    began = job.started_at or job.assigned_at
-    spec = state.specs.get(job.name)
-    if began is None or spec is None:
-        return None
-    if now >= began + timedelta(seconds=spec.timeout_seconds + settings.timeout_grace):
-        message = f"no result {spec.timeout_seconds}s after it started (timeout)"
-        return _fail(state, job, FailureReason.TIMEOUT, message)
-    return None
 
 
 def _decide_stages(state: RunState) -> list[Event]:
@@ -194,29 +179,5 @@ def _close(state: RunState, rest: list[StageState], why: str) -> list[Event]:
             job_status = JobStatus.CANCELED
         else:
             reason, job_status = None, JobStatus.SKIPPED
-        return [_finish(j, job_status, reason, f"not run: {why}") for j in open_jobs]
+        return [finish(j, job_status, reason, f"not run: {why}") for j in open_jobs]
     return [StageFinished(stage=s.name, status=status.value) for s in rest if not s.status.finished]
-
-
-def _finish(
-    job: JobState, status: JobStatus, reason: FailureReason | None, message: str
-) -> JobFinished:
-    return JobFinished(
-        job=job.name,
-        attempt=job.attempt,
-        status=status.value,
-        failure_reason=reason.value if reason else "",
-        message=message,
-    )
-
-
-def _fail(state: RunState, job: JobState, reason: FailureReason, message: str) -> JobFinished:
-    spec = state.specs.get(job.name)
-    return JobFinished(
-        job=job.name,
-        attempt=job.attempt,
-        status=JobStatus.FAILED.value,
-        failure_reason=reason.value,
-        allowed=spec is not None and failure_allowed(spec, reason, None),
-        message=message,
-    )

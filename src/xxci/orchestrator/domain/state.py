@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from xxci.common.events import (
@@ -27,7 +27,10 @@ from xxci.common.events import (
     Event,
     JobAssigned,
     JobAttemptLost,
+    JobAwaitingPlay,
+    JobDelayed,
     JobFinished,
+    JobPlayed,
     JobQueued,
     JobStarted,
     RecordedEvent,
@@ -102,6 +105,10 @@ class JobState:
     lost_attempts: int = 0
     cancel_requested_at: datetime | None = None
     """When this one job was asked to cancel (a run cancel is on ``RunState``)."""
+    played: bool = False
+    """A manual job someone played: it is queued as soon as it may."""
+    due_at: datetime | None = None
+    """When a DELAYED job is to be queued."""
 
     @property
     def finished(self) -> bool:
@@ -245,8 +252,8 @@ def _on_stage_started(state: RunState, ev: StageStarted, at: datetime, seq: int)
     if stage is None or stage.status is not StageStatus.PENDING:
         return state
     for other in state.stages.values():  # every earlier stage must be over
-        if other.name == ev.stage:
-            break
+        if other.name == ev.stage or state.pipeline.kind == "gitlab":
+            break  # (in GitLab's DAG a job may start before earlier stages end)
         if not other.status.finished:
             return state
     state = _with_stage(
@@ -273,8 +280,13 @@ def _on_run_finished(state: RunState, ev: RunFinished, at: datetime, seq: int) -
 
 
 def _on_job_queued(state: RunState, ev: JobQueued, at: datetime, seq: int) -> RunState:
-    job = _current_job(state, ev.job, ev.attempt - 1, JobStatus.PENDING, JobStatus.FAILED)
+    waiting = (JobStatus.PENDING, JobStatus.FAILED, JobStatus.DELAYED)
+    job = _current_job(state, ev.job, ev.attempt - 1, *waiting)
     stage = state.stages.get(job.stage) if job is not None else None
+    if job is not None and stage is not None and job.played and stage.status.finished:
+        # A manual job played after its stage was done with it opens the stage again.
+        stage = dataclasses.replace(stage, status=StageStatus.RUNNING, finished_at=None)
+        state = _with_stage(state, stage)
     if job is None or stage is None or stage.status is not StageStatus.RUNNING:
         return state
     attempt = AttemptState(number=ev.attempt, queued_at=at)
@@ -290,8 +302,31 @@ def _on_job_queued(state: RunState, ev: JobQueued, at: datetime, seq: int) -> Ru
             attempts=(*job.attempts, attempt),
             lost_attempts=job.lost_attempts,
             cancel_requested_at=job.cancel_requested_at,
+            played=job.played,
         ),
     )
+
+
+def _on_awaiting_play(state: RunState, ev: JobAwaitingPlay, at: datetime, seq: int) -> RunState:
+    job = state.jobs.get(ev.job)
+    if job is None or job.status is not JobStatus.PENDING or job.played:
+        return state
+    return _with_job(state, dataclasses.replace(job, status=JobStatus.MANUAL))
+
+
+def _on_played(state: RunState, ev: JobPlayed, at: datetime, seq: int) -> RunState:
+    job = state.jobs.get(ev.job)
+    if job is None or job.status is not JobStatus.MANUAL:
+        return state
+    return _with_job(state, dataclasses.replace(job, status=JobStatus.PENDING, played=True))
+
+
+def _on_delayed(state: RunState, ev: JobDelayed, at: datetime, seq: int) -> RunState:
+    job = state.jobs.get(ev.job)
+    if job is None or job.status is not JobStatus.PENDING:
+        return state
+    due = at + timedelta(seconds=max(ev.start_in_seconds, 0))
+    return _with_job(state, dataclasses.replace(job, status=JobStatus.DELAYED, due_at=due))
 
 
 def _on_job_assigned(state: RunState, ev: JobAssigned, at: datetime, seq: int) -> RunState:
@@ -437,4 +472,7 @@ _HANDLERS: dict[type[Event], _Handler] = {
     JobFinished: _on_job_finished,
     JobAttemptLost: _on_attempt_lost,
     CancelRequested: _on_cancel,
+    JobAwaitingPlay: _on_awaiting_play,
+    JobPlayed: _on_played,
+    JobDelayed: _on_delayed,
 }

@@ -155,6 +155,16 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             await _abort(context, err)
         return pipeline_pb2.CancelRunResponse(accepted=decision.accepted, message=decision.message)
 
+    async def PlayJob(
+        self, request: pipeline_pb2.PlayJobRequest, context: Context
+    ) -> pipeline_pb2.CancelRunResponse:
+        try:
+            run_id = await resolve_run(self._o.store, request.run_id)
+            decision = await self._o.play(run_id, request.job, by="xxci play")
+        except XxciError as err:
+            await _abort(context, err)
+        return pipeline_pb2.CancelRunResponse(accepted=decision.accepted, message=decision.message)
+
     async def WatchRun(
         self, request: pipeline_pb2.WatchRunRequest, context: Context
     ) -> AsyncIterator[pipeline_pb2.EventRecord]:

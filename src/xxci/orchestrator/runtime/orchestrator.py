@@ -25,6 +25,7 @@ from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
+from xxci.orchestrator.domain.play import decide_play
 from xxci.orchestrator.domain.scheduler import jobs_to_cancel
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState
@@ -152,6 +153,18 @@ class Orchestrator:
             if not s.closed
         ]
         return status_report(self.runs.active(), workers)
+
+    async def play(self, run_id: str, job: str, by: str = "") -> CancelDecision:
+        """Record that someone played a manual job; the scheduler queues it."""
+        decided: list[CancelDecision] = []
+
+        def make(state: RunState) -> list[Event]:
+            decided[:] = [decide_play(state, job, by)]
+            return list(decided[0].events)
+
+        await self.runs.record_if(run_id, make)
+        self.hub.kick()
+        return decided[0]
 
     async def state_at(self, run_id: str, at_seq: int) -> RunState:
         """The run as it stood just after global event ``at_seq``."""

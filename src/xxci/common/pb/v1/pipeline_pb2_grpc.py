@@ -64,6 +64,11 @@ class PipelineServiceStub:
                 request_serializer=xxci_dot_v1_dot_pipeline__pb2.CancelRunRequest.SerializeToString,
                 response_deserializer=xxci_dot_v1_dot_pipeline__pb2.CancelRunResponse.FromString,
                 _registered_method=True)
+        self.PlayJob = channel.unary_unary(
+                '/xxci.v1.PipelineService/PlayJob',
+                request_serializer=xxci_dot_v1_dot_pipeline__pb2.PlayJobRequest.SerializeToString,
+                response_deserializer=xxci_dot_v1_dot_pipeline__pb2.CancelRunResponse.FromString,
+                _registered_method=True)
         self.GetEvents = channel.unary_stream(
                 '/xxci.v1.PipelineService/GetEvents',
                 request_serializer=xxci_dot_v1_dot_pipeline__pb2.GetEventsRequest.SerializeToString,
@@ -129,6 +134,13 @@ class PipelineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlayJob(self, request, context):
+        """Play a manual job that waits to be played (the answer says why not otherwise).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetEvents(self, request, context):
         """The raw event log from a global position, for audit.
         """
@@ -182,6 +194,11 @@ def add_PipelineServiceServicer_to_server(servicer, server):
             'CancelRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelRun,
                     request_deserializer=xxci_dot_v1_dot_pipeline__pb2.CancelRunRequest.FromString,
+                    response_serializer=xxci_dot_v1_dot_pipeline__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'PlayJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlayJob,
+                    request_deserializer=xxci_dot_v1_dot_pipeline__pb2.PlayJobRequest.FromString,
                     response_serializer=xxci_dot_v1_dot_pipeline__pb2.CancelRunResponse.SerializeToString,
             ),
             'GetEvents': grpc.unary_stream_rpc_method_handler(
@@ -361,6 +378,33 @@ class PipelineService:
             target,
             '/xxci.v1.PipelineService/CancelRun',
             xxci_dot_v1_dot_pipeline__pb2.CancelRunRequest.SerializeToString,
+            xxci_dot_v1_dot_pipeline__pb2.CancelRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlayJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xxci.v1.PipelineService/PlayJob',
+            xxci_dot_v1_dot_pipeline__pb2.PlayJobRequest.SerializeToString,
             xxci_dot_v1_dot_pipeline__pb2.CancelRunResponse.FromString,
             options,
             channel_credentials,

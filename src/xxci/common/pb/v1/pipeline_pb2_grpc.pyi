@@ -49,6 +49,8 @@ class PipelineServiceStub:
     StreamLogs: _grpc.UnaryStreamMultiCallable[_pipeline_pb2.StreamLogsRequest, _pipeline_pb2.LogRecord]
     """A job attempt's output, optionally following it until the job ends."""
     CancelRun: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.CancelRunRequest, _pipeline_pb2.CancelRunResponse]
+    PlayJob: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.PlayJobRequest, _pipeline_pb2.CancelRunResponse]
+    """Play a manual job that waits to be played (the answer says why not otherwise)."""
     GetEvents: _grpc.UnaryStreamMultiCallable[_pipeline_pb2.GetEventsRequest, _pipeline_pb2.EventRecord]
     """The raw event log from a global position, for audit."""
     GetStatus: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.GetStatusRequest, _pipeline_pb2.ReportResponse]
@@ -79,6 +81,8 @@ class PipelineServiceAsyncStub(PipelineServiceStub):
     StreamLogs: _aio.UnaryStreamMultiCallable[_pipeline_pb2.StreamLogsRequest, _pipeline_pb2.LogRecord]  # type: ignore[assignment]
     """A job attempt's output, optionally following it until the job ends."""
     CancelRun: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.CancelRunRequest, _pipeline_pb2.CancelRunResponse]  # type: ignore[assignment]
+    PlayJob: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.PlayJobRequest, _pipeline_pb2.CancelRunResponse]  # type: ignore[assignment]
+    """Play a manual job that waits to be played (the answer says why not otherwise)."""
     GetEvents: _aio.UnaryStreamMultiCallable[_pipeline_pb2.GetEventsRequest, _pipeline_pb2.EventRecord]  # type: ignore[assignment]
     """The raw event log from a global position, for audit."""
     GetStatus: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.GetStatusRequest, _pipeline_pb2.ReportResponse]  # type: ignore[assignment]
@@ -142,6 +146,14 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _pipeline_pb2.CancelRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pipeline_pb2.CancelRunResponse, _abc.Awaitable[_pipeline_pb2.CancelRunResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PlayJob(
+        self,
+        request: _pipeline_pb2.PlayJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.CancelRunResponse, _abc.Awaitable[_pipeline_pb2.CancelRunResponse]]:
+        """Play a manual job that waits to be played (the answer says why not otherwise)."""
 
     @_abc_1.abstractmethod
     def GetEvents(
