@@ -163,7 +163,7 @@ class Orchestrator:
             return list(decided[0].events)
 
         await self.runs.record_if(run_id, make)
-        self.hub.kick()
+        self.wake()
         return decided[0]
 
     async def state_at(self, run_id: str, at_seq: int) -> RunState:
