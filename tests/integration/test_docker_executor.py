@@ -20,7 +20,7 @@ from xxci.common.archives import pack_directory
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.container_config import LABEL_RUN
-from xxci.worker.docker.engine import DockerEngine
+from xxci.worker.docker.engine import Container, DockerEngine
 from xxci.worker.docker.executor import DockerExecutor
 from xxci.worker.executor import Assignment, ExecutionResult, Workspace
 
@@ -204,7 +204,7 @@ async def test_output_is_streamed_in_order_and_markers_never_leak(docker_image: 
         [
             "echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2",
             "printf 'no newline'",
-            "echo err2 >&2; cat /.xxci/run.sh >/dev/null",
+            "echo err2 >&2; cat /proc/$$/cmdline >/dev/null",
             "exec >/dev/null; echo hidden",  # markers do not go through the job's stdout
             "echo still-hidden",
         ],
@@ -283,6 +283,56 @@ async def test_source_tree_and_earlier_artifacts_are_in_the_workspace(
 
     assert result.status is JobStatus.SUCCESS, rec.text("stderr")
     assert rec.text("stdout") == "hello\nnested\nbuilt\nfrom artifacts\n"
+
+
+async def test_the_workspace_goes_in_as_one_archive_or_none(
+    docker_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copies: list[str] = []
+    put_archive = Container.put_archive
+
+    async def counted(self: Container, path: str, data: object) -> None:
+        copies.append(path)
+        await put_archive(self, path, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Container, "put_archive", counted)
+    source = pack_directory(tree_of(tmp_path / "repo", {"a.txt": "a\n"}), tmp_path / "s.tar.gz")
+    first = pack_directory(tree_of(tmp_path / "one", {"b.txt": "b\n"}), tmp_path / "1.tar.gz")
+    second = pack_directory(tree_of(tmp_path / "two", {"c.txt": "c\n"}), tmp_path / "2.tar.gz")
+
+    result, rec = await execute(
+        docker_image,
+        ["cat a.txt b.txt c.txt"],
+        workspace=Workspace(source=source, artifacts=(first, second)),
+    )
+    assert (result.status, rec.text("stdout")) == (JobStatus.SUCCESS, "a\nb\nc\n")
+    assert copies == ["/"]
+
+    copies.clear()
+    result, rec = await execute(docker_image, ["pwd", "ls -A | wc -l"])
+    assert (result.status, rec.text("stdout")) == (JobStatus.SUCCESS, "/workspace\n0\n")
+    assert copies == []
+
+
+async def test_a_script_too_long_for_an_argument_runs_from_a_private_file(
+    docker_image: str,
+) -> None:
+    words = " ".join(["word"] * 20_000)  # about 100 KB: past the inline limit
+    result, rec = await execute(
+        docker_image,
+        [f"echo {words} | wc -w", "stat -c %a /.xxci/run.sh", "pwd"],
+    )
+
+    assert result.status is JobStatus.SUCCESS, rec.text("stderr")
+    assert rec.text("stdout") == "20000\n600\n/workspace\n"
+    assert rec.steps == [(0, 0), (1, 0), (2, 0)]
+
+
+def tree_of(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
 
 
 _MAKE_FILES = (

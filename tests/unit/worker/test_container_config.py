@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
-
 from xxci.worker.docker.container_config import (
-    bootstrap_archive,
+    INLINE_SCRIPT_BYTES,
     container_config,
     container_name,
+    script_file,
 )
 from xxci.worker.docker.script import render_wrapper
 from xxci.worker.executor import Assignment
@@ -25,10 +23,13 @@ JOB = Assignment(
 )
 
 
+WRAPPER = render_wrapper(JOB.script, NONCE)
+
+
 def test_the_config_runs_the_script_under_init_with_the_job_environment() -> None:
-    config = container_config(JOB, host="ci-1", pid=4242)
+    config = container_config(JOB, host="ci-1", pid=4242, wrapper=WRAPPER)
     assert config["Image"] == "python:3.12-slim"
-    assert config["Entrypoint"] == ["/bin/sh", "/.xxci/run.sh"]
+    assert config["Entrypoint"] == ["/bin/sh", "-c", WRAPPER]
     assert config["Cmd"] == []
     assert config["WorkingDir"] == "/workspace"
     assert config["Env"] == ["CI=true", "A=x=y", "TINI_KILL_PROCESS_GROUP=1"]
@@ -38,7 +39,7 @@ def test_the_config_runs_the_script_under_init_with_the_job_environment() -> Non
 
 
 def test_the_labels_name_the_attempt_and_the_worker_process() -> None:
-    assert container_config(JOB, host="ci-1", pid=4242)["Labels"] == {
+    assert container_config(JOB, host="ci-1", pid=4242, wrapper=WRAPPER)["Labels"] == {
         "xxci.run": "r-7",
         "xxci.job": "unit tests",
         "xxci.attempt": "2",
@@ -55,14 +56,11 @@ def test_container_names_are_safe_bounded_and_unique_per_nonce() -> None:
     assert container_name(JOB, "fedcba9876543210") != container_name(JOB, NONCE)
 
 
-def test_the_bootstrap_archive_holds_the_workspace_and_a_private_script() -> None:
-    with tarfile.open(fileobj=io.BytesIO(bootstrap_archive(JOB, NONCE))) as tar:
-        members = {m.name: m for m in tar.getmembers()}
-        assert sorted(members) == [".xxci", ".xxci/run.sh", "workspace"]
-        assert members["workspace"].isdir() and members["workspace"].mode == 0o755
-        assert members[".xxci"].isdir() and members[".xxci"].mode == 0o700
-        script = members[".xxci/run.sh"]
-        assert script.isreg() and script.mode == 0o600
-        data = tar.extractfile(script)
-        assert data is not None
-        assert data.read().decode() == render_wrapper(JOB.script, NONCE)
+def test_a_script_is_inline_up_to_the_limit_and_a_private_file_past_it() -> None:
+    assert script_file(WRAPPER) is None
+    at_limit = "x" * INLINE_SCRIPT_BYTES
+    assert script_file(at_limit) is None
+    assert container_config(JOB, "h", 1, at_limit)["Entrypoint"] == ["/bin/sh", "-c", at_limit]
+    long = "é" * (INLINE_SCRIPT_BYTES // 2 + 1)  # the limit counts bytes, not characters
+    assert script_file(long) == ("/.xxci/run.sh", long.encode())
+    assert container_config(JOB, "h", 1, long)["Entrypoint"] == ["/bin/sh", "/.xxci/run.sh"]

@@ -5,18 +5,17 @@ Pure: nothing here talks to the engine, so the configuration is tested without D
 The container runs Docker's init (``HostConfig.Init``, tini) as PID 1 with
 ``TINI_KILL_PROCESS_GROUP=1``: a SIGTERM reaches the job's shell *and* the command it
 is running, and zombies are reaped. The job script (see
-:mod:`xxci.worker.docker.script`) goes in with the archive API, not a bind mount, so a
+:mod:`xxci.worker.docker.script`) is the ``sh -c`` argument, so no file has to be
+copied in for it; one too long for an argument goes in as a file with the workspace
+(see :mod:`xxci.worker.docker.container_files`), never through a bind mount, so a
 remote engine works the same.
 """
 
 from __future__ import annotations
 
-import io
 import re
-import tarfile
 from typing import Any
 
-from xxci.worker.docker.script import render_wrapper
 from xxci.worker.executor import Assignment
 
 __all__ = [
@@ -26,9 +25,9 @@ __all__ = [
     "LABEL_PID",
     "LABEL_RUN",
     "WORKSPACE",
-    "bootstrap_archive",
     "container_config",
     "container_name",
+    "script_file",
 ]
 
 LABEL_RUN = "xxci.run"
@@ -40,20 +39,31 @@ LABEL_PID = "xxci.worker.pid"
 of a predecessor that died (``DockerExecutor.remove_orphans``)."""
 
 WORKSPACE = "/workspace"
-SCRIPT_DIR = ".xxci"
-SCRIPT_PATH = f"/{SCRIPT_DIR}/run.sh"
+SCRIPT_PATH = "/.xxci/run.sh"
+INLINE_SCRIPT_BYTES = 64 * 1024
+"""The longest script passed as the ``sh -c`` argument (Linux allows 128 KiB per
+argument); a longer one is a file."""
 
 
-def container_config(job: Assignment, host: str, pid: int) -> dict[str, Any]:
-    """The engine API ``ContainerConfig`` for ``job``, made by worker process ``pid``
-    on ``host``."""
+def _inline(wrapper: str) -> bool:
+    return len(wrapper.encode()) <= INLINE_SCRIPT_BYTES
+
+
+def script_file(wrapper: str) -> tuple[str, bytes] | None:
+    """Where the script goes as a file and its bytes; None when it is passed inline."""
+    return None if _inline(wrapper) else (SCRIPT_PATH, wrapper.encode())
+
+
+def container_config(job: Assignment, host: str, pid: int, wrapper: str) -> dict[str, Any]:
+    """The engine API ``ContainerConfig`` for ``job`` running the shell program
+    ``wrapper``, made by worker process ``pid`` on ``host``."""
     env = [f"{k}={v}" for k, v in job.variables.items()]
     # tini (the container's init) signals the whole process group: the script's
     # shell and whatever command it runs get the SIGTERM of a cancel.
     env.append("TINI_KILL_PROCESS_GROUP=1")
     return {
         "Image": job.image,
-        "Entrypoint": ["/bin/sh", SCRIPT_PATH],
+        "Entrypoint": ["/bin/sh", "-c", wrapper] if _inline(wrapper) else ["/bin/sh", SCRIPT_PATH],
         "Cmd": [],
         "WorkingDir": WORKSPACE,
         "Env": env,
@@ -77,20 +87,3 @@ def container_name(job: Assignment, nonce: str) -> str:
     """A readable container name, unique by the attempt's ``nonce``."""
     raw = f"xxci-{job.run_id}-{job.job}-{job.attempt}-{nonce[:8]}"
     return re.sub(r"[^a-zA-Z0-9_.-]+", "_", raw)[-120:].lstrip("_.-") or nonce
-
-
-def bootstrap_archive(job: Assignment, nonce: str) -> bytes:
-    """A tar, unpacked at ``/``, holding ``/workspace/`` and the job script."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, mode in (("workspace", 0o755), (SCRIPT_DIR, 0o700)):
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.DIRTYPE
-            info.mode = mode
-            tar.addfile(info)
-        data = render_wrapper(job.script, nonce).encode()
-        info = tarfile.TarInfo(SCRIPT_PATH.lstrip("/"))
-        info.size = len(data)
-        info.mode = 0o600
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()

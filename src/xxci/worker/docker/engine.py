@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import tarfile
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,8 +183,9 @@ class Container:
     def id(self) -> str:
         return self._handle.id
 
-    async def put_archive(self, path: str, data: bytes | Path) -> None:
-        """Unpack a tar archive (plain or compressed) at ``path``, which must exist."""
+    async def put_archive(self, path: str, data: bytes | Path | AsyncIterable[bytes]) -> None:
+        """Unpack a tar archive (plain or compressed; bytes, a file or a stream of
+        chunks) at ``path``, which must exist."""
         with _translated(f"copying files into {path}"):
             if isinstance(data, Path):
                 with data.open("rb") as stream:

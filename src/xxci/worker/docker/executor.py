@@ -14,11 +14,12 @@ import asyncio
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.container_config import LABEL_HOST, LABEL_PID
+from xxci.worker.docker.container_files import BodyCache
 from xxci.worker.docker.engine import DockerEngine, DockerError
 from xxci.worker.docker.output import SerialListener
 from xxci.worker.docker.supervisor import Supervisor
@@ -33,10 +34,12 @@ log = logging.getLogger(__name__)
 class DockerExecutor:
     """Runs attempts in containers on the engine at ``docker_url`` (None: DOCKER_HOST,
     then the default socket). Artifact archives are written to ``artifact_dir`` (None:
-    the system temp dir); the caller owns and deletes them."""
+    the system temp dir); the caller owns and deletes them. ``bodies`` keeps workspace
+    archives ready to copy into containers (by default, none is kept past its job)."""
 
     docker_url: str | None = None
     artifact_dir: Path | None = None
+    bodies: BodyCache = field(default_factory=lambda: BodyCache(keep=0))
 
     async def remove_orphans(self) -> list[str]:
         """Remove the containers that worker processes of this host left behind when they
@@ -69,6 +72,7 @@ class DockerExecutor:
             cancel,
             grace_seconds,
             self.artifact_dir,
+            self.bodies,
         )
         try:
             async with DockerEngine(self.docker_url) as engine:

@@ -1,10 +1,11 @@
 """Driving one attempt's container from its image to its removal.
 
 Pull the image if it is absent; create the container (see
-:mod:`xxci.worker.docker.container_config`); copy the job script, the source tree and
-earlier artifacts in; attach, start, and stream the output (see
-:mod:`xxci.worker.docker.output`); enforce the timeout and the cancel (SIGTERM, grace,
-SIGKILL); collect artifacts from the stopped container; remove it, whatever happened.
+:mod:`xxci.worker.docker.container_config`); copy the source tree and earlier
+artifacts in, in one archive (see :mod:`xxci.worker.docker.container_files`);
+attach, start, and stream the output (see :mod:`xxci.worker.docker.output`); enforce
+the timeout and the cancel (SIGTERM, grace, SIGKILL); collect artifacts from the
+stopped container; remove it, whatever happened.
 """
 
 from __future__ import annotations
@@ -21,12 +22,8 @@ from typing import Any
 from xxci.common.spec.durations import format_duration
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.artifact_collection import with_artifacts
-from xxci.worker.docker.container_config import (
-    WORKSPACE,
-    bootstrap_archive,
-    container_config,
-    container_name,
-)
+from xxci.worker.docker.container_config import container_config, container_name, script_file
+from xxci.worker.docker.container_files import BodyCache, archive_stream, header
 from xxci.worker.docker.engine import (
     Container,
     DockerEngine,
@@ -35,6 +32,7 @@ from xxci.worker.docker.engine import (
     ImagePullFailed,
 )
 from xxci.worker.docker.output import SerialListener, StepOutput
+from xxci.worker.docker.script import render_wrapper
 from xxci.worker.executor import Assignment, ExecutionResult, Workspace
 
 __all__ = ["Supervisor", "canceled"]
@@ -68,7 +66,8 @@ def canceled() -> ExecutionResult:
 class Supervisor:
     """Runs one attempt in a container of ``engine``; see the module docstring.
 
-    Artifact archives are written to ``artifact_dir`` (None: the system temp dir).
+    Artifact archives are written to ``artifact_dir`` (None: the system temp dir);
+    workspace archives are unpacked through ``bodies``.
     """
 
     def __init__(
@@ -79,6 +78,7 @@ class Supervisor:
         cancel: asyncio.Event,
         grace_seconds: float,
         artifact_dir: Path | None,
+        bodies: BodyCache,
     ) -> None:
         self.job = job
         self.label = f"{job.run_id}/{job.job}#{job.attempt}"
@@ -87,7 +87,9 @@ class Supervisor:
         self._cancel = cancel
         self._grace = max(0.0, grace_seconds)
         self._artifact_dir = artifact_dir
+        self._bodies = bodies
         self._nonce = secrets.token_hex(16)
+        self._wrapper = render_wrapper(job.script, self._nonce)
         self._output = StepOutput(job.script, self._nonce, listener)
 
     async def run(self, engine: DockerEngine) -> ExecutionResult:
@@ -103,7 +105,7 @@ class Supervisor:
             )
         if image is None:
             return canceled()
-        config = container_config(self.job, socket.gethostname(), os.getpid())
+        config = container_config(self.job, socket.gethostname(), os.getpid(), self._wrapper)
         container = await engine.create_container(
             config, name=container_name(self.job, self._nonce)
         )
@@ -138,11 +140,7 @@ class Supervisor:
         return found
 
     async def _run_in(self, container: Container, image: ImageInfo) -> ExecutionResult:
-        await container.put_archive("/", bootstrap_archive(self.job, self._nonce))
-        if self._workspace.source is not None:
-            await container.put_archive(WORKSPACE, self._workspace.source)
-        for artifacts in self._workspace.artifacts:
-            await container.put_archive(WORKSPACE, artifacts)
+        await self._copy_files(container)
         if self._cancel.is_set():  # canceled while the files went in: never start
             return canceled()
         async with container.attach() as frames:
@@ -159,6 +157,16 @@ class Supervisor:
         await self._output.finish()
         result = await self._result(ending)
         return await with_artifacts(container, self.job, result, self._listener, self._artifact_dir)
+
+    async def _copy_files(self, container: Container) -> None:
+        """The workspace and, if not inline, the script: one archive, or none at all."""
+        script = script_file(self._wrapper)
+        source = self._workspace.source
+        archives = [*([source] if source is not None else []), *self._workspace.artifacts]
+        if not archives and script is None:
+            return  # the engine makes the working directory
+        async with self._bodies.bodies(archives) as bodies:
+            await container.put_archive("/", archive_stream(header(script), bodies))
 
     async def _supervise(
         self, container: Container, pump: asyncio.Future[None]
