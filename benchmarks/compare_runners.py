@@ -67,6 +67,7 @@ class Bench:
 
     tmp: Path
     cluster: Cluster | None = None
+    base_xxci: Path | None = None
     logs: Path = field(init=False)
     repo: Path = field(init=False)
 
@@ -95,6 +96,10 @@ class Bench:
         if contender == "local":
             env["XXCI_HOME"] = str(self.tmp / "home")
             return [*xxci, "--local"], env
+        if contender == "local-base":
+            assert self.base_xxci is not None
+            env["XXCI_HOME"] = str(self.tmp / "home-base")
+            return [str(self.base_xxci), *xxci[1:], "--local"], env
         if contender == "server":
             assert self.cluster is not None
             return [*xxci, "--server", self.cluster.address, "--token", self.cluster.token], env
@@ -254,6 +259,11 @@ def parse_args() -> argparse.Namespace:
                         help="past runs to measure start-up with ('' to skip)")  # fmt: skip
     parser.add_argument("--startup-repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the raw times here")
+    parser.add_argument(
+        "--base-xxci",
+        type=Path,
+        help="another install's xxci: adds the contender local-base, to measure a change",
+    )
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -275,12 +285,14 @@ def main() -> None:
     args = parse_args()
     pipelines = [PIPELINES[n] for n in args.pipelines.split(",")]
     contenders = args.contenders.split(",")
+    if args.base_xxci:
+        contenders.append("local-base")
     counts = [int(c) for c in args.startup_runs.split(",") if c.strip()]
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     console.print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}")
     console.print(f"load average at start: {load()}")
     with tempfile.TemporaryDirectory(prefix="xxci-compare-") as tmp:
-        bench = Bench(Path(tmp))
+        bench = Bench(Path(tmp), base_xxci=args.base_xxci)
         capacity = max(1, -(-max(p.width for p in pipelines) // 2))
         try:
             if "server" in contenders:

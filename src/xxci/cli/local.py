@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator
@@ -44,13 +45,15 @@ async def local_orchestrator(
     await server.start()
     worker_task: asyncio.Task[None] | None = None
     agent = None
+    work_dir = None
     try:
         if with_worker:
             from xxci.worker.connection.agent import WorkerAgent
+            from xxci.worker.docker.container_files import BodyCache
             from xxci.worker.docker.executor import DockerExecutor
 
             work_dir = Path(tempfile.mkdtemp(prefix="xxci-local-"))
-            executor = DockerExecutor()
+            executor = DockerExecutor(bodies=BodyCache(work_dir / "bodies"))
             with contextlib.suppress(Exception):  # best effort: the engine may be down
                 await executor.remove_orphans()
             agent = WorkerAgent(
@@ -71,7 +74,11 @@ async def local_orchestrator(
             worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker_task
-        await server.stop()
+        try:
+            await server.stop()
+        finally:
+            if work_dir is not None:
+                await asyncio.to_thread(shutil.rmtree, work_dir, ignore_errors=True)
 
 
 def local_home() -> Path:

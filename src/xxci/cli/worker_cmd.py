@@ -27,13 +27,14 @@ def _make_executor(work_dir: Path) -> DockerExecutor:
     """The executor jobs run in (Docker); imported late so other commands need no Docker.
 
     Artifact archives are staged under ``work_dir`` (the worker deletes each one once
-    uploaded).
+    uploaded), and so are the workspace archives made ready for containers.
     """
+    from xxci.worker.docker.container_files import BodyCache
     from xxci.worker.docker.executor import DockerExecutor
 
     artifacts = work_dir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    return DockerExecutor(artifact_dir=artifacts)
+    return DockerExecutor(artifact_dir=artifacts, bodies=BodyCache(work_dir / "bodies"))
 
 
 async def _remove_orphans(executor: DockerExecutor) -> None:

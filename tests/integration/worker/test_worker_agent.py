@@ -121,8 +121,12 @@ async def test_job_runs_and_reports_in_order(
     assert run.assignment.variables == {"A": "1"}
     assert run.assignment.timeout_seconds == 60
     assert run.assignment.artifact_paths == ("out/",)
-    # the attempt directory is cleaned up afterwards
-    await eventually(lambda: not any((tmp_path / "work").iterdir()), what="cleanup")
+    # the attempt directory is cleaned up afterwards; the blobs it fetched stay, by
+    # digest, for the next attempts
+    work = tmp_path / "work"
+    await eventually(lambda: [p.name for p in work.iterdir()] == ["blobs"], what="cleanup")
+    kept = sorted(p.read_bytes() for p in (work / "blobs").iterdir())
+    assert kept == sorted([source, earlier])
 
 
 async def test_failing_step_reports_exit_code(

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from xxci.common.errors import NotFoundError
+from xxci.common.file_cache import FileCache
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.attempt.blob_store import BlobStoreUnavailable
@@ -94,7 +96,7 @@ def store() -> Store:
 
 
 def runner(
-    tmp_path: Path, executor: FakeExecutor, blobs: Store, sink: Sink, **kwargs: float
+    tmp_path: Path, executor: FakeExecutor, blobs: Store, sink: Sink, **kwargs: Any
 ) -> AttemptRunner:
     return AttemptRunner(JOB, sink, executor, blobs, tmp_path / "work", **kwargs)
 
@@ -123,6 +125,27 @@ async def test_an_attempt_reports_in_order_and_uploads_its_artifacts(tmp_path: P
     run = executor.run_of("build")
     assert (run.source, run.artifacts) == (b"the source", [b"earlier artifacts"])
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+async def test_attempts_sharing_blob_files_fetch_each_blob_once(tmp_path: Path) -> None:
+    blobs, files = store(), FileCache[str](tmp_path / "blobs")
+    executor = FakeExecutor()
+    jobs = [replace(JOB, job=name) for name in ("a", "b", "c")]
+    sinks = [Sink() for _ in jobs]
+
+    await asyncio.gather(
+        *(
+            AttemptRunner(job, sink, executor, blobs, tmp_path / "work", blob_files=files).run()
+            for job, sink in zip(jobs, sinks, strict=True)
+        )
+    )
+
+    assert [s.finished.status for s in sinks] == [JobStatus.SUCCESS] * 3
+    assert blobs.calls == 2  # the source and the earlier artifacts, once each
+    for name in ("a", "b", "c"):
+        run = executor.run_of(name)
+        assert (run.source, run.artifacts) == (b"the source", [b"earlier artifacts"])
+    assert len(list((tmp_path / "blobs").iterdir())) == 2  # kept for the next attempts
 
 
 async def test_an_unavailable_store_is_tried_again(tmp_path: Path) -> None:

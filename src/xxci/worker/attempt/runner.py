@@ -11,18 +11,20 @@ shutdown) ends it without a Finished.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
 import re
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.errors import XxciError
+from xxci.common.file_cache import FileCache
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.attempt.blob_store import BlobStore, BlobStoreUnavailable
 from xxci.worker.attempt.log_batcher import LogBatcher
@@ -71,9 +73,10 @@ def _system_failure(message: str) -> ExecutionResult:
 class AttemptRunner:
     """Runs one attempt end to end; see the module docstring for the contract.
 
-    The assignment's source and artifact blobs are fetched into ``work_dir/<attempt>``
-    (removed afterwards). Blob transfers retry while the store is unavailable, for up
-    to ``fetch_retry_seconds`` / ``upload_retry_seconds``.
+    The assignment's source and artifact blobs are fetched through ``blob_files`` (by
+    digest, so attempts sharing it fetch a blob once; without it, into
+    ``work_dir/<attempt>``, removed afterwards). Blob transfers retry while the store
+    is unavailable, for up to ``fetch_retry_seconds`` / ``upload_retry_seconds``.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class AttemptRunner:
         grace_seconds: float = 10.0,
         fetch_retry_seconds: float = 60.0,
         upload_retry_seconds: float = 300.0,
+        blob_files: FileCache[str] | None = None,
     ) -> None:
         self.key = assignment.key
         self.assignment = assignment
@@ -93,6 +97,7 @@ class AttemptRunner:
         self._executor = executor
         self._blobs = blobs
         self._dir = work_dir / attempt_dir_name(self.key)
+        self._blob_files = blob_files or FileCache(self._dir, keep=0)
         self._grace = grace_seconds
         self._fetch_retry = fetch_retry_seconds
         self._upload_retry = upload_retry_seconds
@@ -128,49 +133,50 @@ class AttemptRunner:
             await asyncio.to_thread(shutil.rmtree, self._dir, ignore_errors=True)
 
     async def _run(self, batcher: LogBatcher) -> tuple[ExecutionResult, str]:
-        try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            workspace = await self._fetch()
-        except (XxciError, OSError) as err:
-            return _system_failure(f"cannot fetch the workspace: {err}"), ""
-        if self._cancel.is_set():
-            canceled = ExecutionResult(
-                status=JobStatus.CANCELED,
-                failure_reason=FailureReason.CANCELED,
-                message="canceled before the job started",
-            )
-            return canceled, ""
-        self._started = True
-        listener = _Listener(self._sink, batcher)
-        try:
-            result = await self._executor.run(
-                self.assignment, workspace, listener, self._cancel, self._grace
-            )
-        except Exception as err:  # the executor must not raise; report it, keep the worker
-            log.exception("executor crashed running %s", self.key)
-            return _system_failure(f"the worker failed to run the job: {err}"), ""
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                workspace = await stack.enter_async_context(self._fetched())
+            except (XxciError, OSError) as err:
+                return _system_failure(f"cannot fetch the workspace: {err}"), ""
+            if self._cancel.is_set():
+                canceled = ExecutionResult(
+                    status=JobStatus.CANCELED,
+                    failure_reason=FailureReason.CANCELED,
+                    message="canceled before the job started",
+                )
+                return canceled, ""
+            self._started = True
+            listener = _Listener(self._sink, batcher)
+            try:
+                result = await self._executor.run(
+                    self.assignment, workspace, listener, self._cancel, self._grace
+                )
+            except Exception as err:  # the executor must not raise; report it, keep the worker
+                log.exception("executor crashed running %s", self.key)
+                return _system_failure(f"the worker failed to run the job: {err}"), ""
         await batcher.flush()
         if result.artifacts is None:
             return result, ""
         return await self._upload_artifacts(result, result.artifacts)
 
-    async def _fetch(self) -> Workspace:
+    @contextlib.asynccontextmanager
+    async def _fetched(self) -> AsyncIterator[Workspace]:
+        """The source tree and earlier artifacts as local files, held for the block."""
         source = self.assignment.source_blob
-        wanted = [(source, self._dir / "source.tar")] if source else []
-        wanted += [
-            (digest, self._dir / f"artifacts-{index}.tar")
-            for index, digest in enumerate(self.assignment.artifact_blobs)
-        ]
-        for digest, path in wanted:
-            await self._retrying(
-                functools.partial(self._blobs.download, digest, path),
-                self._fetch_retry,
-                honour_cancel=True,
-            )
-        paths = [path for _, path in wanted]
-        if source:
-            return Workspace(source=paths[0], artifacts=tuple(paths[1:]))
-        return Workspace(artifacts=tuple(paths))
+        digests = [*([source] if source else []), *self.assignment.artifact_blobs]
+        wanted = [(digest, functools.partial(self._download, digest)) for digest in digests]
+        async with self._blob_files.using(wanted) as paths:
+            if source:
+                yield Workspace(source=paths[0], artifacts=tuple(paths[1:]))
+            else:
+                yield Workspace(artifacts=tuple(paths))
+
+    async def _download(self, digest: str, dest: Path) -> None:
+        await self._retrying(
+            functools.partial(self._blobs.download, digest, dest),
+            self._fetch_retry,
+            honour_cancel=True,
+        )
 
     async def _upload_artifacts(
         self, result: ExecutionResult, archive: Path

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import xxci
 from xxci.common.auth import open_channel
+from xxci.common.file_cache import FileCache
 from xxci.worker.attempt.log_batcher import MAX_CHUNK_BYTES
 from xxci.worker.attempt.messages import MessageSink
 from xxci.worker.attempt.runner import AttemptRunner
@@ -99,6 +100,8 @@ class WorkerAgent:
             target, self._attempts, self._outboxes, flush_timeout, clock=_loop_time
         )
         self._blobs: GrpcBlobStore | None = None
+        # Blobs by digest, shared by the attempts: a run's jobs download its source once.
+        self._blob_files: FileCache[str] = FileCache(work_dir / "blobs", keep=8)
         self._started = False
         self._stopped = asyncio.Event()
 
@@ -127,6 +130,7 @@ class WorkerAgent:
                 # Only left after a fatal error or cancellation.
                 await self._attempts.abort()
             finally:
+                self._blob_files.clear()
                 await channel.close(None)
                 self._stopped.set()
 
@@ -178,7 +182,13 @@ class WorkerAgent:
     def _runner(self, assignment: Assignment, sink: MessageSink) -> AttemptRunner:
         assert self._blobs is not None, "attempts start once run() opened the channel"
         return AttemptRunner(
-            assignment, sink, self._executor, self._blobs, self._work_dir, grace_seconds=self._grace
+            assignment,
+            sink,
+            self._executor,
+            self._blobs,
+            self._work_dir,
+            grace_seconds=self._grace,
+            blob_files=self._blob_files,
         )
 
 

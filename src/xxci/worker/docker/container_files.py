@@ -18,16 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import io
 import os
 import tarfile
-import tempfile
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from xxci.common.archives import open_archive
+from xxci.common.file_cache import FileCache
 
 __all__ = ["WORKSPACE_DIR", "BodyCache", "archive_stream", "header", "write_body"]
 
@@ -90,89 +89,33 @@ async def archive_stream(head: bytes, bodies: Sequence[Path]) -> AsyncIterator[b
     yield _END
 
 
-@dataclass
-class _Entry:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    body: Path | None = None
-    users: int = 0
-
-
-@dataclass
 class BodyCache:
-    """Bodies of workspace archives, made once per archive file and kept while in use
-    and, of those not in use, the ``keep`` used last.
+    """Bodies of workspace archives, made once per archive file (see
+    :class:`~xxci.common.file_cache.FileCache` for what is kept, and ``directory``).
 
     An archive file is known by its device, inode, size and modification time, so an
     archive the worker keeps (one per source tree, say) is converted once, and a new
-    file at the same path is not mistaken for the old one. Bodies are files in
-    ``directory`` (None: the system temp dir), deleted when evicted and by
-    :meth:`clear`.
+    file at the same path is not mistaken for the old one.
     """
 
-    directory: Path | None = None
-    keep: int = 8
-    _entries: OrderedDict[tuple[int, ...], _Entry] = field(default_factory=OrderedDict)
+    def __init__(self, directory: Path | None = None, keep: int = 8) -> None:
+        self._files: FileCache[tuple[int, ...]] = FileCache(directory, keep, suffix=".tar")
 
     @contextlib.asynccontextmanager
     async def bodies(self, archives: Sequence[Path]) -> AsyncIterator[list[Path]]:
-        """The body of each archive, in order, not evicted before the block ends."""
-        held: list[tuple[tuple[int, ...], _Entry]] = []
-        try:
-            paths = []
-            for archive in archives:
-                key, entry = await self._acquire(archive)
-                held.append((key, entry))
-                assert entry.body is not None
-                paths.append(entry.body)
-            yield paths
-        finally:
-            for key, entry in held:
-                entry.users -= 1
-                if key in self._entries:
-                    self._entries.move_to_end(key)  # used last: evicted last
-            self._evict()
-
-    async def _acquire(self, archive: Path) -> tuple[tuple[int, ...], _Entry]:
-        stat = await asyncio.to_thread(archive.stat)
-        key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        entry = self._entries.setdefault(key, _Entry())
-        self._entries.move_to_end(key)
-        entry.users += 1
-        try:
-            async with entry.lock:  # one conversion; the others wait for it
-                if entry.body is None:
-                    entry.body = await self._make(archive)
-        except BaseException:
-            entry.users -= 1
-            if entry.body is None and not entry.users:
-                self._entries.pop(key, None)
-            raise
-        return key, entry
-
-    async def _make(self, archive: Path) -> Path:
-        if self.directory is not None:
-            await asyncio.to_thread(self.directory.mkdir, parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="xxci-body-", suffix=".tar", dir=self.directory)
-        os.close(fd)
-        dest = Path(name)
-        try:
-            await asyncio.to_thread(write_body, archive, dest)
-        except BaseException:
-            dest.unlink(missing_ok=True)  # noqa: ASYNC240 (one unlink; a thread costs more)
-            raise
-        return dest
-
-    def _evict(self) -> None:
-        idle = [k for k, e in self._entries.items() if not e.users and e.body is not None]
-        for key in idle[: max(0, len(idle) - self.keep)]:
-            self._discard(key)
+        """The body of each archive, in order, not deleted before the block ends."""
+        wanted = []
+        for archive in archives:
+            stat = await asyncio.to_thread(archive.stat)
+            key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            wanted.append((key, functools.partial(_make_body, archive)))
+        async with self._files.using(wanted) as bodies:
+            yield bodies
 
     def clear(self) -> None:
         """Delete every body not in use."""
-        for key in [k for k, e in self._entries.items() if not e.users and e.body is not None]:
-            self._discard(key)
+        self._files.clear()
 
-    def _discard(self, key: tuple[int, ...]) -> None:
-        entry = self._entries.pop(key)
-        if entry.body is not None:
-            entry.body.unlink(missing_ok=True)
+
+async def _make_body(archive: Path, dest: Path) -> None:
+    await asyncio.to_thread(write_body, archive, dest)
