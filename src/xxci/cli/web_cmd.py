@@ -69,7 +69,7 @@ class LocalLogBackend:
     async def report(self, query: ReportQuery) -> dict[str, Any]:
         return await query_report(self._store, self._cache, query)
 
-    async def run(self, run: str, at_seq: int = 0) -> dict[str, Any]:
+    async def run_report(self, run: str, at_seq: int = 0) -> dict[str, Any]:
         row = await self._store.get_run(await resolve_run(self._store, run))
         query = ReportQuery(pipeline=row.pipeline, run=row.number, at_seq=at_seq)
         return await query_report(self._store, self._cache, query)
@@ -84,10 +84,10 @@ class LocalLogBackend:
         return await self._store.last_seq()
 
     async def events(
-        self, run: str, since: int, follow: bool
+        self, run: str, since_seq: int, follow: bool
     ) -> AsyncGenerator[RecordedEvent, None]:
         run_id = await resolve_run(self._store, run) if run else ""
-        async for rec in event_feed(self._store, run_id, since, follow, LOCAL_POLL_SECONDS):
+        async for rec in event_feed(self._store, run_id, since_seq, follow, LOCAL_POLL_SECONDS):
             yield rec
 
     async def logs(

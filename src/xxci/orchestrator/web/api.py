@@ -54,12 +54,12 @@ async def runs(request: web.Request) -> web.StreamResponse:
 async def run(request: web.Request) -> web.StreamResponse:
     backend = request.app[STATE].backend
     at = query_number(request, "at")
-    return web.json_response(await backend.run(request.match_info["run"], at))
+    return web.json_response(await backend.run_report(request.match_info["run"], at))
 
 
 async def job(request: web.Request) -> web.StreamResponse:
     backend = request.app[STATE].backend
-    doc = await backend.run(request.match_info["run"])
+    doc = await backend.run_report(request.match_info["run"])
     stage, found = find_job(doc, request.match_info["job"])
     query = ReportQuery(
         pipeline=doc["pipeline"], run=doc["number"], stage=stage["name"], job=found["name"]
@@ -70,7 +70,7 @@ async def job(request: web.Request) -> web.StreamResponse:
 async def log(request: web.Request) -> web.StreamResponse:
     backend = request.app[STATE].backend
     ref, name = request.match_info["run"], request.match_info["job"]
-    doc = await backend.run(ref)
+    doc = await backend.run_report(ref)
     find_job(doc, name)
     attempt = query_number(request, "attempt")
     pieces = backend.logs(doc["run_id"], name, attempt, False)
@@ -104,7 +104,7 @@ async def workers(request: web.Request) -> web.StreamResponse:
 async def events(request: web.Request) -> web.StreamResponse:
     backend = request.app[STATE].backend
     run_ref = request.query.get("run", "").strip()
-    run_id = (await backend.run(run_ref))["run_id"] if run_ref else ""
+    run_id = (await backend.run_report(run_ref))["run_id"] if run_ref else ""
     page = await read_events(
         backend,
         run_id,

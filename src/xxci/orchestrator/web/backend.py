@@ -48,8 +48,9 @@ class Backend(Protocol):
         """The document of ``xxci report`` for ``query``."""
         ...
 
-    async def run(self, run: str, at_seq: int = 0) -> dict[str, Any]:
-        """One run's report (as it stood after event ``at_seq``, 0: now)."""
+    async def run_report(self, run: str, at_seq: int = 0) -> dict[str, Any]:
+        """One run's report (as it stood after event ``at_seq``, 0: now): the document of
+        ``xxci report --pipeline P --run N [--at SEQ]``."""
         ...
 
     async def status(self) -> dict[str, Any]:
@@ -64,8 +65,8 @@ class Backend(Protocol):
         """The position of the newest event of the log."""
         ...
 
-    def events(self, run: str, since: int, follow: bool) -> Events:
-        """Events after ``since`` (of one run, or all: ``run`` empty); with ``follow``,
+    def events(self, run: str, since_seq: int, follow: bool) -> Events:
+        """Events after ``since_seq`` (of one run, or all: ``run`` empty); with ``follow``,
         then new ones, until the run finishes (or forever)."""
         ...
 
@@ -93,7 +94,7 @@ class OrchestratorBackend:
     async def report(self, query: ReportQuery) -> dict[str, Any]:
         return await query_report(self._o.store, self._o.reports, query)
 
-    async def run(self, run: str, at_seq: int = 0) -> dict[str, Any]:
+    async def run_report(self, run: str, at_seq: int = 0) -> dict[str, Any]:
         row = await self._o.store.get_run(await resolve_run(self._o.store, run))
         query = ReportQuery(pipeline=row.pipeline, run=row.number, at_seq=at_seq)
         return await query_report(self._o.store, self._o.reports, query)
@@ -107,9 +108,9 @@ class OrchestratorBackend:
     async def last_seq(self) -> int:
         return await self._o.store.last_seq()
 
-    async def events(self, run: str, since: int, follow: bool) -> Events:
+    async def events(self, run: str, since_seq: int, follow: bool) -> Events:
         run_id = await resolve_run(self._o.store, run) if run else ""
-        async for rec in event_feed(self._o.store, run_id, since, follow, self._poll):
+        async for rec in event_feed(self._o.store, run_id, since_seq, follow, self._poll):
             yield rec
 
     async def logs(self, run: str, job: str, attempt: int, follow: bool) -> Pieces:

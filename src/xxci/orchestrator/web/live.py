@@ -34,7 +34,7 @@ __all__ = ["event_stream", "log_stream"]
 async def event_stream(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     run_ref = request.query.get("run", "").strip()
-    run_id = (await state.backend.run(run_ref))["run_id"] if run_ref else ""
+    run_id = (await state.backend.run_report(run_ref))["run_id"] if run_ref else ""
     resume = last_event_id(request)
     if resume:
         if not resume.isdigit():
@@ -54,7 +54,7 @@ async def _events(backend: Backend, run_id: str, since: int) -> AsyncIterator[Me
 async def log_stream(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     name = request.match_info["job"]
-    doc = await state.backend.run(request.match_info["run"])
+    doc = await state.backend.run_report(request.match_info["run"])
     find_job(doc, name)
     attempt = query_number(request, "attempt")
     after = _log_position(last_event_id(request))

@@ -105,7 +105,7 @@ async def runs(request: web.Request) -> web.StreamResponse:
 async def _run_context(request: web.Request) -> dict[str, Any]:
     state = request.app[STATE]
     at = query_number(request, "at")
-    doc = await state.backend.run(request.match_info["run"], at)
+    doc = await state.backend.run_report(request.match_info["run"], at)
     records = [rec async for rec in state.backend.events(doc["run_id"], 0, False)]
     timeline = [timeline_entry(rec) for rec in records]
     live = not at or not timeline or at >= timeline[-1]["seq"]
@@ -143,7 +143,7 @@ async def cancel(request: web.Request) -> web.StreamResponse:
 async def job(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     name = request.match_info["job"]
-    doc = await state.backend.run(request.match_info["run"])
+    doc = await state.backend.run_report(request.match_info["run"])
     stage, found = find_job(doc, name)
     latest = max(found["attempt"], 1)
     attempt = query_number(request, "attempt", latest, minimum=1)
@@ -183,7 +183,7 @@ async def raw_log(request: web.Request) -> web.StreamResponse:
     """The job's output as stored (bytes, in order), as a file to save."""
     state = request.app[STATE]
     name = request.match_info["job"]
-    doc = await state.backend.run(request.match_info["run"])
+    doc = await state.backend.run_report(request.match_info["run"])
     find_job(doc, name)
     attempt = query_number(request, "attempt", 0)
     pieces = state.backend.logs(doc["run_id"], name, attempt, False)
@@ -205,7 +205,7 @@ async def artifacts(request: web.Request) -> web.StreamResponse:
     """An attempt's artifact archive (a gzip-compressed tar), as a file to save."""
     state = request.app[STATE]
     name = request.match_info["job"]
-    doc = await state.backend.run(request.match_info["run"])
+    doc = await state.backend.run_report(request.match_info["run"])
     find_job(doc, name)
     try:
         attempt = int(request.match_info["attempt"])
@@ -264,7 +264,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         since = 0 if run_ref else max(0, await state.backend.last_seq() - 200)
     run_id = ""
     if run_ref:
-        run_id = (await state.backend.run(run_ref))["run_id"]
+        run_id = (await state.backend.run_report(run_ref))["run_id"]
     page = await read_events(state.backend, run_id, since, kind)
     context: dict[str, Any] = {"events": page.events, "next_since": page.next_since}
     if _fragment(request):
