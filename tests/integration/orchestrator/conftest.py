@@ -32,5 +32,6 @@ async def make_cluster(tmp_path: Path) -> AsyncIterator[ClusterFactory]:
 
 @pytest.fixture
 async def cluster(make_cluster: ClusterFactory) -> Cluster:
-    """A started Cluster with the default options (lease 1 s, heartbeat 0.2 s)."""
+    """A started Cluster with the default options (a fake clock, `xxci server`'s
+    settings, workers heartbeating every 0.2 s)."""
     return await make_cluster()

@@ -252,6 +252,37 @@ async def test_a_message_in_flight_when_the_stream_breaks_is_kept(cluster: Clust
     assert dict(state.jobs["job"].steps) == {0: 0, 1: 0}
 
 
+async def test_a_message_that_cannot_be_handled_ends_the_stream_and_comes_again(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = await cluster.add_worker("w1")
+    run_id = await cluster.submit(ONE_JOB)
+    await cluster.wait_held("job")
+    logs = cluster.orchestrator.logs
+    append = logs.append
+    failed: list[object] = []
+
+    async def fail_once(*args: Any, **kwargs: Any) -> bool:
+        if not failed:
+            failed.append(args)
+            raise OSError("disk full")
+        return await append(*args, **kwargs)
+
+    monkeypatch.setattr(logs, "append", fail_once)
+    await cluster.release("job")
+    state = await cluster.wait_finished(run_id)
+
+    assert state.status is RunStatus.SUCCESS
+    assert failed, "no output was stored"
+    # The output is stored once, after the worker sent it again on its next stream.
+    assert await cluster.log_text(run_id, "job") == "job: make\njob: make check\n"
+    events = await cluster.worker_events(worker.worker_id)
+    assert events[1] == WorkerDisconnected(
+        worker_id=worker.worker_id, reason="could not handle a log_chunk message: disk full"
+    )
+    assert kinds(events) == ["WorkerConnected", "WorkerDisconnected", "WorkerConnected"]
+
+
 # --- lost workers: the attempt runs again ---------------------------------------------
 
 

@@ -154,19 +154,20 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 log.debug("ignoring a message of an unknown kind from %s", session.name)
                 continue
             message, seq = read
-            try:
-                await self._handle(seq, message, session)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                log.exception("handling a message from worker %s failed", session.name)
-                raise HandlingFailed(f"could not handle a {message.kind} message: {err}") from err
+            await self._handle(seq, message, session)
             if isinstance(message, ATTEMPT_MESSAGES):
                 acks.handled(message.key, seq, now=isinstance(message, JobReport))
 
     async def _handle(self, seq: int, message: WorkerMessage, session: WorkerSession) -> None:
-        """Handle message ``seq`` (0 if unnumbered) of the worker's stream."""
-        await self._handlers[type(message)](message, session)
+        """Handle message ``seq`` (0 if unnumbered) of the worker's stream; raises
+        HandlingFailed if its handler fails."""
+        try:
+            await self._handlers[type(message)](message, session)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.exception("handling %s #%d from worker %s failed", message.kind, seq, session.name)
+            raise HandlingFailed(f"could not handle a {message.kind} message: {err}") from err
 
     # --- the handlers, one per kind of message ---------------------------------------
 
