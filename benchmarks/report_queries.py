@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from xxci.common.api import ReportQuery
 from xxci.common.events import (
     Event,
     JobAssigned,
@@ -52,7 +53,7 @@ from xxci.common.events import (
     run_stream,
 )
 from xxci.orchestrator.store import EventStore, ReportCache
-from xxci.orchestrator.views.queries import ReportQuery, query_report, unfinished_runs
+from xxci.orchestrator.views.queries import query_report, unfinished_runs
 from xxci.orchestrator.views.verify import verify_log
 
 FILL_VERSION = 2  # bump when the generated history changes

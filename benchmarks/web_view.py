@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_queries import PIPELINES, filled_copy
 
 from xxci.common.events import WorkerConnected, worker_stream
+from xxci.orchestrator.application import OrchestratorService
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
-from xxci.orchestrator.web import OrchestratorBackend, WebServer
+from xxci.orchestrator.web import WebServer
 
 Timing = tuple[str, list[float], str]
 
@@ -84,7 +85,7 @@ async def main(runs: int, repeat: int, events: int) -> None:
         await filled_copy(runs, home)
         orchestrator = Orchestrator(home, db_name="local.db")
         await orchestrator.start()
-        view = WebServer(OrchestratorBackend(orchestrator), "127.0.0.1:0")
+        view = WebServer(OrchestratorService(orchestrator), "127.0.0.1:0")
         await view.start()
         base = view.url.rstrip("/")
         pipeline = PIPELINES[0]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xxci.cli.client import Client
+from xxci.cli.client.remote import GrpcClient
 from xxci.common.events import RecordedEvent
 
 XXCI = [sys.executable, "-m", "xxci.cli"]
@@ -116,7 +116,7 @@ class Cluster:
 
     def wait_workers(self, count: int, timeout: float = 20.0) -> None:
         async def connected() -> int:
-            async with Client(self.address, TOKEN) as client:
+            async with GrpcClient(self.address, TOKEN) as client:
                 return len((await client.status())["workers"])
 
         deadline = time.monotonic() + timeout
@@ -153,14 +153,14 @@ class Cluster:
         """The run's report, straight from the server's GetRun."""
 
         async def fetch() -> dict[str, Any]:
-            async with Client(self.address, TOKEN) as client:
-                return await client.get_run(run_id)
+            async with GrpcClient(self.address, TOKEN) as client:
+                return await client.run_report(run_id)
 
         return asyncio.run(fetch())
 
     def events(self, run_id: str) -> list[RecordedEvent]:
         async def fetch() -> list[RecordedEvent]:
-            async with Client(self.address, TOKEN) as client:
+            async with GrpcClient(self.address, TOKEN) as client:
                 return [r async for r in client.events(run_id)]
 
         return asyncio.run(fetch())

@@ -11,10 +11,16 @@ import cannot slip past. The rules, inner layers first:
 - ``orchestrator.views``: read models over the store. No runtime or rpc.
 - ``orchestrator.runtime``: the live orchestrator (run book, hub). No rpc, no gRPC, no
   protobuf: it queues domain commands, which ``rpc`` converts.
+- ``orchestrator.application``: the application service, what clients may ask. No rpc,
+  no gRPC.
 - ``orchestrator.rpc``: the gRPC edge. Imported by nothing but the wiring.
 - ``orchestrator.web``: the HTTP edge (pages, JSON API, live feeds), beside rpc: it
   reads through views and runtime, never the stores directly, never rpc. Imported by
   nothing but the wiring.
+- ``cli``: talks to an orchestrator through the API (``common.api``) only: nothing of
+  the store, runtime, application service or worker, except the wiring that starts
+  an orchestrator (``cli.commands.server``, ``cli.client.local``) or a worker
+  (``cli.commands.worker``, ``cli.client.local``).
 - ``worker``: nothing of the orchestrator or the CLI.
 - ``worker.executor``: the executor contract; nothing of the rest of the worker.
 - ``worker.docker``: the Docker executor; the contract, no wire, nothing of the
@@ -48,6 +54,8 @@ WIRE = (
 )
 """gRPC and the protobuf types, and the modules that convert to and from them or call
 over them."""
+CLI_WIRING = ("xxci.cli.commands.server", "xxci.cli.commands.worker", "xxci.cli.client.local")
+"""The CLI modules that start an orchestrator or a worker in the CLI's process."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,30 @@ RULES = [
         "the runtime is served by rpc and speaks in domain values; only rpc knows the wire",
     ),
     Rule(
+        "xxci.orchestrator.application*",
+        (*WIRE, "xxci.orchestrator.rpc*", "xxci.worker*", "xxci.cli*"),
+        "the application service is what clients may ask; rpc serves it, not the reverse",
+    ),
+    Rule(
+        "xxci.orchestrator.runtime*",
+        ("xxci.orchestrator.application*",),
+        "the application service drives the runtime, never the other way round",
+    ),
+    Rule(
+        "xxci.cli*",
+        (
+            "xxci.orchestrator.store*",
+            "xxci.orchestrator.runtime*",
+            "xxci.orchestrator.application*",
+            "xxci.worker*",
+            "aiosqlite",
+            "sqlite3",
+            "aiodocker",
+        ),
+        "the CLI talks to an orchestrator through the API; only the wiring starts one",
+        allowed=CLI_WIRING,
+    ),
+    Rule(
         "xxci.orchestrator.rpc*",
         ("xxci.worker*", "xxci.cli*"),
         "the orchestrator's edge serves workers and clients; it does not import them",
@@ -136,7 +168,7 @@ RULES = [
         "xxci.*",
         ("xxci.orchestrator.rpc*",),
         "only the wiring starts a gRPC server",
-        allowed=("xxci.orchestrator.rpc*", "xxci.cli.server_cmd", "xxci.cli.local"),
+        allowed=("xxci.orchestrator.rpc*", "xxci.cli.commands.server", "xxci.cli.client.local"),
     ),
     Rule(
         "xxci.orchestrator.web*",
@@ -154,7 +186,7 @@ RULES = [
         "xxci.*",
         ("xxci.orchestrator.web*",),
         "only the wiring serves the web view",
-        allowed=("xxci.orchestrator.web*", "xxci.cli.server_cmd", "xxci.cli.web_cmd"),
+        allowed=("xxci.orchestrator.web*", "xxci.cli.commands.server", "xxci.cli.commands.web"),
     ),
     Rule(
         "xxci.worker*",
@@ -280,6 +312,15 @@ def test_the_layers_hold() -> None:
         ("xxci.orchestrator.web.reads", "xxci.orchestrator.store"),
         ("xxci.orchestrator.rpc.server", "xxci.orchestrator.web.app"),
         ("xxci.orchestrator.runtime.orchestrator", "xxci.orchestrator.web"),
+        ("xxci.orchestrator.application.service", "grpc"),
+        ("xxci.orchestrator.application.service", "xxci.orchestrator.rpc.server"),
+        ("xxci.orchestrator.runtime.orchestrator", "xxci.orchestrator.application"),
+        ("xxci.cli.commands.cancel", "xxci.orchestrator.store"),
+        ("xxci.cli.commands.status", "xxci.orchestrator.runtime.orchestrator"),
+        ("xxci.cli.commands.run", "xxci.worker.connection.agent"),
+        ("xxci.cli.client.remote", "xxci.orchestrator.application"),
+        ("xxci.cli.display.progress", "aiosqlite"),
+        ("xxci.cli.commands.run", "xxci.orchestrator.rpc.server"),
     ],
 )
 def test_a_wrong_import_is_caught(module: str, imported: str) -> None:

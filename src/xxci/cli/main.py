@@ -1,48 +1,54 @@
-"""The ``xxci`` command: one group, each command in a module of its own."""
+"""The ``xxci`` command: one group, each command in a module of its own.
+
+A command's module is imported only when that command runs (or help lists them all),
+so ``xxci check`` and ``xxci dry-run`` start without gRPC, SQLite or Docker clients.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import asyncclick as click
 
 from xxci import __version__
-from xxci.cli.cancel_cmd import cancel
-from xxci.cli.check import check
-from xxci.cli.dry_run import dry_run
-from xxci.cli.events_cmd import events
-from xxci.cli.logs_cmd import logs
-from xxci.cli.play_cmd import play
-from xxci.cli.report_cmd import report
-from xxci.cli.run_cmd import run
-from xxci.cli.server_cmd import server
-from xxci.cli.status_cmd import status
-from xxci.cli.verify_cmd import verify
-from xxci.cli.web_cmd import web
-from xxci.cli.worker_cmd import worker
+
+COMMANDS = {
+    "run": "xxci.cli.commands.run",
+    "cancel": "xxci.cli.commands.cancel",
+    "play": "xxci.cli.commands.play",
+    "server": "xxci.cli.commands.server",
+    "worker": "xxci.cli.commands.worker",
+    "check": "xxci.cli.commands.check",
+    "dry-run": "xxci.cli.commands.dry_run",
+    "report": "xxci.cli.commands.report",
+    "status": "xxci.cli.commands.status",
+    "logs": "xxci.cli.commands.logs",
+    "events": "xxci.cli.commands.events",
+    "verify": "xxci.cli.commands.verify",
+    "web": "xxci.cli.commands.web",
+}
+"""Command name -> the module whose ``command`` it is."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group that imports a command's module when the command is looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command: click.Command = importlib.import_module(module).command
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="xxci")
 def cli() -> None:
     """xxci: pipelines from YAML, run on workers in Docker or locally."""
-
-
-cli.add_command(run)
-cli.add_command(cancel)
-cli.add_command(play)
-cli.add_command(server)
-cli.add_command(worker)
-
-
-cli.add_command(check)
-cli.add_command(dry_run)
-cli.add_command(report)
-cli.add_command(status)
-cli.add_command(logs)
-cli.add_command(events)
-cli.add_command(verify)
-cli.add_command(web)
 
 
 def main() -> None:

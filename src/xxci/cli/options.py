@@ -38,7 +38,7 @@ class Selector:
 def selector_options(command: F) -> F:
     """Add ``--file PATH``, ``--pipeline NAME`` and ``--repo PATH|URL`` (passed as
     ``pipeline_file``, ``pipeline_name`` and ``repo``; turn ``repo`` into a folder with
-    :func:`xxci.cli.selection.resolve_repo`)."""
+    :func:`xxci.cli.repo.selection.resolve_repo`)."""
     options = [
         click.option(
             "--file",
@@ -81,7 +81,7 @@ def override_option(command: F) -> F:
 def context_options(command: F) -> F:
     """Add what rules are decided against: ``--source`` and the repeatable
     ``--variable NAME=VALUE`` (passed as ``source`` and ``variables``)."""
-    from xxci.cli.run_context import SOURCES
+    from xxci.cli.repo.run_context import SOURCES
 
     options = [
         click.option(

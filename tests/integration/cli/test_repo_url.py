@@ -9,7 +9,7 @@ import pytest
 from asyncclick.testing import CliRunner
 
 from xxci.cli.main import cli
-from xxci.cli.selection import is_url
+from xxci.cli.repo.selection import is_url
 
 PIPELINE = """\
 pipeline: {name: remote}

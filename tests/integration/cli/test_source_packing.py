@@ -6,8 +6,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from xxci.cli.gitinfo import worktree_files
-from xxci.cli.run_cmd import prepare_source
+from xxci.cli.repo.gitinfo import worktree_files
+from xxci.cli.repo.source import prepare_source
 
 
 def git(root: Path, *args: str) -> None:

@@ -14,7 +14,8 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.executor import FakeJob, FakeStep
 from tests.integration.orchestrator.conftest import ClusterFactory
 from tests.integration.orchestrator.harness import SETTINGS, Cluster, Entry
-from xxci.cli.client import Client
+from xxci.cli.client.remote import GrpcClient
+from xxci.common.api import Submission
 from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK
 from xxci.common.events import JobAssigned, JobStarted, encode_event
@@ -121,16 +122,8 @@ async def test_a_restarted_orchestrator_resumes_the_run_from_its_log(
 
 async def test_cancel_stops_the_running_job_on_its_worker(cluster: Cluster) -> None:
     worker = await cluster.add_worker("w1")
-    async with Client(cluster.address) as client:
-        submitted = await client.submit(
-            file_name="test.yml",
-            yaml_text=TWO_STAGES,
-            overrides=[],
-            repo="",
-            branch="",
-            commit="",
-            source_blob="",
-        )
+    async with GrpcClient(cluster.address) as client:
+        submitted = await client.submit(Submission(file_name="test.yml", yaml_text=TWO_STAGES))
         run_id = submitted.run_id
         await cluster.wait_held("compile")
         await cluster.wait_for_event(run_id, "JobStarted", "compile", 1)

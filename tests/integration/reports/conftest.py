@@ -52,9 +52,16 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve(data_dir: Path, db_name: str = "events.db") -> AsyncIterator[Served]:
-    settings = Settings(lease_ttl=10, heartbeat_interval=0.2)
-    orchestrator = Orchestrator(data_dir, db_name=db_name, settings=settings)
+async def serve(data_dir: Path, *, local: bool = False) -> AsyncIterator[Served]:
+    """An orchestrator on ``data_dir``; ``local``: the local one of ``$XXCI_HOME``
+    (``local.db``), which ``--local`` commands of other processes reach too."""
+    orchestrator = Orchestrator(
+        data_dir,
+        db_name="local.db" if local else "events.db",
+        report_dir=data_dir / "reports" if local else None,
+        local=local,
+        settings=Settings(lease_ttl=10, heartbeat_interval=0.2),
+    )
     server = OrchestratorServer(orchestrator, "127.0.0.1:0", token=TOKEN)
     await server.start()
     try:

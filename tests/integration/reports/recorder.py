@@ -1,13 +1,16 @@
 """Recorded runs for the reporting tests, made by the real orchestrator core.
 
 :class:`Recorder` starts a real :class:`Orchestrator` on ``$XXCI_HOME/local.db`` (no
-gRPC, no worker) and plays the worker itself: it appends the events a worker's
-messages become, through the RunBook, so the fold, the scheduler and the per-run
-report files all run for real. :func:`run_cli` invokes the real CLI in-process.
+worker) and plays the worker itself: it appends the events a worker's messages
+become, through the RunBook, so the fold, the scheduler and the per-run report files
+all run for real. While it runs it holds ``$XXCI_HOME`` as the local orchestrator,
+served on loopback like ``xxci run --local`` serves it, so ``--local`` commands (of
+this process or another) reach it. :func:`run_cli` invokes the real CLI in-process.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from xxci.common.events import JobAssigned, JobAttemptLost, JobFinished, JobStar
 from xxci.common.spec import load_pipeline_text
 from xxci.common.status import FailureReason, JobStatus
 from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 
 IMAGE = "busybox:1"
@@ -50,13 +54,14 @@ class Recorder:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.o = Orchestrator(home, db_name="local.db", report_dir=home / "reports", local=True)
+        self.server = OrchestratorServer(self.o, "127.0.0.1:0", token=secrets.token_urlsafe(8))
 
     async def __aenter__(self) -> Recorder:
-        await self.o.start()
+        await self.server.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.o.stop()
+        await self.server.stop(grace=0.1)
 
     async def submit(
         self, text: str, *, repo: str = "demo", branch: str = "main", commit: str = "c0ffee" * 6

@@ -1,6 +1,6 @@
 """``xxci events`` and ``xxci logs``: the raw log for audit, and job output, followed
-while a job runs (locally by polling the log another writer appends to, remotely
-through StreamLogs from a real worker)."""
+while a job runs (from another process through the local orchestrator's endpoint, and
+remotely through StreamLogs from a real worker)."""
 
 from __future__ import annotations
 
@@ -102,25 +102,32 @@ async def xxci_process(home: Path, *args: str) -> asyncio.subprocess.Process:
 
 
 async def test_follow_stops_when_the_run_finishes(home: Path) -> None:
-    """Local followers poll: the writer (here the recorder) is another connection, or
-    another process."""
+    """The local orchestrator runs in the recorder; --local followers in another process
+    and in this one reach it through the endpoint it publishes, and end with the run."""
     history = await record_history(home)
     run_id = history["build#3"].run_id
-    logs = await xxci_process(home, "logs", "--local", "--follow", "build#3", "lib")
-    events = asyncio.create_task(run_cli("events", "--local", "--follow", "build#3"))
-    await asyncio.sleep(0.5)
-    assert not events.done(), "following a run in flight"
     async with Recorder(home) as r:
+        logs = await xxci_process(home, "logs", "--local", "--follow", "build#3", "lib")
+        events = asyncio.create_task(run_cli("events", "--local", "--follow", "build#3"))
         await r.output(run_id, "lib", 1, [("stdout", b"compiling\n")])
-        await asyncio.sleep(0.3)
+        await eventually_readable(logs, b"compiling\n")
+        assert not events.done(), "following a run in flight"
         await r.output(run_id, "lib", 1, [("stderr", b"done\n")])
         await r.finish(run_id, "lib", exit_code=1)
-    async with asyncio.timeout(10):
-        followed = await events
-        out, err = await logs.communicate()
+        async with asyncio.timeout(10):
+            followed = await events
+            rest, err = await logs.communicate()
+    out = b"compiling\n" + rest
     assert (logs.returncode, out, err) == (0, b"compiling\ndone\n", b"")
     assert followed.exit_code == 0
     assert followed.stdout.splitlines()[-1].split()[5:] == ["RunFinished", "status=FAILED"]
+
+
+async def eventually_readable(process: asyncio.subprocess.Process, expected: bytes) -> None:
+    """Read ``expected`` from the process's stdout (it has started following)."""
+    assert process.stdout is not None
+    async with asyncio.timeout(20):
+        assert await process.stdout.readexactly(len(expected)) == expected
 
 
 SLOW = f"""
@@ -134,8 +141,9 @@ jobs:
 
 async def test_logs_follow_a_running_job_on_a_worker(tmp_path: Path, home: Path) -> None:
     """Held by the fake executor, the job runs until released; a follower through the
-    server (StreamLogs) and one reading the log file (--local, another process) both
-    print everything, in order, and end with the job."""
+    server (StreamLogs) and one of another process (--local, which finds the directory
+    held and uses the endpoint published there) both print everything, in order, and
+    end with the job."""
     release = asyncio.Event()
     executor = FakeExecutor(
         {
@@ -148,7 +156,7 @@ async def test_logs_follow_a_running_job_on_a_worker(tmp_path: Path, home: Path)
         }
     )
     expected = b"$ first\none\n$ second\ntwo\n"
-    async with serve(home, db_name="local.db") as served, worker(served, executor, tmp_path):
+    async with serve(home, local=True) as served, worker(served, executor, tmp_path):
         state = await served.orchestrator.submit(load_pipeline_text(SLOW, "slow.yml"))
         await eventually(lambda: "held" in executor.runs, what="the job to start")
         await executor.run_of("held").started.wait()

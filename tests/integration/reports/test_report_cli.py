@@ -336,7 +336,7 @@ async def test_a_run_outside_the_filters_is_named(history: dict[str, RunState]) 
 async def test_the_filters_cross_the_wire(home: Path, history: dict[str, RunState]) -> None:
     """A served log answers --branch and --status as the local one does."""
     _, local, _ = await report("--branch", "main", "--status", "success", "--format", "json")
-    async with serve(home, db_name="local.db") as served:
+    async with serve(home, local=True) as served:
         args = ("--branch", "main", "--status", "success", "--format", "json")
         result = await run_cli("report", *served.args, *args)
     assert result.exit_code == 0

@@ -8,9 +8,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from xxci.common.api import ReportQuery
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStore, ReportCache
-from xxci.orchestrator.views.queries import ReportQuery, query_report
+from xxci.orchestrator.views.queries import query_report
 
 
 async def listing(home: Path, **filters: Any) -> list[tuple[str, int]]:

@@ -197,7 +197,7 @@ async def test_remote_answers_equal_local_ones(home: Path, history: dict[str, Ru
         ["--pipeline", "nope"],
     ]
     local = [await run_cli("report", "--local", *q) for q in queries]
-    async with serve(home, db_name="local.db") as served:
+    async with serve(home, local=True) as served:
         remote = [await run_cli("report", *served.args, *q) for q in queries]
         verified = await run_cli("verify", *served.args)
         status = await run_cli("status", *served.args, "--format", "json")

@@ -16,8 +16,9 @@ import pytest
 
 from tests.integration.reports.conftest import TOKEN, Served, history, home, serve
 from tests.integration.reports.recorder import run_cli
+from xxci.orchestrator.application import OrchestratorService
 from xxci.orchestrator.domain.state import RunState
-from xxci.orchestrator.web import OrchestratorBackend, WebServer
+from xxci.orchestrator.web import WebServer
 
 __all__ = ["TOKEN", "Site", "history", "home", "site_of", "sse_messages"]
 
@@ -56,9 +57,9 @@ class Site:
 
 
 @contextlib.asynccontextmanager
-async def site_of(data_dir: Path, db_name: str = "events.db") -> AsyncIterator[Site]:
-    async with serve(data_dir, db_name=db_name) as served:
-        web = WebServer(OrchestratorBackend(served.orchestrator), "127.0.0.1:0", token=TOKEN)
+async def site_of(data_dir: Path, *, local: bool = False) -> AsyncIterator[Site]:
+    async with serve(data_dir, local=local) as served:
+        web = WebServer(OrchestratorService(served.orchestrator), "127.0.0.1:0", token=TOKEN)
         await web.start()
         try:
             jar = aiohttp.CookieJar(unsafe=True)  # keep cookies of 127.0.0.1
@@ -71,7 +72,7 @@ async def site_of(data_dir: Path, db_name: str = "events.db") -> AsyncIterator[S
 @pytest.fixture
 async def site(home: Path, history: dict[str, RunState]) -> AsyncIterator[Site]:
     """The recorded history (see ``record_history``) behind the web view."""
-    async with site_of(home, db_name="local.db") as s:
+    async with site_of(home, local=True) as s:
         yield s
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.e2e.cluster import free_port
-from tests.integration.reports.recorder import BUILD, Recorder, run_cli
+from tests.integration.reports.recorder import run_cli
 from tests.integration.web.conftest import sse_messages
 from xxci.orchestrator.domain.state import RunState
 
@@ -73,15 +73,21 @@ async def test_web_local_serves_the_log_live(home: Path, history: dict[str, RunS
                 listing = await response.json()
             assert [r["run_id"] for r in listing["runs"]] == [r["run_id"] for r in expected["runs"]]
             async with http.get(url + "api/v1/workers") as response:
-                assert (await response.json())["workers"] is None
+                assert (await response.json())["workers"] == []
             last = listing["runs"][-1]["last_seq"]
             async with http.get(f"{url}api/v1/events/stream?since={last}") as response:
                 stream = sse_messages(response)
-                async with Recorder(home) as r:  # another process appends to the log
-                    state = await r.submit(BUILD)
+                # A --local command of another process goes through the web process's
+                # orchestrator, and the page's feed shows what it recorded.
+                canceled = await run_cli("cancel", "--local", "build#3", "ship")
+                assert canceled.exit_code == 0, canceled.stderr
                 async with asyncio.timeout(10):
                     message = await anext(stream)
-            assert json.loads(message["data"])["data"]["run_id"] == state.run_id
+            event = json.loads(message["data"])
+            assert (event["type"], event["stream"]) == (
+                "CancelRequested",
+                f"run:{history['build#3'].run_id}",
+            )
     finally:
         proc.send_signal(signal.SIGINT)
         async with asyncio.timeout(15):

@@ -111,7 +111,7 @@ async def test_hostile_names_show_as_text(tmp_path: Path, home: Path) -> None:
                 ("stdout", b"<script>alert(3)</script>\n"),
             ],
         )
-    async with site_of(home, db_name="local.db") as site:
+    async with site_of(home, local=True) as site:
         for path in (
             f"/runs/{run_id}",
             "/runs",
@@ -151,7 +151,7 @@ async def test_downloads_of_the_log_and_the_artifacts(tmp_path: Path, home: Path
                 JobFinished(job, 1, "SUCCESS", 0, artifacts_blob=blob.digest),
             ],
         )
-    async with site_of(home, db_name="local.db") as site:
+    async with site_of(home, local=True) as site:
         base = f"{site.url}/runs/{run_id}/jobs/%3Cimg%20src=x%20onerror=alert(1)%3E"
         page = await site.page(base.removeprefix(site.url))
         assert (

@@ -12,7 +12,7 @@ from asyncclick.testing import CliRunner, Result
 
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from tests.fakes.orchestrator import FakeServer, eventually
-from xxci.cli import worker_cmd
+from xxci.cli.commands import worker as worker_cmd
 from xxci.cli.main import cli
 from xxci.common.pb.v1 import worker_pb2
 

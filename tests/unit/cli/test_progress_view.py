@@ -9,7 +9,7 @@ from datetime import timedelta
 from rich.console import Console
 
 from tests.unit.domain.harness import T0, Scenario, job, pipeline
-from xxci.cli.progress import Progress, failure_notes, run_headline, time_cell
+from xxci.cli.display.progress import Progress, failure_notes, run_headline, time_cell
 from xxci.common.events import JobFinished
 from xxci.common.status import FailureReason
 

@@ -11,9 +11,10 @@ import pytest
 from rich.console import Console
 
 from tests.unit.domain.harness import Scenario, job, pipeline
-from xxci.cli.render import local_time, status_text, table
+from xxci.cli.display.text import local_time, status_text, table
+from xxci.common.api import ReportQuery
 from xxci.common.errors import UsageError
-from xxci.orchestrator.views.queries import ReportQuery, parse_run_ref
+from xxci.orchestrator.views.queries import parse_run_ref
 from xxci.orchestrator.views.report import narrow, run_report, summary_of
 from xxci.orchestrator.views.verify import differences
 

@@ -98,7 +98,6 @@ def test_status_document_lists_waiting_and_running_jobs() -> None:
             ],
         }
     ]
-    assert status_report([s.state], None)["workers"] is None
 
 
 def test_a_need_that_failed_and_a_lost_attempt() -> None:

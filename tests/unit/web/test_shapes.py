@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from xxci.common.api import LogPiece
 from xxci.common.errors import NotFoundError
 from xxci.common.events import JobFinished, RecordedEvent, RunCreated, StageStarted
-from xxci.orchestrator.views.feeds import LogPiece
 from xxci.orchestrator.web.reads import artifacts_by_attempt, find_job, log_chunks, needs_of
 from xxci.orchestrator.web.sse import Message
 from xxci.orchestrator.web.templating import make_templates, seconds_text

@@ -40,6 +40,11 @@ class Plan:
     def job_count(self) -> int:
         return sum(len(wave) for stage in self.stages for wave in stage.waves)
 
+    @property
+    def widest_wave(self) -> int:
+        """The most jobs that can run at the same time (stages run one after another)."""
+        return max((len(wave) for stage in self.stages for wave in stage.waves), default=0)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "pipeline": self.pipeline,

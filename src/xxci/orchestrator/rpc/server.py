@@ -10,6 +10,7 @@ import grpc
 from xxci.common.auth import TokenAuthInterceptor
 from xxci.common.errors import UsageError
 from xxci.common.pb.v1 import blob_pb2_grpc, pipeline_pb2_grpc, worker_pb2_grpc
+from xxci.orchestrator.application import OrchestratorService
 from xxci.orchestrator.rpc.blob_service import BlobServicer
 from xxci.orchestrator.rpc.pipeline_service import PipelineServicer
 from xxci.orchestrator.rpc.worker_service import WorkerServicer
@@ -31,7 +32,9 @@ GRPC_OPTIONS = [
 
 
 class OrchestratorServer:
-    """An :class:`Orchestrator` served over gRPC. ``port`` is known after ``start``."""
+    """An :class:`Orchestrator` served over gRPC. ``port`` is known after ``start``,
+    which also publishes the address in the data directory (with the token, for a local
+    orchestrator) for other processes that find the directory taken."""
 
     def __init__(
         self,
@@ -61,7 +64,9 @@ class OrchestratorServer:
         interceptors = [TokenAuthInterceptor(self._token)] if self._token else []
         server = grpc.aio.server(interceptors=interceptors, options=GRPC_OPTIONS)
         o = self.orchestrator
-        pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(PipelineServicer(o), server)
+        pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(
+            PipelineServicer(OrchestratorService(o)), server
+        )
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(
             WorkerServicer(o.runs, o.hub, o.logs, o.clock), server
         )
@@ -80,6 +85,7 @@ class OrchestratorServer:
             ) from err
         await server.start()
         self._server = server
+        o.publish(self.address, self._token or "")
         log.info("orchestrator listening on %s (data in %s)", self.address, o.data_dir)
 
     async def stop(self, grace: float = 2.0) -> None:

@@ -1,6 +1,8 @@
 """The orchestrator: the event log, the run book, the worker hub and their loop.
 
-One instance serves one data directory (``events.db`` and ``blobs/``). ``start()``
+One instance serves one data directory (``events.db`` and ``blobs/``), and holds its
+lock (:mod:`xxci.orchestrator.store.dir_lock`) while it runs: a second orchestrator on
+the same directory, in this process or another, fails to start. ``start()``
 replays every unfinished run from the log and carries on where it was; the loop
 then hands out work, expires leases, delivers cancels and lets time-based decisions
 (timeouts) happen. ``--local`` mode uses this very class, in the CLI's process.
@@ -33,6 +35,7 @@ from xxci.orchestrator.runtime.dispatcher import Dispatcher
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import BlobStore, EventStore, LogStore, ReportCache
+from xxci.orchestrator.store.dir_lock import DataDirLock, Endpoint
 from xxci.orchestrator.views.load import load_run
 from xxci.orchestrator.views.queries import remember_finished
 from xxci.orchestrator.views.report import report_file_text
@@ -67,9 +70,30 @@ class Orchestrator:
         self._caching: set[asyncio.Task[None]] = set()
         self._stepping = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._lock: DataDirLock | None = None
 
     async def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Take the data directory (:class:`DataDirInUse` if another orchestrator has
+        it), open the stores and resume the unfinished runs."""
+        self._lock = DataDirLock.acquire(self.data_dir)
+        try:
+            await self._open()
+        except BaseException:
+            for name in ("reports", "logs", "store"):
+                opened = getattr(self, name, None)
+                if opened is not None:
+                    with contextlib.suppress(Exception):
+                        await opened.close()
+            self._lock.release()
+            raise
+
+    def publish(self, address: str, token: str = "") -> Endpoint:
+        """Say where this orchestrator listens, in its data directory (the token only
+        for a local orchestrator: a server's clients are given theirs)."""
+        assert self._lock is not None, "start() first"
+        return self._lock.publish(address, local=self.local, token=token)
+
+    async def _open(self) -> None:
         self.store = await EventStore.open(self._db_path)
         self.logs = await LogStore.open(self._db_path)
         self.reports = await ReportCache.open(self._db_path)
@@ -89,21 +113,25 @@ class Orchestrator:
         self._loop_task = asyncio.create_task(self._loop(), name="orchestrator-loop")
 
     async def stop(self) -> None:
-        """Stop the loop and close the stores. Safe to call twice."""
-        if self._stopped:
+        """Stop the loop, close the stores and let the data directory go. Safe to call
+        twice, or after a start that failed."""
+        if self._stopped or self._loop_task is None:
             return
         self._stopped = True
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        self._loop_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._loop_task
         for session in self.hub.sessions():
             session.close()
         if self._caching:
             await asyncio.gather(*self._caching, return_exceptions=True)
-        await self.reports.close()
-        await self.logs.close()
-        await self.store.close()
+        try:
+            await self.reports.close()
+            await self.logs.close()
+            await self.store.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
     async def submit(
         self,

@@ -129,8 +129,8 @@ class RunBook:
                 try:
                     state = await self._append(run_id, decided)
                 except ConflictError:
-                    # Another process appended (xxci cancel --local): the decision was
-                    # made on a stale fold. Re-read the log and decide again.
+                    # The log moved on (a change this process recorded meanwhile): the
+                    # decision was made on a stale fold. Re-read the log and decide again.
                     log.info("run %s changed elsewhere; re-reading the log", run_id)
                     state = await self._reload(run_id)
             if state.status.finished:
@@ -138,13 +138,11 @@ class RunBook:
             return state
 
     async def tick(self) -> None:
-        """Let time-based decisions (timeouts, cancel back-stops) happen, and pick up
-        events another process appended (``xxci cancel --local``)."""
+        """Let time-based decisions (timeouts, cancel back-stops) happen. Nothing else
+        appends to the log (one orchestrator per data directory), so the cached states
+        are current and nothing is re-read here."""
         for state in self.active():
             try:
-                if await self._store.stream_version(run_stream(state.run_id)) != state.version:
-                    async with self._lock(state.run_id):
-                        await self._reload(state.run_id)
                 await self.advance(state.run_id)
             except Exception:
                 log.exception("advancing run %s failed", state.run_id)

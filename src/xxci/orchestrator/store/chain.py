@@ -11,15 +11,17 @@ A log written before the chain existed is sealed as it is found when first opene
 its events get their hashes then, and the log records up to which event that was
 (``sealed_up_to``): the chain vouches for those only from that moment on.
 
-This module is pure: hashing, the anchor format, and the diagnosis of a break.
+This module is pure: hashing and the diagnosis of a break (the anchor format is
+:mod:`xxci.common.anchor`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from xxci.common.anchor import Anchor, parse_anchor
 
 __all__ = [
     "GENESIS",
@@ -34,8 +36,6 @@ __all__ = [
 
 GENESIS = "0" * 64
 """The "previous hash" of a log's first event."""
-
-_ANCHOR = re.compile(r"(?P<seq>[0-9]+):(?P<hash>[0-9a-f]{64})")
 
 
 def event_hash(prev: str, stream: str, version: int, type_name: str, data: str, at: str) -> str:
@@ -64,28 +64,6 @@ class ChainRow:
 
     def name(self) -> str:
         return f"event {self.seq} ({self.stream} v{self.version} {self.type})"
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """A point of the chain an auditor kept: event ``seq`` had hash ``hash``."""
-
-    seq: int
-    hash: str
-
-    def __str__(self) -> str:
-        return f"{self.seq}:{self.hash}"
-
-
-def parse_anchor(text: str) -> Anchor:
-    """``Anchor`` from ``SEQ:HASH`` (what ``xxci verify --anchor`` prints); ValueError
-    naming the expected shape otherwise."""
-    match = _ANCHOR.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(
-            f"not an anchor: {text!r} (expected SEQ:HASH, as `xxci verify --anchor` prints)"
-        )
-    return Anchor(int(match.group("seq")), match.group("hash"))
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,27 @@
 """Followable feeds of the log: a job's output and the raw events, for audit.
 
-One implementation for ``PipelineService`` (StreamLogs, GetEvents) and the CLI's
-``--local`` source. Following waits on the stores: in the server's own process an
-append wakes the follower at once; a reader in another process (``--local``) notices
-appends when its ``poll`` seconds run out and it reads again.
+What the application service streams to clients (``xxci logs``, ``xxci events``).
+Following waits on the stores: every append comes from the orchestrator's own process
+(one orchestrator per data directory), so it wakes the follower at once; ``poll`` is
+only a back-stop.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 
+from xxci.common.api import LogPiece
 from xxci.common.errors import NotFoundError
 from xxci.common.events import RecordedEvent, RunFinished, run_stream
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStorage, LogStorage
 
-__all__ = ["LogPiece", "StateOf", "event_feed", "job_output"]
+__all__ = ["StateOf", "event_feed", "job_output"]
 
 StateOf = Callable[[str], Awaitable[RunState]]
 """The current state of a run by id (NotFoundError if there is none)."""
 
 _PAGE = 1000
-
-
-@dataclass(frozen=True)
-class LogPiece:
-    """One chunk of a job attempt's output. ``stream``: stdout, stderr or system (the
-    ``$ command`` lines the worker writes before each script command)."""
-
-    attempt: int
-    seq: int
-    stream: str
-    data: bytes
 
 
 async def job_output(

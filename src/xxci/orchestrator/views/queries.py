@@ -1,7 +1,7 @@
 """Answers to report queries, derived from the event log by replay.
 
-These functions are the one implementation behind ``PipelineService`` (remote) and the
-CLI's ``--local`` source, so a remote and a local answer come from the same code. They
+These functions answer the application service's ``report`` (for every client, local or
+remote, so every answer comes from the same code). They
 read an :class:`EventStorage` (the log and its run index) and a :class:`ReportStorage`
 (finished runs' reports, each valid only while its stream is unchanged): a run with no
 valid cache row is replayed, and, if it has finished, its row is written for next time.
@@ -18,15 +18,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from xxci.common.errors import NotFoundError, UsageError, XxciError
+from xxci.common.api import ReportQuery
+from xxci.common.errors import NotFoundError, XxciError
 from xxci.common.events import RecordedEvent
-from xxci.common.status import RunStatus
 from xxci.orchestrator.domain.state import RunState, replay
 from xxci.orchestrator.store import CachedReport, CacheHit, EventStorage, ReportStorage, RunRow
 from xxci.orchestrator.store.report_cache import Detail
 from xxci.orchestrator.views.report import (
     REPORT_VERSION,
-    Level,
     narrow,
     run_report,
     summary_of,
@@ -34,7 +33,6 @@ from xxci.orchestrator.views.report import (
 
 __all__ = [
     "Folded",
-    "ReportQuery",
     "fold_runs",
     "parse_run_ref",
     "query_report",
@@ -45,66 +43,7 @@ __all__ = [
 
 log = logging.getLogger("xxci.orchestrator")
 
-RUN_STATUSES = tuple(status.value for status in RunStatus)
-
 _RUN_REF = re.compile(r"(?P<pipeline>[^#/\s]+)[#/](?P<number>[0-9]+)")
-
-
-@dataclass(frozen=True)
-class ReportQuery:
-    """The filters of ``xxci report``; each one narrows the previous.
-
-    ``run`` is a run number within ``pipeline``; ``branch`` and ``status`` (a run
-    status, any case) keep the runs that have them; ``at_seq`` (0: now) asks for the
-    report as it stood just after that global event (the status too); ``last`` keeps
-    the newest runs, after leaving out the newest ``skip`` (pages of a listing).
-    ``stages`` lists runs with their stages even when no pipeline is named (the
-    ``pipeline`` level).
-    """
-
-    repo: str = ""
-    pipeline: str = ""
-    run: int = 0
-    stage: str = ""
-    job: str = ""
-    at_seq: int = 0
-    last: int = 0
-    branch: str = ""
-    status: str = ""
-    skip: int = 0
-    stages: bool = False
-
-    def check(self) -> None:
-        """Raise :class:`UsageError` naming the flag a filter needs."""
-        if self.job and not self.stage:
-            raise UsageError("--job needs --stage")
-        if self.stage and not self.pipeline:
-            raise UsageError("--stage needs --pipeline")
-        if self.run and not self.pipeline:
-            raise UsageError("--run needs --pipeline")
-        numbers = (("--run", self.run), ("--at", self.at_seq), ("--last", self.last))
-        for flag, value in (*numbers, ("--skip", self.skip)):
-            if value < 0:
-                raise UsageError(f"{flag} must be a positive number, not {value}")
-        if self.status and self.status.upper() not in RUN_STATUSES:
-            raise UsageError(
-                f"--status must be one of {', '.join(RUN_STATUSES)}, not {self.status!r}"
-            )
-
-    @property
-    def level(self) -> Level:
-        if self.job:
-            return "job"
-        if self.stage:
-            return "stage"
-        if self.run:
-            return "run"
-        return "pipeline" if self.pipeline or self.stages else "runs"
-
-    @property
-    def narrowed(self) -> bool:
-        """Whether a filter beyond the pipeline may leave out some of its runs."""
-        return bool(self.branch or self.status or self.skip)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
 """``xxci status``: runs in flight, why their jobs wait, and the connected workers. Pure.
 
-The runs come from the fold (the RunBook's live states on a server, a replay of the
-unfinished runs locally); the workers are connection facts the hub holds in memory, so
-a local report, which has no hub, knows none (``workers`` is None).
+The runs come from the fold (the RunBook's live states); the workers are connection
+facts the hub holds in memory.
 
 Why a job waits, as the scheduler and the dispatcher would see it:
 
@@ -46,9 +45,7 @@ class WorkerView:
         return 0 if self.draining else max(0, self.capacity - len(self.running))
 
 
-def status_report(
-    active: Sequence[RunState], workers: Sequence[WorkerView] | None
-) -> dict[str, Any]:
+def status_report(active: Sequence[RunState], workers: Sequence[WorkerView]) -> dict[str, Any]:
     """The status document::
 
         {"status_version": 1,
@@ -56,8 +53,7 @@ def status_report(
                    "jobs": [{"name", "stage", "status", "attempt", "worker",
                              "queued_at", "started_at", "reason"}]}],
          "workers": [{"id", "name", "capacity", "free", "labels", "draining",
-                      "running": [{"run_id", "pipeline", "number", "job", "attempt"}]}]
-                    or null when unknown (local)}
+                      "running": [{"run_id", "pipeline", "number", "job", "attempt"}]}]}
 
     ``jobs`` lists the unfinished jobs of running stages; ``reason`` says why a PENDING
     or QUEUED one waits (null for running ones).
@@ -68,12 +64,12 @@ def status_report(
     return {
         "status_version": STATUS_VERSION,
         "runs": runs,
-        "workers": None if workers is None else [_worker_entry(w, by_id) for w in workers],
+        "workers": [_worker_entry(w, by_id) for w in workers],
     }
 
 
 def queue_reasons(
-    active: Sequence[RunState], workers: Sequence[WorkerView] | None
+    active: Sequence[RunState], workers: Sequence[WorkerView]
 ) -> dict[tuple[str, str], str]:
     """Why each QUEUED job of ``active`` is still waiting, by ``(run id, job)``."""
     queued = [
@@ -82,8 +78,6 @@ def queue_reasons(
         for js in queued_jobs(state)
         if not js.worker_id and js.name in state.specs
     ]
-    if workers is None:
-        return {(q.run_id, q.job): "waiting for a worker" for q in queued}
     names = {w.worker_id: w.name for w in workers}
     slots = [WorkerSlot(w.worker_id, w.free, w.labels) for w in workers]
     soon = {(a.run_id, a.job): a.worker_id for a in match(queued, slots)}

@@ -21,10 +21,10 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xxci.common.api import VerifyResult
 from xxci.common.events import RecordedEvent, RunCreated
 from xxci.orchestrator.domain.state import replay
 from xxci.orchestrator.store import Anchor, CachedReport, EventStorage, ReportStorage, RunRow
@@ -32,50 +32,10 @@ from xxci.orchestrator.store.run_index import finished_seq_of, row_from_event
 from xxci.orchestrator.views.queries import Folded
 from xxci.orchestrator.views.report import run_report, summary_of
 
-__all__ = ["VerifyResult", "differences", "verify_log"]
+__all__ = ["differences", "verify_log"]
 
 CHUNK_RUNS = 200
 MAX_DIFFS_PER_DOCUMENT = 10
-
-
-@dataclass
-class VerifyResult:
-    """How much was checked, and every difference found.
-
-    ``chained``: events the hash chain vouches for, up to ``head`` (``SEQ:HASH``, "" if
-    the chain is broken or the log empty); events up to ``sealed_up_to`` were in the
-    log when the chain was added, at ``sealed_at``. ``anchor``: the anchor checked
-    ("" if none); a failed one is among the problems.
-    """
-
-    runs: int = 0
-    events: int = 0
-    problems: list[str] = field(default_factory=list)
-    chained: int = 0
-    head: str = ""
-    sealed_up_to: int = 0
-    sealed_at: str = ""
-    anchor: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> VerifyResult:
-        return cls(
-            runs=int(doc["runs"]),
-            events=int(doc["events"]),
-            problems=[str(p) for p in doc["problems"]],
-            chained=int(doc.get("chained", 0)),
-            head=str(doc.get("head", "")),
-            sealed_up_to=int(doc.get("sealed_up_to", 0)),
-            sealed_at=str(doc.get("sealed_at", "")),
-            anchor=str(doc.get("anchor", "")),
-        )
 
 
 async def verify_log(

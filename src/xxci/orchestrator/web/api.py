@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from xxci.orchestrator.views.queries import ReportQuery
+from xxci.common.api import ReportQuery
 from xxci.orchestrator.web.reads import (
     EVENTS_PER_PAGE,
     RUNS_PER_PAGE,

@@ -15,9 +15,9 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from xxci.common.api import RUN_STATUSES
 from xxci.common.errors import NotFoundError
 from xxci.common.events import EVENT_TYPES
-from xxci.orchestrator.views.queries import RUN_STATUSES
 from xxci.orchestrator.web.reads import (
     RUNS_PER_PAGE,
     RunFilters,

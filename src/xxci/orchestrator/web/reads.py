@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from xxci.common.api import RUN_STATUSES, LogPiece, ReportQuery
 from xxci.common.errors import NotFoundError, UsageError
 from xxci.common.events import EVENT_TYPES, JobFinished, RecordedEvent, RunCreated
 from xxci.orchestrator.views.audit import event_document, event_fields
-from xxci.orchestrator.views.feeds import LogPiece
-from xxci.orchestrator.views.queries import RUN_STATUSES, ReportQuery
 from xxci.orchestrator.web.backend import Backend
 
 __all__ = [

@@ -84,6 +84,11 @@ class PipelineServiceStub:
                 request_serializer=xxci_dot_v1_dot_pipeline__pb2.VerifyRequest.SerializeToString,
                 response_deserializer=xxci_dot_v1_dot_pipeline__pb2.ReportResponse.FromString,
                 _registered_method=True)
+        self.GetLogHead = channel.unary_unary(
+                '/xxci.v1.PipelineService/GetLogHead',
+                request_serializer=xxci_dot_v1_dot_pipeline__pb2.GetLogHeadRequest.SerializeToString,
+                response_deserializer=xxci_dot_v1_dot_pipeline__pb2.LogHead.FromString,
+                _registered_method=True)
 
 
 class PipelineServiceServicer:
@@ -163,6 +168,13 @@ class PipelineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLogHead(self, request, context):
+        """Where the log stands: its newest global position and the pipelines with runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PipelineServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -215,6 +227,11 @@ def add_PipelineServiceServicer_to_server(servicer, server):
                     servicer.Verify,
                     request_deserializer=xxci_dot_v1_dot_pipeline__pb2.VerifyRequest.FromString,
                     response_serializer=xxci_dot_v1_dot_pipeline__pb2.ReportResponse.SerializeToString,
+            ),
+            'GetLogHead': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLogHead,
+                    request_deserializer=xxci_dot_v1_dot_pipeline__pb2.GetLogHeadRequest.FromString,
+                    response_serializer=xxci_dot_v1_dot_pipeline__pb2.LogHead.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -487,6 +504,33 @@ class PipelineService:
             '/xxci.v1.PipelineService/Verify',
             xxci_dot_v1_dot_pipeline__pb2.VerifyRequest.SerializeToString,
             xxci_dot_v1_dot_pipeline__pb2.ReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLogHead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xxci.v1.PipelineService/GetLogHead',
+            xxci_dot_v1_dot_pipeline__pb2.GetLogHeadRequest.SerializeToString,
+            xxci_dot_v1_dot_pipeline__pb2.LogHead.FromString,
             options,
             channel_credentials,
             insecure,

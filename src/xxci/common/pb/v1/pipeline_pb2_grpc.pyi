@@ -59,6 +59,8 @@ class PipelineServiceStub:
     """Replay the whole log and check everything derived from it (run index, report
     cache): {"runs": N, "events": M, "problems": ["..."]}.
     """
+    GetLogHead: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.GetLogHeadRequest, _pipeline_pb2.LogHead]
+    """Where the log stands: its newest global position and the pipelines with runs."""
 
 @_typing.type_check_only
 class PipelineServiceAsyncStub(PipelineServiceStub):
@@ -91,6 +93,8 @@ class PipelineServiceAsyncStub(PipelineServiceStub):
     """Replay the whole log and check everything derived from it (run index, report
     cache): {"runs": N, "events": M, "problems": ["..."]}.
     """
+    GetLogHead: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.GetLogHeadRequest, _pipeline_pb2.LogHead]  # type: ignore[assignment]
+    """Where the log stands: its newest global position and the pipelines with runs."""
 
 class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -180,5 +184,13 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
         """Replay the whole log and check everything derived from it (run index, report
         cache): {"runs": N, "events": M, "problems": ["..."]}.
         """
+
+    @_abc_1.abstractmethod
+    def GetLogHead(
+        self,
+        request: _pipeline_pb2.GetLogHeadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.LogHead, _abc.Awaitable[_pipeline_pb2.LogHead]]:
+        """Where the log stands: its newest global position and the pipelines with runs."""
 
 def add_PipelineServiceServicer_to_server(servicer: PipelineServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import asyncclick as click
 
-from xxci.cli.connection import server_options
+from xxci.cli.client.connect import connect, server_options
 from xxci.cli.options import exits_cleanly, plural
-from xxci.cli.sources import open_source
+from xxci.common.anchor import Anchor, parse_anchor
+from xxci.common.api import VerifyResult
 from xxci.common.errors import UsageError
-from xxci.orchestrator.store import Anchor, parse_anchor
-from xxci.orchestrator.views.verify import VerifyResult
 
 
 @click.command("verify")
@@ -48,8 +47,8 @@ async def verify(
     `xxci verify --anchor SEQ:HASH` to prove nothing up to that event has changed.
     """
     checked_anchor = _parse(anchor) if anchor else None
-    async with open_source(local, server, token, tls_ca) as source:
-        result = await source.verify(checked_anchor)
+    async with connect(local, server, token, tls_ca, existing=True) as api:
+        result = await api.verify(str(checked_anchor) if checked_anchor else "")
     checked = f"{plural(result.runs, 'run')}, {plural(result.events, 'event')}"
     if result.ok:
         click.echo(f"verified {checked}: all derived data agrees with the log")
@@ -87,3 +86,6 @@ def _chain_line(result: VerifyResult) -> str:
             f" 1..{result.sealed_up_to}: those are vouched for from then on"
         )
     return line
+
+
+command = verify

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import asyncclick as click
 
-from xxci.cli.connection import server_options
+from xxci.cli.client.connect import connect, server_options
+from xxci.cli.display.status_view import status_view
+from xxci.cli.display.text import dump_document, make_console, print_all
 from xxci.cli.options import exits_cleanly
-from xxci.cli.render import dump_document, make_console, print_all, status_view
-from xxci.cli.sources import open_source
 
 
 @click.command("status")
@@ -39,9 +39,12 @@ async def status(
     [{name, stage, status, attempt, worker, queued_at, started_at, reason}]],
     "workers": [{id, name, capacity, free, labels, draining, running}] or null}.
     """
-    async with open_source(local, server, token, tls_ca) as source:
-        doc = await source.status()
+    async with connect(local, server, token, tls_ca, existing=True) as api:
+        doc = await api.status()
     if fmt == "json":
         click.echo(dump_document(doc, "json"), nl=False)
         return
     print_all(make_console(), status_view(doc, datetime.now(UTC)))
+
+
+command = status

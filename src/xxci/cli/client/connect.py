@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncclick as click
 
-from xxci.cli.client import Client
-from xxci.cli.local import local_orchestrator
-from xxci.common.errors import (
-    UsageError,
-)
+from xxci.common.api import OrchestratorApi
+from xxci.common.errors import UsageError
+
+__all__ = ["connect", "server_options", "xxci_home"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def xxci_home() -> Path:
+    """Where local state lives: ``$XXCI_HOME`` (default ``~/.xx-pipeline``)."""
+    return Path(os.environ.get("XXCI_HOME") or Path.home() / ".xx-pipeline").expanduser()
 
 
 def server_options(command: F) -> F:
@@ -50,19 +55,27 @@ async def connect(
     server: str | None,
     token: str | None,
     tls_ca: Path | None = None,
-    with_worker: bool = True,
-) -> AsyncIterator[Client]:
-    """A client for ``--local`` (starting the in-process orchestrator) or ``--server``."""
+    *,
+    jobs: int = 0,
+    existing: bool = False,
+) -> AsyncIterator[OrchestratorApi]:
+    """The orchestrator's API: ``--local`` (which wins over XXCI_SERVER) or the one at
+    ``server``; UsageError when neither is given.
+
+    ``jobs``: with ``--local``, also run a worker of that capacity in this process.
+    ``existing``: with ``--local``, NotFoundError when there is no local log yet.
+    """
     if local:
-        async with (
-            local_orchestrator(with_worker=with_worker) as endpoint,
-            Client(endpoint.address, endpoint.token) as client,
-        ):
-            yield client
+        from xxci.cli.client.local import local_api  # the orchestrator: only for --local
+
+        async with local_api(xxci_home(), jobs=jobs, existing=existing) as api:
+            yield api
         return
     if not server:
         raise UsageError(
             "no orchestrator given: pass --server HOST:PORT, set XXCI_SERVER, or use --local"
         )
-    async with Client(server, token, tls_ca) as client:
+    from xxci.cli.client.remote import GrpcClient
+
+    async with GrpcClient(server, token, tls_ca) as client:
         yield client

@@ -10,10 +10,8 @@ from pathlib import Path
 import asyncclick as click
 from rich.console import Console
 
-from xxci.cli.client import Client
-from xxci.cli.connection import connect, server_options
-from xxci.cli.follow import follow_run
-from xxci.cli.gitinfo import archive, describe, show, worktree_files
+from xxci.cli.client.connect import connect, server_options
+from xxci.cli.display.follow import follow_run
 from xxci.cli.options import (
     Selector,
     check_overrides,
@@ -21,36 +19,24 @@ from xxci.cli.options import (
     exits_cleanly,
     override_option,
     selector_options,
+    whole_number,
 )
-from xxci.cli.run_context import run_context
-from xxci.cli.selection import context_root, resolve_repo, selected_files
-from xxci.common.archives import pack_directory
-from xxci.common.errors import (
-    SpecError,
-    UsageError,
-)
-from xxci.common.spec import LoadedFile, diagnostics_of, display_path, load_files
+from xxci.cli.repo.gitinfo import describe
+from xxci.cli.repo.run_context import run_context
+from xxci.cli.repo.selection import context_root, resolve_repo, selected_files
+from xxci.cli.repo.source import prepare_source
+from xxci.common.api import OrchestratorApi, Submission
+from xxci.common.errors import SpecError, UsageError
+from xxci.common.spec import LoadedFile, Pipeline, diagnostics_of, display_path, load_files, plan
 from xxci.common.spec.context import RunContext
 from xxci.common.spec.runtime_support import refuse_unsupported
 
-
-def prepare_source(
-    repo_root: Path, pipeline_file: Path, tmp: Path, commit: str | None
-) -> tuple[Path, str]:
-    """The source tree as an archive, and the pipeline file's text, from the working
-    tree or (with ``--commit``) from that commit."""
-    if commit:
-        return archive(repo_root, commit, tmp / "source.tar"), show(
-            repo_root, commit, pipeline_file
-        )
-    # What a clone would hold plus uncommitted work, never what .gitignore leaves out
-    # (virtualenvs, build output); outside git, the whole folder.
-    source = pack_directory(repo_root, tmp / "source.tar", only=worktree_files(repo_root))
-    return source, pipeline_file.read_text(encoding="utf-8")
+MAX_LOCAL_JOBS = 32
+"""The most jobs a ``--local`` run runs at once unless ``--jobs`` says otherwise."""
 
 
 async def submit_and_follow(
-    client: Client,
+    api: OrchestratorApi,
     *,
     pipeline_file: Path,
     repo_root: Path,
@@ -68,25 +54,34 @@ async def submit_and_follow(
         source, yaml_text = await asyncio.to_thread(
             prepare_source, repo_root, pipeline_file, Path(tmp), checkout.commit if commit else None
         )
-        source_blob = await client.upload(source)
-    file_name = display_path(pipeline_file)
-    reply = await client.submit(
-        file_name=file_name,
-        yaml_text=yaml_text,
-        overrides=overrides,
-        repo=checkout.repo,
-        branch=checkout.branch,
-        commit=checkout.commit,
-        source_blob=source_blob,
-        context=context,
+        source_blob = await api.upload_source(source)
+    submitted = await api.submit(
+        Submission(
+            file_name=display_path(pipeline_file),
+            yaml_text=yaml_text,
+            overrides=overrides,
+            repo=checkout.repo,
+            branch=checkout.branch,
+            commit=checkout.commit,
+            source_blob=source_blob,
+            context=context,
+        )
     )
     console.print(
-        f"run {reply.run_id}: pipeline {reply.pipeline} #{reply.number}"
+        f"run {submitted.run_id}: pipeline {submitted.pipeline} #{submitted.number}"
         + (f" on {checkout.branch}" if checkout.branch else "")
         + (f" at {checkout.commit[:12]}" if checkout.commit else ""),
         highlight=False,
     )
-    return await follow_run(client, reply.run_id, console, verbose=verbose, local=local)
+    return await follow_run(api, submitted.run_id, console, verbose=verbose, local=local)
+
+
+def local_jobs(pipeline: Pipeline, jobs: str | None) -> int:
+    """How many jobs a ``--local`` run runs at once: ``--jobs``, or as many as the
+    widest wave of the plan can use (at most :data:`MAX_LOCAL_JOBS`)."""
+    if jobs is not None:
+        return whole_number(jobs, "--jobs")
+    return max(1, min(plan(pipeline).widest_wave, MAX_LOCAL_JOBS))
 
 
 def make_console() -> Console:
@@ -116,6 +111,13 @@ def pick_one(files: list[LoadedFile]) -> LoadedFile:
     help="Run the tree of this commit (default: the working tree, recorded as HEAD).",
 )
 @context_options
+@click.option(
+    "-j",
+    "--jobs",
+    metavar="N",
+    help="With --local: run at most N jobs at once (default: as many as the widest wave"
+    f" of the plan, at most {MAX_LOCAL_JOBS}).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Stream every job's output.")
 @exits_cleanly
 async def run(
@@ -131,16 +133,19 @@ async def run(
     commit: str | None,
     source: str,
     variables: tuple[str, ...],
+    jobs: str | None,
     verbose: bool,
 ) -> None:
     """Run a pipeline and follow it to the end.
 
     Validates the pipeline file, uploads the source tree, submits the run to the
-    orchestrator (--server, XXCI_SERVER, or --local for one in this process) and shows
+    orchestrator (--server, XXCI_SERVER, or --local for the local one) and shows
     each job's state as it changes. Exit status: 0 success, 1 the run failed or was
     canceled (or the file is invalid), 2 bad command line.
     """
     check_overrides(overrides)
+    if jobs is not None and not local:
+        raise UsageError("--jobs goes with --local (a server's workers have their own capacity)")
     repo_path = resolve_repo(repo, branch=branch)
     selector = Selector(pipeline_file, pipeline_name, repo_path)
     paths = selected_files(selector)
@@ -149,10 +154,11 @@ async def run(
     chosen = pick_one(load_files(paths, overrides, context))
     assert chosen.pipeline is not None
     refuse_unsupported(chosen.pipeline)
+    capacity = local_jobs(chosen.pipeline, jobs) if local else 0
     console = make_console()
-    async with connect(local, server, token, tls_ca) as client:
+    async with connect(local, server, token, tls_ca, jobs=capacity) as api:
         ok = await submit_and_follow(
-            client,
+            api,
             pipeline_file=chosen.path,
             repo_root=root,
             overrides=overrides,
@@ -165,3 +171,6 @@ async def run(
         )
     if not ok:
         raise click.exceptions.Exit(1)
+
+
+command = run

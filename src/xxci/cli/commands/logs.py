@@ -6,10 +6,9 @@ from pathlib import Path
 
 import asyncclick as click
 
-from xxci.cli.connection import server_options
-from xxci.cli.interrupt import until_interrupted
+from xxci.cli.client.connect import connect, server_options
+from xxci.cli.display.interrupt import until_interrupted
 from xxci.cli.options import exits_cleanly, whole_number
-from xxci.cli.sources import open_source
 
 
 @click.command("logs")
@@ -39,12 +38,15 @@ async def logs(
     """
     number = whole_number(attempt, "--attempt")
     out = click.get_binary_stream("stdout")
-    async with open_source(local, server, token, tls_ca) as source:
+    async with connect(local, server, token, tls_ca, existing=True) as api:
         shown = 0
-        async for piece in until_interrupted(source.logs(run, job, number, follow)):
+        async for piece in until_interrupted(api.logs(run, job, number, follow)):
             if shown and piece.attempt != shown:
                 out.flush()
                 click.echo(f"--- attempt {piece.attempt} ---", err=True)
             shown = piece.attempt
             out.write(piece.data)
             out.flush()
+
+
+command = logs

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from xxci.cli.gitinfo import worktree_files
+from xxci.cli.repo.gitinfo import worktree_files
 from xxci.common.errors import UsageError
 from xxci.common.spec.context import DEFAULT_BRANCH, RunContext
 from xxci.common.spec.files import DirectoryFiles, RepoFiles

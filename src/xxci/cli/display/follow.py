@@ -9,8 +9,8 @@ import signal
 from rich.console import Console
 from rich.text import Text
 
-from xxci.cli.client import Client
-from xxci.cli.progress import Progress
+from xxci.cli.display.progress import Progress
+from xxci.common.api import OrchestratorApi
 from xxci.common.errors import ConnectionFailed
 from xxci.common.events import JobStarted
 from xxci.common.status import JobStatus
@@ -20,13 +20,14 @@ RECONNECT_SECONDS = 60
 
 
 async def follow_run(
-    client: Client, run_id: str, console: Console, *, verbose: bool, local: bool
+    api: OrchestratorApi, run_id: str, console: Console, *, verbose: bool, local: bool
 ) -> bool:
     """Show the run's progress until it ends; True if it succeeded.
 
-    Ctrl-C: a local run is canceled (its orchestrator lives in this process), a remote
-    one is left running (detached). A dropped connection to a remote orchestrator is
-    retried for a while: the watch replays the run from its start, so nothing is missed.
+    Ctrl-C: a local run is canceled (it was started for this command), a remote one is
+    left running (detached). A dropped connection to a remote orchestrator is retried
+    for a while: the watch replays the run from its start, so nothing is missed. A
+    local orchestrator that is gone does not come back at its address: no retry.
     """
     followers: list[asyncio.Task[None]] = []
     progress = Progress(console, local=local)
@@ -34,7 +35,9 @@ async def follow_run(
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, interrupted.set)
-    watcher = asyncio.create_task(_watch(client, run_id, progress, followers, verbose))
+    watcher = asyncio.create_task(
+        _watch(api, run_id, progress, followers, verbose, retry=not local)
+    )
     try:
         with progress:
             ticker = asyncio.create_task(_tick(progress))
@@ -53,7 +56,7 @@ async def follow_run(
                         )
                         break
                     progress.log("canceling the run (interrupt again to stop waiting)...")
-                    await client.cancel(run_id)
+                    await api.cancel(run_id)
                     loop.remove_signal_handler(signal.SIGINT)
                     loop.add_signal_handler(signal.SIGINT, watcher.cancel)
                 with contextlib.suppress(asyncio.CancelledError):
@@ -91,28 +94,29 @@ def log_hints(state: RunState | None, local: bool) -> list[str]:
 
 
 async def _watch(
-    client: Client,
+    api: OrchestratorApi,
     run_id: str,
     progress: Progress,
     followers: list[asyncio.Task[None]],
     verbose: bool,
+    retry: bool,
 ) -> None:
     deadline = RECONNECT_SECONDS
     while True:
         try:
             progress.state = None  # the watch replays the run from its first event
-            async for rec in client.watch(run_id):
+            async for rec in api.watch(run_id):
                 progress.feed(rec)
                 deadline = RECONNECT_SECONDS
                 if verbose and isinstance(rec.event, JobStarted):
                     followers.append(
                         asyncio.create_task(
-                            _follow_logs(client, run_id, rec.event.job, rec.event.attempt, progress)
+                            _follow_logs(api, run_id, rec.event.job, rec.event.attempt, progress)
                         )
                     )
             return
         except ConnectionFailed as err:
-            if deadline <= 0:
+            if not retry or deadline <= 0:
                 raise
             progress.log(f"lost the orchestrator ({err}); retrying...")
             await asyncio.sleep(2)
@@ -126,10 +130,10 @@ async def _tick(progress: Progress) -> None:
 
 
 async def _follow_logs(
-    client: Client, run_id: str, job: str, attempt: int, progress: Progress
+    api: OrchestratorApi, run_id: str, job: str, attempt: int, progress: Progress
 ) -> None:
     pending = b""
-    async for chunk in client.logs(run_id, job, attempt=attempt, follow=True):
+    async for chunk in api.logs(run_id, job, attempt=attempt, follow=True):
         pending += chunk.data
         *lines, pending = pending.split(b"\n")
         for line in lines:

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from xxci.cli.render import STYLE, fmt_seconds
+from xxci.cli.display.text import STYLE, fmt_seconds
 from xxci.common.events import JobAwaitingPlay, RecordedEvent
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
 from xxci.orchestrator.domain.state import JobState, RunState, apply

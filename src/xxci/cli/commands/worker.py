@@ -154,3 +154,6 @@ async def worker(
     finally:
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
+
+
+command = worker

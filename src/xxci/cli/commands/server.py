@@ -12,10 +12,11 @@ import asyncclick as click
 
 from xxci.cli.options import exits_cleanly
 from xxci.common.errors import UsageError
+from xxci.orchestrator.application import OrchestratorService
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
-from xxci.orchestrator.web import OrchestratorBackend, WebServer
+from xxci.orchestrator.web import WebServer
 
 
 @click.command("server")
@@ -100,7 +101,7 @@ async def server(
     srv = OrchestratorServer(orchestrator, listen, token=token, tls_cert=tls_cert, tls_key=tls_key)
     view = None
     if http_listen:
-        backend = OrchestratorBackend(orchestrator)
+        backend = OrchestratorService(orchestrator)
         view = WebServer(  # checks HOST:PORT before anything starts
             backend, http_listen, token=token, tls_cert=tls_cert, tls_key=tls_key
         )
@@ -121,3 +122,6 @@ async def server(
         if view is not None:
             await view.stop()
         await srv.stop()
+
+
+command = server

@@ -10,6 +10,7 @@ from typing import Any
 import asyncclick as click
 from ruamel.yaml import YAML
 
+from xxci.cli.display.plan_text import render_text
 from xxci.cli.options import (
     Selector,
     check_overrides,
@@ -18,9 +19,8 @@ from xxci.cli.options import (
     override_option,
     selector_options,
 )
-from xxci.cli.plan_text import render_text
-from xxci.cli.run_context import run_context
-from xxci.cli.selection import context_root, resolve_repo, selected_files
+from xxci.cli.repo.run_context import run_context
+from xxci.cli.repo.selection import context_root, resolve_repo, selected_files
 from xxci.common.errors import SpecError, UsageError
 from xxci.common.spec import (
     diagnostics_of,
@@ -96,3 +96,6 @@ def to_yaml(data: dict[str, Any]) -> str:
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
+
+
+command = dry_run

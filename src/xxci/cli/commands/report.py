@@ -6,12 +6,12 @@ from pathlib import Path
 
 import asyncclick as click
 
-from xxci.cli.connection import server_options
-from xxci.cli.gitinfo import describe
+from xxci.cli.client.connect import connect, server_options
+from xxci.cli.display.report_view import report_view
+from xxci.cli.display.text import dump_document, make_console, print_all
 from xxci.cli.options import exits_cleanly, whole_number
-from xxci.cli.render import dump_document, make_console, print_all, report_view
-from xxci.cli.sources import open_source
-from xxci.orchestrator.views.queries import ReportQuery
+from xxci.cli.repo.gitinfo import describe
+from xxci.common.api import ReportQuery
 
 FORMATS = ["text", "json", "yaml"]
 
@@ -104,9 +104,12 @@ async def report(
         status=status or "",
     )
     query.check()
-    async with open_source(local, server, token, tls_ca) as source:
-        doc = await source.report(query)
+    async with connect(local, server, token, tls_ca, existing=True) as api:
+        doc = await api.report(query)
     if fmt != "text":
         click.echo(dump_document(doc, fmt), nl=False)
         return
     print_all(make_console(), report_view(doc, query.level))
+
+
+command = report

@@ -15,8 +15,8 @@ from xxci.cli.options import (
     plural,
     selector_options,
 )
-from xxci.cli.run_context import run_context
-from xxci.cli.selection import context_root, resolve_repo, selected_files
+from xxci.cli.repo.run_context import run_context
+from xxci.cli.repo.selection import context_root, resolve_repo, selected_files
 from xxci.common.errors import SpecError
 from xxci.common.spec import diagnostics_of, load_files
 
@@ -67,3 +67,6 @@ def check(
     diagnostics = diagnostics_of(files)
     if diagnostics:
         raise SpecError(diagnostics)
+
+
+command = check

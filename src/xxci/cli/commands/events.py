@@ -6,11 +6,10 @@ from pathlib import Path
 
 import asyncclick as click
 
-from xxci.cli.connection import server_options
-from xxci.cli.interrupt import until_interrupted
+from xxci.cli.client.connect import connect, server_options
+from xxci.cli.display.event_view import event_json, event_line
+from xxci.cli.display.interrupt import until_interrupted
 from xxci.cli.options import exits_cleanly, whole_number
-from xxci.cli.render import event_json, event_line
-from xxci.cli.sources import open_source
 
 
 @click.command("events")
@@ -53,6 +52,9 @@ async def events(
     """
     after = whole_number(since, "--since", minimum=0)
     render = event_json if fmt == "json" else event_line
-    async with open_source(local, server, token, tls_ca) as source:
-        async for rec in until_interrupted(source.events(run or "", after, follow)):
+    async with connect(local, server, token, tls_ca, existing=True) as api:
+        async for rec in until_interrupted(api.events(run or "", after, follow)):
             click.echo(render(rec))
+
+
+command = events

@@ -1,0 +1,166 @@
+"""The API (:class:`~xxci.common.api.OrchestratorApi`) over gRPC: ``PipelineService``
+and ``BlobService`` of an orchestrator in another process.
+
+Only this module knows the pipeline messages; gRPC failures become xxci errors in one
+place (:meth:`GrpcClient._translated`), chained to the original.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncGenerator, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from xxci.common.api import (
+    LogPiece,
+    Outcome,
+    ReportQuery,
+    Submission,
+    Submitted,
+    VerifyResult,
+)
+from xxci.common.auth import open_channel, translate_rpc_error
+from xxci.common.blobs import upload_file
+from xxci.common.closing import AsyncClosing
+from xxci.common.convert import log_stream_from_pb, record_from_pb
+from xxci.common.events import RecordedEvent
+from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc, pipeline_pb2, pipeline_pb2_grpc
+
+__all__ = ["GrpcClient"]
+
+
+class GrpcClient(AsyncClosing):
+    """A connection to one orchestrator. Use as ``async with GrpcClient(...) as c``."""
+
+    def __init__(self, target: str, token: str | None = None, tls_ca: Path | None = None) -> None:
+        self.target = target
+        self._channel = open_channel(target, token, tls_ca)
+        self._stub = pipeline_pb2_grpc.PipelineServiceStub(self._channel)
+        self._blobs = blob_pb2_grpc.BlobServiceStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """A failed call raises the xxci error it means (see ``translate_rpc_error``)."""
+        try:
+            yield
+        except grpc.aio.AioRpcError as err:
+            raise translate_rpc_error(err, self.target) from err
+
+    async def upload_source(self, path: Path) -> str:
+        with self._translated():
+            return await upload_file(self._channel, path)
+
+    async def submit(self, submission: Submission) -> Submitted:
+        request = pipeline_pb2.SubmitRunRequest(
+            file_name=submission.file_name,
+            yaml_text=submission.yaml_text,
+            overrides=list(submission.overrides),
+            repo=submission.repo,
+            branch=submission.branch,
+            commit=submission.commit,
+            source_blob=submission.source_blob,
+        )
+        if submission.context is not None:
+            context = submission.context
+            request.pipeline_source = context.source
+            request.default_branch = context.default_branch
+            request.tag = context.tag
+            request.commit_message = context.commit_message
+            request.variables.update(context.variables)
+            request.changed_files.extend(context.changed_files or ())
+            request.changes_known = context.changed_files is not None
+            request.project = context.project
+        with self._translated():
+            reply = await self._stub.SubmitRun(request)
+        return Submitted(reply.run_id, reply.pipeline, reply.number)
+
+    async def watch(self, run: str) -> AsyncGenerator[RecordedEvent, None]:
+        with self._translated():
+            async for msg in self._stub.WatchRun(pipeline_pb2.WatchRunRequest(run_id=run)):
+                yield record_from_pb(msg)
+
+    async def events(
+        self, run: str = "", since_seq: int = 0, follow: bool = False
+    ) -> AsyncGenerator[RecordedEvent, None]:
+        request = pipeline_pb2.GetEventsRequest(run_id=run, since_seq=since_seq, follow=follow)
+        with self._translated():
+            async for msg in self._stub.GetEvents(request):
+                yield record_from_pb(msg)
+
+    async def logs(
+        self, run: str, job: str, attempt: int = 0, follow: bool = False
+    ) -> AsyncGenerator[LogPiece, None]:
+        request = pipeline_pb2.StreamLogsRequest(
+            run_id=run, job=job, attempt=attempt, follow=follow
+        )
+        with self._translated():
+            async for msg in self._stub.StreamLogs(request):
+                yield LogPiece(msg.attempt, msg.seq, log_stream_from_pb(msg.stream), msg.data)
+
+    async def cancel(self, run: str, job: str = "") -> Outcome:
+        with self._translated():
+            reply = await self._stub.CancelRun(pipeline_pb2.CancelRunRequest(run_id=run, job=job))
+        return Outcome(reply.accepted, reply.message)
+
+    async def report(self, query: ReportQuery) -> dict[str, Any]:
+        request = pipeline_pb2.QueryRunsRequest(
+            repo=query.repo,
+            pipeline=query.pipeline,
+            run_number=query.run,
+            stage=query.stage,
+            job=query.job,
+            at_seq=query.at_seq,
+            limit=query.last,
+            branch=query.branch,
+            status=query.status,
+            skip=query.skip,
+            stages=query.stages,
+        )
+        with self._translated():
+            return _document(await self._stub.QueryRuns(request))
+
+    async def run_report(self, run: str, at_seq: int = 0) -> dict[str, Any]:
+        with self._translated():
+            reply = await self._stub.GetRun(pipeline_pb2.GetRunRequest(run_id=run, at_seq=at_seq))
+        return _document(reply)
+
+    async def status(self) -> dict[str, Any]:
+        with self._translated():
+            return _document(await self._stub.GetStatus(pipeline_pb2.GetStatusRequest()))
+
+    async def play(self, run: str, job: str) -> Outcome:
+        with self._translated():
+            reply = await self._stub.PlayJob(pipeline_pb2.PlayJobRequest(run_id=run, job=job))
+        return Outcome(reply.accepted, reply.message)
+
+    async def verify(self, anchor: str = "") -> VerifyResult:
+        with self._translated():
+            reply = await self._stub.Verify(pipeline_pb2.VerifyRequest(anchor=anchor))
+        return VerifyResult.from_dict(_document(reply))
+
+    async def pipelines(self) -> list[str]:
+        with self._translated():
+            head = await self._stub.GetLogHead(pipeline_pb2.GetLogHeadRequest())
+        return list(head.pipelines)
+
+    async def last_seq(self) -> int:
+        with self._translated():
+            head = await self._stub.GetLogHead(pipeline_pb2.GetLogHeadRequest())
+        return head.last_seq
+
+    async def blob(self, digest: str) -> AsyncGenerator[bytes, None]:
+        with self._translated():
+            async for chunk in self._blobs.Download(blob_pb2.BlobRef(digest=digest)):
+                yield chunk.data
+
+
+def _document(reply: pipeline_pb2.ReportResponse) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(reply.json)
+    return doc

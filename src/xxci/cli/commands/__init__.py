@@ -1,0 +1,1 @@
+"""One module per ``xxci`` command; ``xxci.cli.main`` imports each only when it runs."""

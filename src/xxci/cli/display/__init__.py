@@ -1,0 +1,1 @@
+"""What the commands print: live progress, reports, status and events as text."""

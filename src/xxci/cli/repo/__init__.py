@@ -1,0 +1,1 @@
+"""The repository side of a run: which pipeline files, git facts, the source archive."""

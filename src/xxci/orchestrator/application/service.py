@@ -1,0 +1,153 @@
+"""The orchestrator's application service: :class:`~xxci.common.api.OrchestratorApi`
+implemented once, over an :class:`Orchestrator`.
+
+Everything a client may ask goes through here: the gRPC ``PipelineService`` is a thin
+adapter that converts its messages to these calls, and ``--local`` commands in the
+orchestrator's own process call this object directly. Errors are the API's
+(:mod:`xxci.common.errors`); nothing here knows the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from xxci.common.anchor import parse_anchor
+from xxci.common.api import (
+    LogPiece,
+    Outcome,
+    ReportQuery,
+    Submission,
+    Submitted,
+    VerifyResult,
+)
+from xxci.common.errors import UsageError, XxciError
+from xxci.common.events import RecordedEvent, RunFinished, run_stream
+from xxci.common.spec import load_pipeline_text
+from xxci.common.spec.context import DEFAULT_BRANCH, RunContext
+from xxci.common.spec.files import NO_FILES, ArchiveFiles
+from xxci.common.spec.runtime_support import refuse_unsupported
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
+from xxci.orchestrator.views.feeds import event_feed, job_output
+from xxci.orchestrator.views.queries import query_report, resolve_run
+from xxci.orchestrator.views.verify import verify_log
+
+__all__ = ["OrchestratorService"]
+
+FOLLOW_POLL_SECONDS = 1.0
+"""A back-stop for followers: appends in this process wake them at once."""
+
+
+class OrchestratorService:
+    """The :class:`~xxci.common.api.OrchestratorApi` of one running orchestrator."""
+
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self._o = orchestrator
+
+    async def upload_source(self, path: Path) -> str:
+        return (await self._o.blobs.put_file(path)).digest
+
+    async def submit(self, submission: Submission) -> Submitted:
+        if submission.source_blob and not self._o.blobs.exists(submission.source_blob):
+            raise XxciError(f"source blob {submission.source_blob} was not uploaded")
+        pipeline = load_pipeline_text(
+            submission.yaml_text,
+            submission.file_name or "pipeline.yml",
+            list(submission.overrides),
+            self._run_context(submission),
+        )
+        refuse_unsupported(pipeline)
+        state = await self._o.submit(
+            pipeline,
+            repo=submission.repo,
+            branch=submission.branch,
+            commit=submission.commit,
+            source_blob=submission.source_blob,
+        )
+        return Submitted(state.run_id, state.pipeline.name, state.number)
+
+    def _run_context(self, submission: Submission) -> RunContext:
+        """What the run's rules are decided against; ``include`` and ``exists`` read its
+        source archive."""
+        given = submission.context or RunContext()
+        default_branch = given.default_branch or DEFAULT_BRANCH
+        blob = submission.source_blob
+        return replace(
+            given,
+            # A run that names neither a branch nor a tag is one of the default branch.
+            branch=submission.branch or ("" if given.tag else default_branch),
+            commit=submission.commit,
+            default_branch=default_branch,
+            source=given.source or "push",
+            files=ArchiveFiles(self._o.blobs.path(blob)) if blob else NO_FILES,
+        )
+
+    async def watch(self, run: str) -> AsyncGenerator[RecordedEvent, None]:
+        run_id = await resolve_run(self._o.store, run)
+        stream = run_stream(run_id)
+        version = 0
+        while True:
+            last_seq = await self._o.store.last_seq()
+            for rec in await self._o.store.read_stream(stream, after_version=version):
+                version = rec.version
+                yield rec
+                if isinstance(rec.event, RunFinished):
+                    return
+            await self._o.store.wait_for(last_seq, FOLLOW_POLL_SECONDS)
+
+    async def events(
+        self, run: str = "", since_seq: int = 0, follow: bool = False
+    ) -> AsyncGenerator[RecordedEvent, None]:
+        run_id = await resolve_run(self._o.store, run) if run else ""
+        async for rec in event_feed(self._o.store, run_id, since_seq, follow, FOLLOW_POLL_SECONDS):
+            yield rec
+
+    async def logs(
+        self, run: str, job: str, attempt: int = 0, follow: bool = False
+    ) -> AsyncGenerator[LogPiece, None]:
+        run_id = await resolve_run(self._o.store, run)
+        output = job_output(
+            self._o.runs.get, self._o.logs, run_id, job, attempt, follow, FOLLOW_POLL_SECONDS
+        )
+        async for piece in output:
+            yield piece
+
+    async def cancel(self, run: str, job: str = "") -> Outcome:
+        run_id = await resolve_run(self._o.store, run)
+        decision = await self._o.cancel(run_id, job, reason="requested by user")
+        return Outcome(decision.accepted, decision.message)
+
+    async def play(self, run: str, job: str) -> Outcome:
+        run_id = await resolve_run(self._o.store, run)
+        decision = await self._o.play(run_id, job, by="xxci play")
+        return Outcome(decision.accepted, decision.message)
+
+    async def report(self, query: ReportQuery) -> dict[str, Any]:
+        return await query_report(self._o.store, self._o.reports, query)
+
+    async def run_report(self, run: str, at_seq: int = 0) -> dict[str, Any]:
+        row = await self._o.store.get_run(await resolve_run(self._o.store, run))
+        query = ReportQuery(pipeline=row.pipeline, run=row.number, at_seq=at_seq)
+        return await query_report(self._o.store, self._o.reports, query)
+
+    async def status(self) -> dict[str, Any]:
+        return self._o.status()
+
+    async def verify(self, anchor: str = "") -> VerifyResult:
+        try:
+            checked = parse_anchor(anchor) if anchor else None
+        except ValueError as err:
+            raise UsageError(f"--anchor: {err}") from None
+        return await verify_log(self._o.store, self._o.reports, self._o.report_dir, checked)
+
+    async def pipelines(self) -> list[str]:
+        return await self._o.store.pipelines()
+
+    async def last_seq(self) -> int:
+        return await self._o.store.last_seq()
+
+    async def blob(self, digest: str) -> AsyncGenerator[bytes, None]:
+        async for chunk in self._o.blobs.read_chunks(digest):
+            yield chunk
