@@ -35,6 +35,21 @@ def test_waves_follow_needs_within_a_stage() -> None:
     ]
 
 
+def test_the_widest_wave_is_the_most_jobs_at_once() -> None:
+    pipeline = load(
+        with_jobs(
+            """\
+            - {name: compile, stage: build, script: [x]}
+            - {name: unit, stage: test, needs: [compile], script: [x]}
+            - {name: lint, stage: test, script: [x]}
+            - {name: docs, stage: test, script: [x]}
+            - {name: package, stage: test, needs: [unit, lint], script: [x]}
+            """
+        )
+    )
+    assert plan(pipeline).widest_wave == 3  # unit, lint and docs; compile ran before
+
+
 def test_plan_to_dict() -> None:
     pipeline = load(with_jobs("- {name: a, stage: build, script: [x]}\n", stages="[build]"))
     the_plan = plan(pipeline)

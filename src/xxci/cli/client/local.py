@@ -41,7 +41,7 @@ from xxci.common.errors import ConnectionFailed, NotFoundError, UsageError, Xxci
 from xxci.orchestrator.application import OrchestratorService
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
-from xxci.orchestrator.store.dir_lock import DataDirInUse, Endpoint
+from xxci.orchestrator.store.dir_lock import DataDirInUse, Endpoint, read_holder
 from xxci.worker.connection.agent import WorkerAgent
 
 __all__ = ["LOCAL_DB", "local_api"]
@@ -66,6 +66,9 @@ async def local_api(
     """
     db = home / LOCAL_DB
     if existing and not db.is_file():
+        holder = read_holder(home)
+        if holder is not None and holder.endpoint is not None and not holder.endpoint.local:
+            raise _server_holds(DataDirInUse(home, holder), holder.endpoint)
         raise NotFoundError(
             f"no local runs yet: {db} does not exist (local runs: xxci run --local)"
         )
@@ -83,16 +86,19 @@ async def local_api(
                 await asyncio.sleep(0.05)
                 continue
             if not endpoint.local:
-                raise UsageError(
-                    f"{busy}: talk to it with --server {endpoint.address}, or point"
-                    " XXCI_HOME elsewhere"
-                ) from None
+                raise _server_holds(busy, endpoint) from None
             async with _attached(endpoint, jobs) as client:
                 yield client
             return
         async with host.serving(jobs) as service:
             yield service
         return
+
+
+def _server_holds(busy: DataDirInUse, endpoint: Endpoint) -> UsageError:
+    return UsageError(
+        f"{busy}: talk to it with --server {endpoint.address}, or point XXCI_HOME elsewhere"
+    )
 
 
 class _Host:
@@ -136,9 +142,13 @@ class _Host:
         others = self._others(own)
         if not others:
             return
+        whose = (
+            f"the worker of another xxci process ({others[0]})"
+            if len(others) == 1
+            else f"the workers of {len(others)} other xxci processes ({', '.join(sorted(others))})"
+        )
         click.echo(
-            f"keeping the local orchestrator up for {_workers(len(others))} of other xxci"
-            f" processes ({', '.join(sorted(others))}); interrupt to stop it anyway",
+            f"keeping the local orchestrator up for {whose}; interrupt to stop it anyway",
             err=True,
         )
         with _interrupt() as interrupted:
@@ -239,7 +249,3 @@ def _interrupt(action: Callable[[], None] | None = None) -> Iterator[asyncio.Eve
     finally:
         if installed:
             loop.remove_signal_handler(signal.SIGINT)
-
-
-def _workers(count: int) -> str:
-    return "1 worker" if count == 1 else f"{count} workers"

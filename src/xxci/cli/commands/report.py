@@ -90,7 +90,7 @@ async def report(
     otherwise {"report_version", "level", "at_seq", "runs": [...]} where each run
     holds what its level names (no stages for a plain listing, stages without jobs
     for --pipeline). Times in documents are UTC (RFC 3339); text shows local time.
-    Reads the orchestrator at --server (or XXCI_SERVER), or the local log with --local.
+    Asks the orchestrator at --server (or XXCI_SERVER), or the local one with --local.
     """
     query = ReportQuery(
         repo=repository_name(repo),

@@ -32,12 +32,12 @@ async def status(
     A PENDING job waits for its needs; a QUEUED one for a worker, and the reason says
     which: none connected, none with the job's labels (tags), all busy or draining,
     or one about to take it. Workers show their capacity, free slots and running
-    jobs. With --local, the runs in flight come from the local log; the worker of a
-    local run lives inside its `xxci run --local` process and is not visible.
+    jobs. With --local, the workers are those of the `xxci run --local` processes
+    using the local orchestrator.
 
     --format json: {"status_version": 1, "runs": [run fields + "stage" + "jobs":
     [{name, stage, status, attempt, worker, queued_at, started_at, reason}]],
-    "workers": [{id, name, capacity, free, labels, draining, running}] or null}.
+    "workers": [{id, name, capacity, free, labels, draining, running}]}.
     """
     async with connect(local, server, token, tls_ca, existing=True) as api:
         doc = await api.status()
