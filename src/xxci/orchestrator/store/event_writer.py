@@ -115,7 +115,9 @@ def _apply(
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    insert_runs(conn, [row_from_event(r) for r in recorded if isinstance(r.event, RunCreated)])
+    created = [row_from_event(r) for r in recorded if isinstance(r.event, RunCreated)]
+    if created:
+        insert_runs(conn, created)
     record_finished(conn, recorded)
     return recorded, head
 
