@@ -131,3 +131,21 @@ async def test_a_second_server_and_a_local_command_refuse_a_server_s_directory(
         first.send_signal(signal.SIGTERM)
         await first.communicate()
     assert read_holder(data) is None
+
+
+@pytest.fixture
+def garbage_home(home: Path) -> Path:
+    home.mkdir()
+    (home / "local.db").write_bytes(b"not a database, just bytes" * 100)
+    return home
+
+
+async def test_a_local_log_that_is_not_one_is_named_in_one_line(garbage_home: Path) -> None:
+    home = garbage_home
+    code, out, err = await xxci(home, "report", "--local")
+    assert (code, out, err) == (
+        1,
+        "",
+        f"error: cannot read the local event log {home / 'local.db'}: file is not a database\n",
+    )
+    assert read_holder(home) is None, "the directory is let go"
