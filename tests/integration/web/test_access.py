@@ -120,3 +120,28 @@ async def test_every_answer_forbids_foreign_scripts(
     assert "script-src 'self'" in policy
     assert "default-src 'none'" in policy
     assert "unsafe-inline" not in policy
+
+
+async def test_a_json_post_needs_this_origin_not_a_form_token(
+    site: Site, history: dict[str, RunState]
+) -> None:
+    """A page of another site cannot send JSON without a CORS preflight (never granted
+    here), so a JSON call with the session needs no CSRF token; a bodiless or form
+    POST does."""
+    async with site.http.get(site.url + "/login") as response:
+        csrf = csrf_of(await response.text())
+    async with site.http.post(site.url + "/login", data={"token": TOKEN, "csrf": csrf}):
+        pass
+    running = history["build#3"].run_id
+    url = f"{site.url}/api/v1/runs/{running}/cancel"
+    async with site.http.post(url) as response:
+        assert response.status == 403
+    evil = {"Origin": "http://evil.example"}
+    async with site.http.post(url, json={"job": "ship"}, headers=evil) as response:
+        assert response.status == 403
+        assert await response.json() == {"error": "this form was sent from another site"}
+    assert await cancels(site, running) == 0
+    async with site.http.post(url, json={"job": "ship"}) as response:
+        assert response.status == 200
+        assert (await response.json())["accepted"] is True
+    assert await cancels(site, running) == 1

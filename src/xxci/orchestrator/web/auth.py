@@ -16,7 +16,9 @@ value of the ``xxci_csrf`` cookie (random, HttpOnly, SameSite=Lax), rendered int
 each form by the server, sent back as the ``csrf`` form field or the
 ``X-CSRF-Token`` header (double submit); and an ``Origin`` header, when the browser
 sends one, must be this server. A call with a valid bearer token needs neither:
-a browser never adds that header on its own.
+a browser never adds that header on its own. Nor does a JSON body (``Content-Type:
+application/json``): a page of another site cannot send one without a CORS
+preflight, which this server never grants; it still needs this server's Origin.
 """
 
 from __future__ import annotations
