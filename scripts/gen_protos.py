@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import grpc_tools
 from grpc_tools import protoc
 
 BIN = Path(sys.executable).parent
@@ -23,6 +24,8 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 TARGET = ROOT / "src" / "xxci" / "common" / "pb"
+WELL_KNOWN = Path(grpc_tools.__file__).parent / "_proto"
+"""google/protobuf/*.proto (Timestamp, ...), as grpc_tools ships them."""
 _IMPORT = re.compile(r"^from xxci\.v1 import", re.MULTILINE)
 
 
@@ -32,6 +35,7 @@ def generate(out: Path) -> None:
         args = [
             "grpc_tools.protoc",
             f"-I{PROTOS}",
+            f"-I{WELL_KNOWN}",
             f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
             f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
             f"--python_out={raw}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["FakeClock"]
+__all__ = ["START", "FakeClock"]
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -17,7 +17,6 @@ after a cancel.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -50,6 +49,8 @@ class FakeJob:
     raise_error: Exception | None = None  # break the contract: raise from run()
     stop_seconds: float = 0.0  # how long it takes to stop once canceled (at most the grace)
     stop_gate: asyncio.Event | None = None  # or: stops when the test sets it (same bound)
+    kill_gate: asyncio.Event | None = None  # once killed, ends when the test sets it (an
+    # engine slow to reap the container); unset: a kill ends it at once
 
 
 @dataclass
@@ -59,6 +60,7 @@ class FakeRun:
     artifacts: list[bytes]
     cancel: asyncio.Event
     grace_seconds: float
+    kill: asyncio.Event = field(default_factory=asyncio.Event)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     result: ExecutionResult | None = None
 
@@ -90,9 +92,19 @@ class FakeExecutor:
         self.runs: dict[str, FakeRun] = {}
         self.all_runs: list[FakeRun] = []
         self._tmp = Path(tempfile.mkdtemp(prefix="fake-executor-"))
+        self._new_run = asyncio.Event()
 
     def run_of(self, job: str) -> FakeRun:
         return self.runs[job]
+
+    async def wait_started(self, job: str) -> FakeRun:
+        """Wait until the latest run of ``job`` has started, and return it."""
+        while job not in self.runs:
+            self._new_run.clear()
+            await self._new_run.wait()
+        run = self.runs[job]
+        await run.started.wait()
+        return run
 
     async def run(
         self,
@@ -101,6 +113,7 @@ class FakeExecutor:
         listener: ExecutionListener,
         cancel: asyncio.Event,
         grace_seconds: float = 10.0,
+        kill: asyncio.Event | None = None,
     ) -> ExecutionResult:
         job = self.jobs.get(assignment.job)
         if job is None:
@@ -111,9 +124,11 @@ class FakeExecutor:
             artifacts=[p.read_bytes() for p in workspace.artifacts],
             cancel=cancel,
             grace_seconds=grace_seconds,
+            kill=kill or asyncio.Event(),
         )
         self.runs[assignment.job] = record
         self.all_runs.append(record)
+        self._new_run.set()
         if job.raise_error is not None:
             raise job.raise_error
         if cancel.is_set():  # as Docker: a cancel before the start runs nothing
@@ -122,7 +137,9 @@ class FakeExecutor:
         await listener.started(f"fake-{assignment.job}-{assignment.attempt}", "sha256:fake")
         record.started.set()
         deadline = asyncio.get_running_loop().time() + assignment.timeout_seconds
-        result = await self._steps(assignment, job, listener, cancel, deadline, grace_seconds)
+        result = await self._steps(
+            assignment, job, listener, cancel, deadline, grace_seconds, record.kill
+        )
         if job.artifacts is not None and assignment.collects_artifacts(result.status):
             path = self._tmp / f"{assignment.job}-{assignment.attempt}.tar"
             path.write_bytes(job.artifacts)
@@ -144,6 +161,7 @@ class FakeExecutor:
         cancel: asyncio.Event,
         deadline: float,
         grace_seconds: float,
+        kill: asyncio.Event,
     ) -> ExecutionResult:
         for index, step in enumerate(job.steps):
             try:
@@ -154,7 +172,7 @@ class FakeExecutor:
             except _Canceled:
                 await listener.output("system", b"job canceled\n")
                 # Like a job that traps SIGTERM: it ends in its own time, or is killed.
-                await _stopping(job, max(0.0, grace_seconds))
+                await _stopping(job, max(0.0, grace_seconds), kill)
                 return _canceled()
             except _TimedOut:
                 limit = format_duration(assignment.timeout_seconds)
@@ -179,13 +197,24 @@ class FakeExecutor:
         return ExecutionResult(status=JobStatus.SUCCESS, exit_code=0)
 
 
-async def _stopping(job: FakeJob, grace_seconds: float) -> None:
-    if job.stop_gate is None:
-        await asyncio.sleep(min(job.stop_seconds, grace_seconds))
-        return
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(grace_seconds):
-            await job.stop_gate.wait()
+async def _stopping(job: FakeJob, grace_seconds: float, kill: asyncio.Event) -> None:
+    """Wait until the job stops by itself (its stop time, its gate), the grace runs out,
+    or it is killed."""
+    stopped: Awaitable[object] = (
+        asyncio.sleep(job.stop_seconds) if job.stop_gate is None else job.stop_gate.wait()
+    )
+    work = asyncio.ensure_future(stopped)
+    killed = asyncio.ensure_future(kill.wait())
+    try:
+        await asyncio.wait(
+            {work, killed}, timeout=grace_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for task in (work, killed):
+            task.cancel()
+        await asyncio.gather(work, killed, return_exceptions=True)
+    if kill.is_set() and job.kill_gate is not None:
+        await job.kill_gate.wait()
 
 
 def _canceled() -> ExecutionResult:

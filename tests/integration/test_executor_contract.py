@@ -190,16 +190,24 @@ async def run_scenario(
     cancel: asyncio.Event | None = None,
     cancel_after_step: int | None = None,
     grace: float = 5.0,
+    kill: str = "",
 ) -> Outcome:
     """Run ``scenario`` on executor ``kind``. With ``cancel_after_step``, the cancel
-    event is set as soon as that step has been reported finished."""
+    event is set as soon as that step has been reported finished; ``kill`` says when the
+    kill event is set too: "with" the cancel, or once the job "stopping" says it is
+    being stopped (a system line), that is, during its grace."""
     cancel = cancel or asyncio.Event()
+    killing = asyncio.Event()
     canceled_at: list[float] = []
 
     def on_call(call: Call) -> None:
         if call.kind == "step" and call.a == cancel_after_step:
             canceled_at.append(time.monotonic())
             cancel.set()
+            if kill == "with":
+                killing.set()
+        if kill == "stopping" and call.kind == "output" and call.a == "system" and cancel.is_set():
+            killing.set()
 
     recorder = Recorder(on_call=on_call)
     run_id = f"contract-{uuid.uuid4().hex[:12]}"
@@ -238,7 +246,7 @@ async def run_scenario(
     )
     began = time.monotonic()
     async with asyncio.timeout(25):
-        result = await executor.run(assignment, workspace, recorder, cancel, grace)
+        result = await executor.run(assignment, workspace, recorder, cancel, grace, killing)
     ended = time.monotonic()
     if kind == "docker":
         async with DockerEngine() as engine:
@@ -356,6 +364,24 @@ async def test_cancel_kills_a_job_that_outlasts_the_grace(kind: str, tmp_path: P
 
     assert got.result.status is JobStatus.CANCELED
     assert got.after_cancel is not None and 1.0 <= got.after_cancel < 5
+
+
+async def test_a_kill_stops_a_job_that_traps_sigterm_at_once(kind: str, tmp_path: Path) -> None:
+    scenario = Scenario((Step(out="first\n"), Step(hang=True, stop_seconds=20.0)))
+    got = await run_scenario(kind, scenario, tmp_path, cancel_after_step=0, grace=20, kill="with")
+
+    assert got.result.status is JobStatus.CANCELED
+    assert got.after_cancel is not None and got.after_cancel < 5, "the grace was waited out"
+
+
+async def test_a_kill_cuts_a_running_grace_short(kind: str, tmp_path: Path) -> None:
+    scenario = Scenario((Step(out="first\n"), Step(hang=True, stop_seconds=20.0)))
+    got = await run_scenario(
+        kind, scenario, tmp_path, cancel_after_step=0, grace=20, kill="stopping"
+    )
+
+    assert got.result.status is JobStatus.CANCELED
+    assert got.after_cancel is not None and got.after_cancel < 5, "the grace was waited out"
 
 
 async def test_cancel_before_start_runs_nothing(kind: str, tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ and the caller decides what that means.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
 
 from xxci.common.attempts import AttemptKey, LogStream
 from xxci.common.events import RecordedEvent, decode_event, encode_event
@@ -30,6 +32,8 @@ __all__ = [
     "log_stream_to_pb",
     "record_from_pb",
     "record_to_pb",
+    "time_from_pb",
+    "time_to_pb",
 ]
 
 
@@ -53,6 +57,18 @@ def record_from_pb(msg: pipeline_pb2.EventRecord) -> RecordedEvent:
         at=datetime.fromisoformat(msg.at),
         event=decode_event(msg.type, msg.data),
     )
+
+
+def time_to_pb(at: datetime) -> timestamp_pb2.Timestamp:
+    """A timezone-aware time as a ``Timestamp``."""
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
+
+
+def time_from_pb(stamp: timestamp_pb2.Timestamp) -> datetime:
+    """A ``Timestamp`` as a UTC time."""
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def attempt_key(ref: worker_pb2.AttemptRef) -> AttemptKey:

@@ -119,12 +119,21 @@ class JobAssigned(Event):
 @_register
 @dataclass(frozen=True, slots=True)
 class JobStarted(Event):
-    """The attempt's container started."""
+    """The attempt's container started.
+
+    ``worker_at`` is when, by the worker's clock (ISO 8601; "" when it said none), and
+    ``clock_offset`` how many seconds that clock was ahead of the orchestrator's, as
+    measured on its connection: the fold turns the two into the orchestrator's time
+    (:func:`~xxci.orchestrator.domain.worker_time.happened_at`). StepFinished and
+    JobFinished carry the same two fields.
+    """
 
     job: str
     attempt: int
     container: str = ""
     image_digest: str = ""
+    worker_at: str = ""
+    clock_offset: float = 0.0
 
 
 @_register
@@ -136,6 +145,8 @@ class StepFinished(Event):
     attempt: int
     index: int
     exit_code: int
+    worker_at: str = ""
+    clock_offset: float = 0.0
 
 
 @_register
@@ -153,6 +164,8 @@ class JobFinished(Event):
     allowed: bool = False
     message: str = ""
     artifacts_blob: str = ""
+    worker_at: str = ""
+    clock_offset: float = 0.0
 
 
 @_register
@@ -219,12 +232,16 @@ class RunFinished(Event):
 @_register
 @dataclass(frozen=True, slots=True)
 class WorkerConnected(Event):
+    """A worker's stream opened. ``clock_offset``: how many seconds its clock was
+    ahead of the orchestrator's (negative: behind), from its Hello (0 if unknown)."""
+
     worker_id: str
     name: str
     capacity: int
     labels: tuple[str, ...] = ()
     version: str = ""
     peer: str = ""
+    clock_offset: float = 0.0
 
 
 @_register

@@ -102,7 +102,9 @@ class Executor(Protocol):
         listener: ExecutionListener,
         cancel: asyncio.Event,
         grace_seconds: float = 10.0,
+        kill: asyncio.Event | None = None,
     ) -> ExecutionResult:
         """Run the script; when ``cancel`` is set, stop the job (SIGTERM, then SIGKILL
-        after ``grace_seconds``) and return a CANCELED result."""
+        after ``grace_seconds``) and return a CANCELED result. When ``kill`` is set
+        too (before, with or after ``cancel``), no grace is left: SIGKILL at once."""
         ...

@@ -213,6 +213,12 @@ class Worker:
         run = self.executor.runs.get(job)
         return run is not None and run.cancel.is_set()
 
+    def killed(self, job: str) -> bool:
+        """Whether the executor was told to kill the latest run of ``job`` at once (it
+        is no longer this worker's)."""
+        run = self.executor.runs.get(job)
+        return run is not None and run.cancel.is_set() and run.kill.is_set()
+
     @property
     def reported(self) -> bool:
         """Whether every ended attempt's messages, JobFinished last, were written to a

@@ -407,9 +407,9 @@ async def test_a_returning_worker_s_slot_is_busy_until_its_lost_attempt_stops(
 ) -> None:
     cluster = await make_cluster(hold=False)
     gate = asyncio.Event()
-    # Job a stops slowly when canceled (like a job that traps SIGTERM).
+    # Job a takes a while to end even when killed (an engine slow to reap it).
     stopped = asyncio.Event()
-    slow_to_stop = FakeJob(steps=[FakeStep(gate=gate)], stop_gate=stopped)
+    slow_to_stop = FakeJob(steps=[FakeStep(gate=gate)], kill_gate=stopped)
     worker = await cluster.add_worker("w1", capacity=1, jobs={"a": slow_to_stop})
     run_id = await cluster.submit(TWO_JOBS)
     await cluster.wait_for_event(run_id, "JobStarted", "a", 1)
@@ -420,9 +420,9 @@ async def test_a_returning_worker_s_slot_is_busy_until_its_lost_attempt_stops(
     await cluster.lapse(worker)
     await cluster.wait_for_event(run_id, "JobAttemptLost", "a", 1)
     worker.link.unblock()
-    # Back, the worker is told to stop a#1, which takes a while: until then its only
+    # Back, the worker is told to kill a#1, which takes a while: until then its only
     # slot is still taken, and offering it work would only get that work rejected.
-    await cluster.wait_until(lambda: worker.canceled("a"), what="a#1 to be canceled")
+    await cluster.wait_until(lambda: worker.killed("a"), what="a#1 to be killed")
     session = await cluster.wait_connected(worker)
     await cluster.orchestrator.step()
     assert session.attempts == {AttemptKey(run_id, "a", 1)} and session.free == 0

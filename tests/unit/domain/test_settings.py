@@ -9,7 +9,8 @@ from xxci.orchestrator.domain.settings import Settings
 
 def test_defaults() -> None:
     s = Settings()
-    assert (s.lease_ttl, s.heartbeat_interval, s.cancel_grace) == (30.0, 5.0, 10.0)
+    assert (s.lease_ttl, s.heartbeat_interval, s.cancel_grace) == (15.0, 3.0, 10.0)
+    assert s.disconnect_grace == 5.0
     assert (s.cancel_backstop, s.timeout_grace, s.max_lost_attempts, s.tick) == (60, 60, 3, 1)
 
 
@@ -25,6 +26,7 @@ def test_a_grace_of_zero_is_allowed() -> None:
         ("tick", 0, "tick must be more than 0, not 0"),
         ("cancel_grace", -0.5, "cancel grace must be at least 0, not -0.5"),
         ("timeout_grace", -1, "timeout grace must be at least 0, not -1"),
+        ("disconnect_grace", -1, "disconnect grace must be at least 0, not -1"),
         ("max_lost_attempts", 0, "max lost attempts must be at least 1, not 0"),
     ],
 )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from google.protobuf import timestamp_pb2
 
 from xxci.common.attempts import AttemptKey, LogStream
 from xxci.common.pb.v1 import types_pb2, worker_pb2
@@ -68,6 +71,54 @@ def test_cancel_and_ack() -> None:
     cancel = to_pb(Cancel(KEY, grace_seconds=90, reason="canceled")).cancel
     assert cancel == worker_pb2.CancelJob(ref=REF, grace_seconds=90, reason="canceled")
     assert to_pb(Ack(KEY, through=7)).ack == worker_pb2.Ack(ref=REF, through=7)
+
+
+def test_a_revoking_cancel_says_so() -> None:
+    cancel = to_pb(Cancel(KEY, grace_seconds=0, reason="gone", revoke=True)).cancel
+    assert cancel == worker_pb2.CancelJob(ref=REF, reason="gone", revoke=True)
+
+
+AT = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+STAMP = timestamp_pb2.Timestamp(seconds=int(AT.timestamp()), nanos=890123000)
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (
+            worker_pb2.WorkerMessage(hello=worker_pb2.Hello(name="w1", capacity=1, sent_at=STAMP)),
+            Hello("w1", 1, sent_at=AT),
+        ),
+        (
+            worker_pb2.WorkerMessage(heartbeat=worker_pb2.Heartbeat(sent_at=STAMP)),
+            Heartbeat((), sent_at=AT),
+        ),
+        (
+            worker_pb2.WorkerMessage(
+                job_started=worker_pb2.JobStarted(ref=REF, container="c", started_at=STAMP)
+            ),
+            Started(KEY, "c", at=AT),
+        ),
+        (
+            worker_pb2.WorkerMessage(
+                step_finished=worker_pb2.StepFinished(ref=REF, index=0, finished_at=STAMP)
+            ),
+            StepEnded(KEY, 0, 0, at=AT),
+        ),
+        (
+            worker_pb2.WorkerMessage(
+                job_finished=worker_pb2.JobFinished(
+                    ref=REF, status=worker_pb2.JOB_RESULT_SUCCESS, finished_at=STAMP
+                )
+            ),
+            JobReport(KEY, JobStatus.SUCCESS, at=AT),
+        ),
+    ],
+)
+def test_the_times_a_worker_stamps_come_in_as_utc(
+    wire: worker_pb2.WorkerMessage, expected: WorkerMessage
+) -> None:
+    assert from_pb(wire) == (expected, 0)
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fakes.clock import START, FakeClock
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from xxci.common.errors import NotFoundError
 from xxci.common.file_cache import FileCache
@@ -24,7 +26,7 @@ from xxci.worker.attempt.messages import (
     StepFinished,
 )
 from xxci.worker.attempt.runner import AttemptRunner
-from xxci.worker.executor import Assignment
+from xxci.worker.executor import Assignment, ExecutionListener, ExecutionResult, Workspace
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -98,6 +100,8 @@ def store() -> Store:
 def runner(
     tmp_path: Path, executor: FakeExecutor, blobs: Store, sink: Sink, **kwargs: Any
 ) -> AttemptRunner:
+    """The attempt of ``JOB``; on a clock standing at ``START`` unless given one."""
+    kwargs.setdefault("clock", FakeClock())
     return AttemptRunner(JOB, sink, executor, blobs, tmp_path / "work", **kwargs)
 
 
@@ -110,21 +114,82 @@ async def test_an_attempt_reports_in_order_and_uploads_its_artifacts(tmp_path: P
             )
         }
     )
-    blobs, sink = store(), Sink()
-    await runner(tmp_path, executor, blobs, sink).run()
+    blobs, sink, clock = store(), Sink(), FakeClock()
+    await runner(tmp_path, executor, blobs, sink, clock=clock).run()
+    at = clock.now()
     assert sink.messages == [
-        Started(container="fake-build-1", image_digest="sha256:fake"),
+        Started(container="fake-build-1", image_digest="sha256:fake", at=at),
         OutputChunk(seq=1, stream="stdout", data=b"compiled\n"),
-        StepFinished(index=0, exit_code=0),
+        StepFinished(index=0, exit_code=0, at=at),
         OutputChunk(seq=2, stream="stderr", data=b"ok\n"),
-        StepFinished(index=1, exit_code=0),
-        Finished(status=JobStatus.SUCCESS, exit_code=0, artifacts_blob="sha256:2"),
+        StepFinished(index=1, exit_code=0, at=at),
+        Finished(status=JobStatus.SUCCESS, exit_code=0, artifacts_blob="sha256:2", at=at),
     ]
     assert blobs.blobs["sha256:2"] == b"the artifacts"
     assert sink.closed
     run = executor.run_of("build")
     assert (run.source, run.artifacts) == (b"the source", [b"earlier artifacts"])
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+class Stamping:
+    """An executor listener that moves the clock on by a second before each call, so
+    every stamp tells which moment it was taken at."""
+
+    def __init__(self, inner: ExecutionListener, clock: FakeClock) -> None:
+        self._inner, self._clock = inner, clock
+
+    async def started(self, container: str, image_digest: str) -> None:
+        self._clock.advance(1)
+        await self._inner.started(container, image_digest)
+
+    async def output(self, stream: str, data: bytes) -> None:
+        self._clock.advance(1)
+        await self._inner.output(stream, data)
+
+    async def step_finished(self, index: int, exit_code: int) -> None:
+        self._clock.advance(1)
+        await self._inner.step_finished(index, exit_code)
+
+
+class SlowExecutor(FakeExecutor):
+    """Reports to a :class:`Stamping` listener: time passes as the job runs."""
+
+    def __init__(self, clock: FakeClock, jobs: dict[str, FakeJob]) -> None:
+        super().__init__(jobs)
+        self.clock = clock
+
+    async def run(
+        self, assignment: Assignment, workspace: Workspace, listener: ExecutionListener, *args: Any
+    ) -> ExecutionResult:
+        return await super().run(assignment, workspace, Stamping(listener, self.clock), *args)
+
+
+class SlowStore(Store):
+    """Uploads wait out an outage of the orchestrator: a minute passes."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(store().blobs)
+        self.clock = clock
+
+    async def upload(self, path: Path) -> str:
+        self.clock.advance(60)
+        return await super().upload(path)
+
+
+async def test_stamps_are_when_things_happened_not_when_they_were_sent(tmp_path: Path) -> None:
+    clock = FakeClock()
+    executor = SlowExecutor(clock, {"build": FakeJob(artifacts=b"the artifacts")})
+    blobs, sink = SlowStore(clock), Sink()
+    start = clock.now()
+    await runner(tmp_path, executor, blobs, sink, clock=clock).run()
+
+    stamps = [getattr(m, "at", None) for m in sink.messages if not isinstance(m, OutputChunk)]
+    second = timedelta(seconds=1)
+    # Started after 1 s, the step after 3 s (its output moved the clock too), and the
+    # end then, not a minute later when the artifacts were up.
+    assert stamps == [start + second, start + 3 * second, start + 3 * second]
+    assert sink.finished.artifacts_blob == "sha256:2"
 
 
 async def test_attempts_sharing_blob_files_fetch_each_blob_once(tmp_path: Path) -> None:
@@ -165,6 +230,7 @@ async def test_a_store_away_past_the_budget_fails_the_attempt(tmp_path: Path) ->
             status=JobStatus.FAILED,
             failure_reason=FailureReason.SYSTEM_FAILURE,
             message="cannot fetch the workspace: cannot reach the orchestrator at ci:7420: refused",
+            at=START,
         )
     ]
     assert executor.runs == {}
@@ -207,6 +273,7 @@ async def test_a_success_whose_artifacts_cannot_be_uploaded_fails(tmp_path: Path
         status=JobStatus.FAILED,
         failure_reason=FailureReason.SYSTEM_FAILURE,
         message="cannot upload the artifacts: the store is full",
+        at=START,
     )
     assert blobs.calls == 3  # not tried again: only unavailability is
 
@@ -216,11 +283,12 @@ async def test_a_failure_whose_artifacts_cannot_be_uploaded_says_both(tmp_path: 
     executor = FakeExecutor({"build": job})
     blobs, sink = FullStore(store().blobs), Sink()
     always = replace(JOB, artifact_when=ArtifactWhen.ALWAYS)
-    await AttemptRunner(always, sink, executor, blobs, tmp_path / "work").run()
+    await AttemptRunner(always, sink, executor, blobs, tmp_path / "work", clock=FakeClock()).run()
     assert sink.finished == Finished(
         status=JobStatus.FAILED,
         exit_code=2,
         failure_reason=FailureReason.SCRIPT_FAILURE,
         message="command 1 failed with exit code 2: make; "
         "cannot upload the artifacts: the store is full",
+        at=START,
     )

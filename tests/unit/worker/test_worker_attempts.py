@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.clock import START, FakeClock
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from xxci.common.attempts import AttemptKey
 from xxci.common.status import JobStatus
@@ -50,7 +51,9 @@ class World:
         self._tmp = tmp_path
 
     def _runner(self, assignment: Assignment, sink: MessageSink) -> AttemptRunner:
-        return AttemptRunner(assignment, sink, self.executor, NoBlobs(), self._tmp)
+        return AttemptRunner(
+            assignment, sink, self.executor, NoBlobs(), self._tmp, clock=FakeClock()
+        )
 
     def _changed(self) -> None:
         self.changes += 1
@@ -94,7 +97,7 @@ async def test_an_assignment_is_taken_on_and_accepted_first(tmp_path: Path) -> N
     world.gate.set()
     await world.ended()
     messages = await world.messages()
-    assert messages[:2] == [Accepted(), Started("fake-a-1", "sha256:fake")]
+    assert messages[:2] == [Accepted(), Started("fake-a-1", "sha256:fake", at=START)]
     assert isinstance(messages[-1], Finished)
     assert world.changes == 1
 
@@ -146,3 +149,26 @@ async def test_cancels_reach_the_attempt_they_name(tmp_path: Path) -> None:
     finished = {job: m for job, m in await world.messages_by_job() if isinstance(m, Finished)}
     assert sorted(finished) == ["a", "b"]
     assert all(m.status is JobStatus.CANCELED for m in finished.values())
+
+
+async def test_a_revoked_attempt_is_killed_without_its_grace(tmp_path: Path) -> None:
+    world = World(tmp_path, capacity=2)
+    # Both jobs trap SIGTERM and would take a minute to stop; the grace is a minute too.
+    world.executor.default = lambda _: FakeJob(steps=[FakeStep(gate=world.gate)], stop_seconds=60)
+    world.outboxes.set_online(True)
+    for name in ("a", "b"):
+        await world.attempts.offer(job(name).key, job(name), draining=False)
+    async with asyncio.timeout(2):
+        for name in ("a", "b"):
+            await world.executor.wait_started(name)
+    world.attempts.cancel(job("a").key, 60.0, "user")  # its grace begins
+    world.attempts.cancel(job("a").key, None, "no longer this worker's", revoke=True)
+    world.attempts.cancel(job("b").key, None, "no longer this worker's", revoke=True)
+    await world.ended()  # within the test's 5 s: neither waited for its grace
+
+    assert all(run.kill.is_set() for run in world.executor.all_runs)
+    finished = {job: m for job, m in await world.messages_by_job() if isinstance(m, Finished)}
+    assert {job: m.status for job, m in finished.items()} == {
+        "a": JobStatus.CANCELED,
+        "b": JobStatus.CANCELED,
+    }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from google.protobuf import timestamp_pb2
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.pb.v1 import types_pb2, worker_pb2
@@ -186,6 +189,8 @@ def test_commands_in() -> None:
     assert wire.command(orchestrator(cancel=cancel)) == Cancel(KEY, 2.5, "user")
     no_grace = worker_pb2.CancelJob(ref=ref)
     assert wire.command(orchestrator(cancel=no_grace)) == Cancel(KEY, None, "")
+    revoke = worker_pb2.CancelJob(ref=ref, reason="gone", revoke=True)
+    assert wire.command(orchestrator(cancel=revoke)) == Cancel(KEY, None, "gone", revoke=True)
     ack = worker_pb2.Ack(ref=ref, through=12)
     assert wire.command(orchestrator(ack=ack)) == Ack(KEY, 12)
     assert wire.command(worker_pb2.OrchestratorMessage()) is None
@@ -198,3 +203,21 @@ def test_an_assignment_in_is_run_or_refused_with_its_reason() -> None:
     assert isinstance(bad, Assign) and bad.key == AttemptKey("r1", "build", 2)
     assert isinstance(bad.assignment, AssignmentError)
     assert str(bad.assignment) == "job 'build' has no image"
+
+
+def test_what_the_worker_stamps_goes_out_as_timestamps() -> None:
+    at = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    stamp = timestamp_pb2.Timestamp(seconds=int(at.timestamp()), nanos=890123000)
+    started = wire.attempt_message(KEY, 2, Started("c", "d", at=at)).job_started
+    step = wire.attempt_message(KEY, 3, StepFinished(0, 0, at=at)).step_finished
+    finished = wire.attempt_message(
+        KEY, 4, Finished.of(ExecutionResult(JobStatus.SUCCESS), at=at)
+    ).job_finished
+    assert (started.started_at, step.finished_at, finished.finished_at) == (stamp, stamp, stamp)
+    hello = wire.hello(Hello("w", 1, (), "1", (), "", sent_at=at)).hello
+    assert hello.sent_at == stamp
+    assert wire.heartbeat([], at).heartbeat.sent_at == stamp
+    # Unstamped, nothing goes out: the orchestrator then uses the time of receipt.
+    unstamped = wire.attempt_message(KEY, 2, Started("c", "d")).job_started
+    assert not unstamped.HasField("started_at")
+    assert not wire.heartbeat([]).heartbeat.HasField("sent_at")

@@ -5,12 +5,16 @@ turns them into protobuf and back: the hub queues :data:`Command`\\ s on a worke
 session, and the worker service hands each :data:`WorkerMessage` it reads to a
 handler. ``kind`` names a worker message as the worker stream's audit trail records
 it (``MessageRejected.message``); those names are stored, never rename one.
+
+Times a worker sends (``sent_at``, ``at``) are its own wall clock's, None when it sent
+none (an older worker): see :mod:`xxci.orchestrator.domain.worker_time`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import ClassVar
 
 from xxci.common.attempts import AttemptKey, LogStream
@@ -69,11 +73,14 @@ class Assign:
 
 @dataclass(frozen=True)
 class Cancel:
-    """Stop an attempt: SIGTERM, then SIGKILL after ``grace_seconds``."""
+    """Stop an attempt: SIGTERM, then SIGKILL after ``grace_seconds``. A ``revoke``
+    says the attempt is no longer the worker's (lost, maybe running elsewhere now):
+    it is killed at once, with no grace."""
 
     key: AttemptKey
     grace_seconds: float
     reason: str
+    revoke: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,12 +109,14 @@ class Hello:
     version: str = ""
     running: tuple[AttemptKey, ...] = ()
     worker_id: str = ""
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Heartbeat:
     kind: ClassVar[str] = "heartbeat"
     running: tuple[AttemptKey, ...] = ()
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -134,12 +143,13 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Started:
-    """The attempt's container started."""
+    """The attempt's container started (``at``, by the worker's clock)."""
 
     kind: ClassVar[str] = "job_started"
     key: AttemptKey
     container: str = ""
     image_digest: str = ""
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -161,12 +171,14 @@ class StepEnded:
     key: AttemptKey
     index: int
     exit_code: int
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class JobReport:
     """How the attempt ended, in the worker's words: ``status`` is SUCCESS, FAILED or
-    CANCELED; ``failure_reason`` is what the worker said (None when it said none).
+    CANCELED; ``failure_reason`` is what the worker said (None when it said none);
+    ``at`` when it ended, by the worker's clock.
     :func:`~xxci.orchestrator.domain.results.finished_event` makes the event of it."""
 
     kind: ClassVar[str] = "job_finished"
@@ -176,6 +188,7 @@ class JobReport:
     failure_reason: FailureReason | None = None
     message: str = ""
     artifacts_blob: str = ""
+    at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.status not in _REPORTED:

@@ -18,6 +18,7 @@ from xxci.common.spec.model import Job
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
 from xxci.orchestrator.domain.messages import JobReport
 from xxci.orchestrator.domain.state import JobState, RunState
+from xxci.orchestrator.domain.worker_time import stamp_text
 
 __all__ = [
     "RETRYABLE_REASONS",
@@ -123,12 +124,13 @@ def failure_allowed(job: Job, reason: FailureReason | None, exit_code: int | Non
     return job.allow_failure.permits_failure(reason.value if reason else "", exit_code)
 
 
-def finished_event(state: RunState, report: JobReport) -> JobFinished:
+def finished_event(state: RunState, report: JobReport, clock_offset: float = 0.0) -> JobFinished:
     """The ``JobFinished`` a worker's report of how an attempt ended amounts to.
 
     A failure without a reason the worker could name is a ``system_failure``; a cancel
     is always ``canceled``; a success has no reason. Whether the job's
-    ``allow_failure`` covers a failure is decided here, from the job's spec.
+    ``allow_failure`` covers a failure is decided here, from the job's spec. The
+    report's time goes in as the worker stamped it, with its clock's ``clock_offset``.
     """
     reason = report.failure_reason
     if report.status is JobStatus.SUCCESS:
@@ -149,4 +151,6 @@ def finished_event(state: RunState, report: JobReport) -> JobFinished:
         allowed=allowed,
         message=report.message,
         artifacts_blob=report.artifacts_blob,
+        worker_at=stamp_text(report.at),
+        clock_offset=clock_offset,
     )

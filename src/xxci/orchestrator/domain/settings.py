@@ -16,10 +16,15 @@ __all__ = ["Settings"]
 class Settings:
     """Durations in seconds."""
 
-    lease_ttl: float = 30.0
-    """How long an attempt stays a worker's without a heartbeat from it."""
-    heartbeat_interval: float = 5.0
+    lease_ttl: float = 15.0
+    """How long an attempt stays a worker's without a heartbeat from it (a silent
+    worker: its stream open, nothing heard)."""
+    heartbeat_interval: float = 3.0
     """How often workers are asked to heartbeat (told in Welcome)."""
+    disconnect_grace: float = 5.0
+    """How long the attempts of a worker whose stream closed stay its own: one that
+    reconnects within it (a network blip, a restart of the orchestrator's proxy) keeps
+    them; after it they are lost and queued again. Never longer than the lease."""
     cancel_grace: float = 10.0
     """SIGTERM to SIGKILL when a job is canceled (told in CancelJob)."""
     cancel_backstop: float = 60.0
@@ -38,7 +43,8 @@ class Settings:
         """Raises ValueError, naming the setting, for a value that makes no sense."""
         rules = [(name, 0.0, False) for name in ("lease_ttl", "heartbeat_interval", "tick")]
         rules += [
-            (name, 0.0, True) for name in ("cancel_grace", "cancel_backstop", "timeout_grace")
+            (name, 0.0, True)
+            for name in ("cancel_grace", "cancel_backstop", "timeout_grace", "disconnect_grace")
         ]
         rules.append(("max_lost_attempts", 1, True))
         for name, least, inclusive in rules:

@@ -43,6 +43,7 @@ from xxci.common.events import (
 )
 from xxci.common.spec.model import Job, Pipeline
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
+from xxci.orchestrator.domain.worker_time import event_time
 
 __all__ = ["AttemptState", "JobState", "RunState", "StageState", "apply", "replay"]
 
@@ -351,14 +352,15 @@ def _on_job_started(state: RunState, ev: JobStarted, at: datetime, seq: int) -> 
     job = _current_job(state, ev.job, ev.attempt, JobStatus.RUNNING)
     if job is None or job.started_at is not None:
         return state
+    started = event_time(ev.worker_at, ev.clock_offset, at, job.assigned_at)
     return _with_job(
         state,
         dataclasses.replace(
             job,
             container=ev.container,
             image_digest=ev.image_digest,
-            started_at=at,
-            attempts=_with_attempt(job, started_at=at),
+            started_at=started,
+            attempts=_with_attempt(job, started_at=started),
         ),
     )
 
@@ -385,7 +387,9 @@ def _on_job_finished(state: RunState, ev: JobFinished, at: datetime, seq: int) -
         "exit_code": ev.exit_code,
         "failure_reason": reason,
         "message": ev.message,
-        "finished_at": at,
+        "finished_at": event_time(
+            ev.worker_at, ev.clock_offset, at, job.started_at or job.assigned_at
+        ),
     }
     return _with_job(
         state,

@@ -48,6 +48,7 @@ from xxci.orchestrator.domain.messages import (
 )
 from xxci.orchestrator.domain.results import finished_event
 from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.domain.worker_time import stamp_text
 from xxci.orchestrator.rpc import worker_wire
 from xxci.orchestrator.rpc.acks import AckBatcher
 from xxci.orchestrator.runtime.hub import Hub
@@ -172,7 +173,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     # --- the handlers, one per kind of message ---------------------------------------
 
     async def _heartbeat(self, message: Heartbeat, session: WorkerSession) -> None:
-        self._hub.heartbeat(session, message.running)
+        self._hub.heartbeat(session, message.running, message.sent_at)
 
     async def _draining(self, message: Draining, session: WorkerSession) -> None:
         self._hub.set_draining(session)
@@ -208,6 +209,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             attempt=key.attempt,
             container=message.container,
             image_digest=message.image_digest,
+            worker_at=stamp_text(message.at),
+            clock_offset=session.clock_offset.seconds,
         )
         await self._apply(
             session,
@@ -218,7 +221,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
 
     async def _step_ended(self, message: StepEnded, session: WorkerSession) -> None:
         key, index, code = message.key, message.index, message.exit_code
-        event = StepFinished(job=key.job, attempt=key.attempt, index=index, exit_code=code)
+        event = StepFinished(
+            job=key.job,
+            attempt=key.attempt,
+            index=index,
+            exit_code=code,
+            worker_at=stamp_text(message.at),
+            clock_offset=session.clock_offset.seconds,
+        )
         await self._apply(
             session,
             message,
@@ -231,10 +241,11 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     async def _job_report(self, report: JobReport, session: WorkerSession) -> None:
         # Free the slot first: the job ends by the worker's word, nothing to stop.
         self._hub.release(report.key)
+        offset = session.clock_offset.seconds
         await self._apply(
             session,
             report,
-            lambda st: [finished_event(st, report)],
+            lambda st: [finished_event(st, report, offset)],
             repeat=lambda st: repeats_finish(st, finished_event(st, report), session.worker_id),
         )
 

@@ -16,6 +16,7 @@ from xxci.common.convert import (
     failure_reason_from_pb,
     job_result_from_pb,
     log_stream_from_pb,
+    time_from_pb,
 )
 from xxci.common.pb.v1 import worker_pb2
 from xxci.common.status import JobStatus
@@ -56,6 +57,7 @@ def to_pb(command: Command) -> worker_pb2.OrchestratorMessage:
                 ref=attempt_ref(command.key),
                 grace_seconds=command.grace_seconds,
                 reason=command.reason,
+                revoke=command.revoke,
             )
             return worker_pb2.OrchestratorMessage(cancel=cancel)
         case Ack():
@@ -86,6 +88,7 @@ def hello_from_pb(msg: worker_pb2.Hello) -> Hello:
         version=msg.version,
         running=tuple(attempt_key(ref) for ref in msg.running),
         worker_id=msg.worker_id,
+        sent_at=time_from_pb(msg.sent_at) if msg.HasField("sent_at") else None,
     )
 
 
@@ -96,7 +99,9 @@ def from_pb(msg: worker_pb2.WorkerMessage) -> tuple[WorkerMessage, int] | None:
         case "hello":
             message = hello_from_pb(msg.hello)
         case "heartbeat":
-            message = Heartbeat(tuple(attempt_key(ref) for ref in msg.heartbeat.running))
+            h = msg.heartbeat
+            sent_at = time_from_pb(h.sent_at) if h.HasField("sent_at") else None
+            message = Heartbeat(tuple(attempt_key(ref) for ref in h.running), sent_at)
         case "draining":
             message = Draining()
         case "reject":
@@ -105,13 +110,15 @@ def from_pb(msg: worker_pb2.WorkerMessage) -> tuple[WorkerMessage, int] | None:
             message = Accepted(attempt_key(msg.accept.ref))
         case "job_started":
             s = msg.job_started
-            message = Started(attempt_key(s.ref), s.container, s.image_digest)
+            at = time_from_pb(s.started_at) if s.HasField("started_at") else None
+            message = Started(attempt_key(s.ref), s.container, s.image_digest, at)
         case "log_chunk":
             c = msg.log_chunk
             message = Output(attempt_key(c.ref), c.seq, log_stream_from_pb(c.stream), c.data)
         case "step_finished":
             e = msg.step_finished
-            message = StepEnded(attempt_key(e.ref), e.index, e.exit_code)
+            at = time_from_pb(e.finished_at) if e.HasField("finished_at") else None
+            message = StepEnded(attempt_key(e.ref), e.index, e.exit_code, at)
         case "job_finished":
             message = _job_report(msg.job_finished)
         case _:
@@ -127,4 +134,5 @@ def _job_report(msg: worker_pb2.JobFinished) -> JobReport:
         failure_reason=failure_reason_from_pb(msg.failure_reason),
         message=msg.message,
         artifacts_blob=msg.artifacts_blob,
+        at=time_from_pb(msg.finished_at) if msg.HasField("finished_at") else None,
     )

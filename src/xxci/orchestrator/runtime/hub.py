@@ -8,6 +8,12 @@ and sends cancels. Handing out work is the
 :class:`~xxci.orchestrator.runtime.dispatcher.Dispatcher`'s. Sessions, leases and
 capacity are connection facts, not run state: they live in memory and are rebuilt as
 workers reconnect and re-announce what they run.
+
+Loss is fast and fenced. A worker whose stream closes keeps its attempts for
+``settings.disconnect_grace`` (a blip), a silent one for the lease; then each attempt
+is lost (``JobAttemptLost`` says which worker and why) and queued again. A worker that
+names an attempt that is no longer its own (in its Hello or a heartbeat) is sent a
+revoking cancel: it kills the attempt's container at once, without a grace.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK, Clock
@@ -40,6 +47,9 @@ __all__ = ["Hub"]
 
 log = logging.getLogger("xxci.orchestrator")
 
+CLOCK_OFFSET_WARNING = 2.0
+"""A worker's clock off by this many seconds or more is worth a line in the log."""
+
 
 class Hub:
     """Worker sessions and leases of one orchestrator. ``wake()`` is called whenever a
@@ -60,6 +70,7 @@ class Hub:
         self._clock = clock
         self._wake = wake
         self._sessions: dict[str, WorkerSession] = {}
+        self._names: dict[str, str] = {}
         self.leases = Leases(clock, settings.lease_ttl)
 
     # --- sessions ------------------------------------------------------------------
@@ -87,6 +98,9 @@ class Hub:
             labels=frozenset(hello.labels),
             peer=peer,
         )
+        self._names[worker_id] = session.name
+        session.clock_offset.observe(hello.sent_at, self._clock.now())
+        self._report_offset(session)
         for key in hello.running:
             await self._readopt(session, key)
         self._replace(worker_id)  # it connected again during the awaits
@@ -100,6 +114,7 @@ class Hub:
                 labels=tuple(sorted(session.labels)),
                 version=hello.version,
                 peer=peer,
+                clock_offset=session.clock_offset.seconds,
             ),
         )
         self._wake()
@@ -111,13 +126,21 @@ class Hub:
             old.close("replaced by a newer connection")
 
     async def disconnect(self, session: WorkerSession, reason: str) -> None:
+        """The session's stream ended. Unless a newer connection of the worker replaced
+        it, its attempts stay its own for the disconnect grace only: a worker that
+        reconnects in time re-adopts them, otherwise they are lost."""
         session.close()
         if self._sessions.get(session.worker_id) is session:
             del self._sessions[session.worker_id]
+            self.leases.cut_short(
+                session.worker_id,
+                self.settings.disconnect_grace,
+                f"worker {session.name} disconnected",
+            )
+            self._wake()  # the loop times its next round by the nearest deadline
             await self.record_worker_event(
                 session.worker_id, WorkerDisconnected(worker_id=session.worker_id, reason=reason)
             )
-        # Its attempts keep their leases: a worker that reconnects in time re-adopts them.
 
     async def _readopt(self, session: WorkerSession, key: AttemptKey) -> None:
         try:
@@ -136,13 +159,26 @@ class Hub:
                 # the orchestrator does not send one twice: send it on this one.
                 session.send(self._cancel(key, "canceled"))
             return
-        # Not current any more (lost and re-queued, or canceled): stop it on the worker.
-        session.send(self._cancel(key, "this attempt is no longer current"))
+        # Not current any more (lost and re-queued, or canceled): the worker must stop
+        # it at once, whatever grace a cancel would give, since another may run it now.
+        session.send(self._revoke(key))
         if mine:
             # Stopping takes a while (SIGTERM, grace): until the worker reports the end
             # (JobFinished or Reject, which release it), it still takes one of its slots.
             session.attempts.add(key)
             self.leases.hold(key, session.worker_id)
+
+    @staticmethod
+    def _report_offset(session: WorkerSession) -> None:
+        offset = session.clock_offset.seconds
+        if abs(offset) >= CLOCK_OFFSET_WARNING:
+            way = "ahead of" if offset > 0 else "behind"
+            log.warning(
+                "the clock of worker %s is %.1fs %s the orchestrator's: its times are corrected",
+                session.name,
+                abs(offset),
+                way,
+            )
 
     def set_draining(self, session: WorkerSession) -> None:
         session.draining = True
@@ -167,10 +203,27 @@ class Hub:
         lease held by the worker it was assigned to, so that worker can re-adopt it."""
         for js in state.jobs.values():
             if js.worker_id and not js.status.finished and js.attempt > 0:
-                self.leases.grant(AttemptKey(state.run_id, js.name, js.attempt), js.worker_id)
+                name = js.worker_name or js.worker_id
+                self._names.setdefault(js.worker_id, name)
+                self.leases.grant(
+                    AttemptKey(state.run_id, js.name, js.attempt),
+                    js.worker_id,
+                    why=f"worker {name} did not come back after the orchestrator restarted",
+                )
 
-    def heartbeat(self, session: WorkerSession, running: Iterable[AttemptKey]) -> None:
+    def heartbeat(
+        self, session: WorkerSession, running: Iterable[AttemptKey], sent_at: datetime | None
+    ) -> None:
+        """Renew the leases of what the worker runs; revoke what it runs that is no
+        longer its own (lost while it was away, and maybe given to another). ``sent_at``
+        is the worker's clock when it sent the heartbeat."""
+        session.clock_offset.observe(sent_at, self._clock.now())
+        running = list(running)
         self.leases.renew(session.worker_id, running)
+        for key in running:
+            if key not in session.attempts and self.leases.owner_of(key) != session.worker_id:
+                log.info("worker %s still runs %s, which is not its own", session.name, key)
+                session.send(self._revoke(key))
 
     def owner_of(self, key: AttemptKey) -> str | None:
         return self.leases.owner_of(key)
@@ -183,24 +236,22 @@ class Hub:
         worker that is alive after all reconnects and, naming the lost attempt in its
         Hello, is told to stop it.
         """
-        for key, worker_id in self.leases.expired():
+        for expired in self.leases.expired():
+            key, worker_id = expired.key, expired.worker_id
             session = self._sessions.get(worker_id)
             self.release(key)
             if session is not None:
                 session.close("lease expired: the worker stopped answering")
+            why = expired.why or f"worker {self._names.get(worker_id, worker_id)} stopped answering"
 
-            def make(state: RunState, key: AttemptKey = key) -> list[Event]:
+            def make(state: RunState, key: AttemptKey = key, why: str = why) -> list[Event]:
                 js = state.jobs.get(key.job)
                 if js is None or js.attempt != key.attempt or js.status.finished:
                     return []
-                return [JobAttemptLost(job=key.job, attempt=key.attempt, reason="lease expired")]
+                return [JobAttemptLost(job=key.job, attempt=key.attempt, reason=why)]
 
             log.warning(
-                "attempt %s of %s in run %s lost: worker %s stopped answering",
-                key.attempt,
-                key.job,
-                key.run_id,
-                worker_id,
+                "attempt %s of %s in run %s lost: %s", key.attempt, key.job, key.run_id, why
             )
             await self._runs.record_if(key.run_id, make)
 
@@ -216,6 +267,10 @@ class Hub:
 
     def _cancel(self, key: AttemptKey, reason: str) -> Cancel:
         return Cancel(key, grace_seconds=self.settings.cancel_grace, reason=reason)
+
+    @staticmethod
+    def _revoke(key: AttemptKey) -> Cancel:
+        return Cancel(key, grace_seconds=0.0, reason="no longer this worker's", revoke=True)
 
     # --- the worker streams of the log ------------------------------------------------
 

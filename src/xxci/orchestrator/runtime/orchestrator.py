@@ -214,12 +214,21 @@ class Orchestrator:
         """Ask for a round of the loop now (there is work to hand out, or a free slot)."""
         self._wake.set()
 
+    def _next_round_in(self) -> float:
+        """Seconds until the loop must look again: a tick, or sooner when a lease runs
+        out first (a lost worker's attempts are queued again on time)."""
+        wait = self.settings.tick
+        deadline = self.hub.leases.next_deadline()
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline - self.clock.monotonic()) + 0.01)
+        return wait
+
     async def _loop(self) -> None:
         tick = self.settings.tick
         while True:
             try:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(tick):
+                    async with asyncio.timeout(self._next_round_in()):
                         await self._wake.wait()
                 self._wake.clear()
                 await self.step()

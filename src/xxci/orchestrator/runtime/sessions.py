@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from xxci.common.attempts import AttemptKey
 from xxci.orchestrator.domain.messages import Command
+from xxci.orchestrator.domain.worker_time import ClockOffset
 
 __all__ = ["OUTBOX_SIZE", "WorkerSession"]
 
@@ -20,7 +21,8 @@ OUTBOX_SIZE = 256
 class WorkerSession:
     """A connected worker. ``attempts`` are those taking its slots; the stream drains
     ``outbox`` (bounded: a worker that does not read its stream is closed, not waited
-    for); ``None`` in it ends the stream."""
+    for); ``None`` in it ends the stream. ``clock_offset`` estimates how far the
+    worker's clock is off, from the readings of it this stream brought."""
 
     worker_id: str
     name: str
@@ -34,6 +36,7 @@ class WorkerSession:
     )
     closed: bool = False
     close_reason: str = ""
+    clock_offset: ClockOffset = field(default_factory=ClockOffset)
 
     @property
     def free(self) -> int:

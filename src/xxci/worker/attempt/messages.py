@@ -6,11 +6,15 @@ assignment on), :class:`Started` (the job runs), :class:`OutputChunk` and
 writes them into a :class:`MessageSink`; the connection to the orchestrator numbers
 them, keeps each until the orchestrator acknowledges it, and converts them to the wire
 (:mod:`xxci.worker.connection.wire`): nothing on this side of it knows protobuf.
+
+``at`` is when the thing happened, by this worker's wall clock (None: not stamped):
+it travels with the message, so a message sent again after an outage keeps it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from xxci.common.status import FailureReason, JobStatus
@@ -38,6 +42,7 @@ class Started:
 
     container: str
     image_digest: str
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class StepFinished:
 
     index: int
     exit_code: int
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -68,16 +74,21 @@ class Finished:
     failure_reason: FailureReason | None = None
     message: str = ""
     artifacts_blob: str = ""
+    at: datetime | None = None
 
     @classmethod
-    def of(cls, result: ExecutionResult, artifacts_blob: str = "") -> Finished:
-        """The report of ``result``, with the digest its artifacts were uploaded as."""
+    def of(
+        cls, result: ExecutionResult, artifacts_blob: str = "", at: datetime | None = None
+    ) -> Finished:
+        """The report of ``result`` (ended ``at``), with the digest its artifacts were
+        uploaded as."""
         return cls(
             status=result.status,
             exit_code=result.exit_code,
             failure_reason=result.failure_reason,
             message=result.message,
             artifacts_blob=artifacts_blob,
+            at=at,
         )
 
 

@@ -19,10 +19,12 @@ import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 from xxci.common.attempts import AttemptKey
+from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import XxciError
 from xxci.common.file_cache import FileCache
 from xxci.common.status import FailureReason, JobStatus
@@ -39,22 +41,26 @@ T = TypeVar("T")
 
 
 class _Listener:
-    """The executor's :class:`~xxci.worker.executor.ExecutionListener` for one attempt."""
+    """The executor's :class:`~xxci.worker.executor.ExecutionListener` for one attempt:
+    each start and step end is stamped by ``clock`` as the executor reports it."""
 
-    def __init__(self, sink: MessageSink, batcher: LogBatcher) -> None:
+    def __init__(self, sink: MessageSink, batcher: LogBatcher, clock: Clock) -> None:
         self._sink = sink
         self._batcher = batcher
+        self._clock = clock
 
     async def started(self, container: str, image_digest: str) -> None:
+        at = self._clock.now()
         await self._batcher.flush()
-        await self._sink.put(Started(container=container, image_digest=image_digest))
+        await self._sink.put(Started(container=container, image_digest=image_digest, at=at))
 
     async def output(self, stream: str, data: bytes) -> None:
         await self._batcher.output(stream, data)
 
     async def step_finished(self, index: int, exit_code: int) -> None:
+        at = self._clock.now()
         await self._batcher.flush()
-        await self._sink.put(StepFinished(index=index, exit_code=exit_code))
+        await self._sink.put(StepFinished(index=index, exit_code=exit_code, at=at))
 
 
 def attempt_dir_name(key: AttemptKey) -> str:
@@ -77,6 +83,7 @@ class AttemptRunner:
     digest, so attempts sharing it fetch a blob once; without it, into
     ``work_dir/<attempt>``, removed afterwards). Blob transfers retry while the store
     is unavailable, for up to ``fetch_retry_seconds`` / ``upload_retry_seconds``.
+    ``clock`` stamps when the job started, each step and the job ended.
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class AttemptRunner:
         fetch_retry_seconds: float = 60.0,
         upload_retry_seconds: float = 300.0,
         blob_files: FileCache[str] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.key = assignment.key
         self.assignment = assignment
@@ -102,7 +110,10 @@ class AttemptRunner:
         self._fetch_retry = fetch_retry_seconds
         self._upload_retry = upload_retry_seconds
         self._cancel = asyncio.Event()
+        self._kill = asyncio.Event()
+        self._clock = clock
         self._started = False
+        self._ended_at: datetime | None = None
 
     def cancel(self, grace_seconds: float | None = None) -> None:
         """Ask the attempt to stop (the executor stops the job: SIGTERM, grace, SIGKILL).
@@ -114,6 +125,12 @@ class AttemptRunner:
             self._grace = grace_seconds
         self._cancel.set()
 
+    def revoke(self) -> None:
+        """The attempt is no longer this worker's: stop it at once (SIGKILL, no grace),
+        even if a cancel's grace is running already."""
+        self._kill.set()
+        self._cancel.set()
+
     async def run(self) -> None:
         batcher = LogBatcher(self._sink)
         timer = asyncio.create_task(batcher.run_timer(), name=f"log batcher {self.key}")
@@ -123,8 +140,11 @@ class AttemptRunner:
             except Exception as err:  # a bug here must not take the worker down
                 log.exception("internal error running %s", self.key)
                 result, artifacts_blob = _system_failure(f"internal worker error: {err}"), ""
+            # When the job itself ended, not when its artifacts were uploaded: an upload
+            # may wait out an outage of the orchestrator.
+            ended = self._ended_at or self._clock.now()
             await batcher.flush()
-            await self._sink.put(Finished.of(result, artifacts_blob))
+            await self._sink.put(Finished.of(result, artifacts_blob, at=ended))
         finally:
             timer.cancel()
             # gather, not suppress(CancelledError): a cancel of this task must go on.
@@ -146,14 +166,15 @@ class AttemptRunner:
                 )
                 return canceled, ""
             self._started = True
-            listener = _Listener(self._sink, batcher)
+            listener = _Listener(self._sink, batcher, self._clock)
             try:
                 result = await self._executor.run(
-                    self.assignment, workspace, listener, self._cancel, self._grace
+                    self.assignment, workspace, listener, self._cancel, self._grace, self._kill
                 )
             except Exception as err:  # the executor must not raise; report it, keep the worker
                 log.exception("executor crashed running %s", self.key)
                 return _system_failure(f"the worker failed to run the job: {err}"), ""
+            self._ended_at = self._clock.now()
         await batcher.flush()
         if result.artifacts is None:
             return result, ""

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import xxci
 from xxci.common.auth import open_channel
+from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.file_cache import FileCache
 from xxci.worker.attempt.log_batcher import MAX_CHUNK_BYTES
 from xxci.worker.attempt.messages import MessageSink
@@ -51,6 +52,8 @@ class WorkerAgent:
 
     ``on_connected(worker_id)`` is called after each Welcome. The keyword-only knobs
     exist for tests and embedding (local mode); their defaults suit a real worker.
+    ``clock`` stamps when jobs start and end, and the clock readings sent with Hello
+    and heartbeats.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class WorkerAgent:
         flush_timeout: float = 10.0,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
         grace_seconds: float = 10.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -92,6 +96,7 @@ class WorkerAgent:
         self._backoff_max = backoff_max
         self._welcome_timeout = welcome_timeout
         self._grace = grace_seconds
+        self._clock = clock
         self._outboxes = Outboxes(max_log_bytes)
         self._attempts = Attempts(
             capacity, self._outboxes, self._runner, on_change=lambda: self._stopping.changed()
@@ -122,6 +127,7 @@ class WorkerAgent:
             attempts=self._attempts,
             outboxes=self._outboxes,
             stopping=self._stopping,
+            clock=self._clock,
         )
         try:
             await self._connection_loop(session)
@@ -189,6 +195,7 @@ class WorkerAgent:
             self._work_dir,
             grace_seconds=self._grace,
             blob_files=self._blob_files,
+            clock=self._clock,
         )
 
 

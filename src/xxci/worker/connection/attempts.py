@@ -112,11 +112,18 @@ class Attempts:
         log.info("accepted %s (%s)", key, assignment.image)
         return Taken()
 
-    def cancel(self, key: AttemptKey, grace_seconds: float | None, reason: str) -> None:
-        """Stop attempt ``key`` if it runs here."""
+    def cancel(
+        self, key: AttemptKey, grace_seconds: float | None, reason: str, *, revoke: bool = False
+    ) -> None:
+        """Stop attempt ``key`` if it runs here; with ``revoke`` (it is no longer this
+        worker's), at once."""
         running = self._running.get(key)
         if running is None:
             log.debug("cancel for %s, which is not running here", key)
+            return
+        if revoke:
+            log.warning("%s is no longer this worker's (%s): killing it", key, reason)
+            running.runner.revoke()
             return
         log.info("canceling %s: %s", key, reason or "requested")
         running.runner.cancel(grace_seconds)

@@ -5,6 +5,7 @@ in :mod:`xxci.worker.attempt.messages`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from xxci.common.attempts import AttemptKey
 from xxci.worker.executor import Assignment
@@ -28,6 +29,8 @@ class Hello:
     version: str
     running: tuple[AttemptKey, ...]
     worker_id: str
+    sent_at: datetime | None = None
+    """This worker's wall clock as the Hello goes out."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,13 @@ class Assign:
 
 @dataclass(frozen=True)
 class Cancel:
-    """Stop attempt ``key``, within ``grace_seconds`` (None: the worker's default)."""
+    """Stop attempt ``key``, within ``grace_seconds`` (None: the worker's default). A
+    ``revoke`` says it is no longer this worker's: kill it at once, no grace."""
 
     key: AttemptKey
     grace_seconds: float | None
     reason: str
+    revoke: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 import grpc.aio
 
 from xxci.common.auth import translate_rpc_error
+from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import AuthError
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.worker.connection import wire
@@ -62,7 +63,8 @@ class Session:
     :class:`Disconnected` when it breaks (or :class:`AuthError` for a refused token).
 
     ``hello()`` says what the Hello opening the stream says; ``welcomed(worker_id)``
-    is told the id the orchestrator's Welcome gives.
+    is told the id the orchestrator's Welcome gives. Hello and heartbeats carry
+    ``clock``'s wall time, so the orchestrator learns how far it is off.
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class Session:
         attempts: Attempts,
         outboxes: Outboxes,
         stopping: Stopping,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._channel = channel
+        self._clock = clock
         self._target = target
         self._hello = hello
         self._welcomed = welcomed
@@ -90,7 +94,7 @@ class Session:
         call = worker_pb2_grpc.WorkerServiceStub(self._channel).Connect(None)
         welcomed = False
         try:
-            await call.write(wire.hello(self._hello()))
+            await call.write(wire.hello(replace(self._hello(), sent_at=self._clock.now())))
             welcome = await self._read_welcome(call)
             welcomed = True
             interval = welcome.heartbeat_interval_seconds or DEFAULT_HEARTBEAT_SECONDS
@@ -170,7 +174,9 @@ class Session:
             if isinstance(command, Assign):
                 await self._on_assign(command, send_q)
             elif isinstance(command, Cancel):
-                self._attempts.cancel(command.key, command.grace_seconds, command.reason)
+                self._attempts.cancel(
+                    command.key, command.grace_seconds, command.reason, revoke=command.revoke
+                )
             elif isinstance(command, Ack):
                 self._outboxes.acked(command.key, command.through)
             else:
@@ -209,7 +215,7 @@ class Session:
     async def _heartbeat_loop(self, send_q: asyncio.Queue[_Outgoing], interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            await send_q.put(wire.heartbeat(self._attempts.keys()))
+            await send_q.put(wire.heartbeat(self._attempts.keys(), self._clock.now()))
 
     async def _stop_watch(self, send_q: asyncio.Queue[_Outgoing]) -> None:
         """Once a stop is requested: Draining, wait for attempts and acks, close."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import datetime
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.convert import (
@@ -21,6 +22,7 @@ from xxci.common.convert import (
     failure_reason_to_pb,
     job_result_to_pb,
     log_stream_to_pb,
+    time_to_pb,
 )
 from xxci.common.pb.v1 import worker_pb2
 from xxci.common.spec.model import ArtifactWhen
@@ -77,7 +79,8 @@ def command(msg: worker_pb2.OrchestratorMessage) -> Command | None:
         return Assign(attempt_key(msg.assign.ref), assignment)
     if kind == "cancel":
         cancel = msg.cancel
-        return Cancel(attempt_key(cancel.ref), cancel.grace_seconds or None, cancel.reason)
+        grace = cancel.grace_seconds or None
+        return Cancel(attempt_key(cancel.ref), grace, cancel.reason, revoke=cancel.revoke)
     if kind == "ack":
         return Ack(attempt_key(msg.ack.ref), msg.ack.through)
     return None
@@ -135,6 +138,8 @@ def attempt_message(key: AttemptKey, seq: int, message: AttemptMessage) -> worke
         started = worker_pb2.JobStarted(
             ref=ref, container=message.container, image_digest=message.image_digest
         )
+        if message.at is not None:
+            started.started_at.CopyFrom(time_to_pb(message.at))
         return worker_pb2.WorkerMessage(seq=seq, job_started=started)
     if isinstance(message, OutputChunk):
         chunk = worker_pb2.LogChunk(
@@ -146,6 +151,8 @@ def attempt_message(key: AttemptKey, seq: int, message: AttemptMessage) -> worke
         return worker_pb2.WorkerMessage(seq=seq, log_chunk=chunk)
     if isinstance(message, StepFinished):
         step = worker_pb2.StepFinished(ref=ref, index=message.index, exit_code=message.exit_code)
+        if message.at is not None:
+            step.finished_at.CopyFrom(time_to_pb(message.at))
         return worker_pb2.WorkerMessage(seq=seq, step_finished=step)
     return worker_pb2.WorkerMessage(seq=seq, job_finished=job_finished(ref, message))
 
@@ -161,6 +168,8 @@ def job_finished(ref: worker_pb2.AttemptRef, finished: Finished) -> worker_pb2.J
     )
     if finished.exit_code is not None:
         msg.exit_code = finished.exit_code
+    if finished.at is not None:
+        msg.finished_at.CopyFrom(time_to_pb(finished.at))
     return msg
 
 
@@ -174,12 +183,19 @@ def hello(msg: Hello) -> worker_pb2.WorkerMessage:
         running=[attempt_ref(key) for key in msg.running],
         worker_id=msg.worker_id,
     )
+    if msg.sent_at is not None:
+        hello.sent_at.CopyFrom(time_to_pb(msg.sent_at))
     return worker_pb2.WorkerMessage(hello=hello)
 
 
-def heartbeat(running: Iterable[AttemptKey]) -> worker_pb2.WorkerMessage:
-    refs = [attempt_ref(key) for key in running]
-    return worker_pb2.WorkerMessage(heartbeat=worker_pb2.Heartbeat(running=refs))
+def heartbeat(
+    running: Iterable[AttemptKey], sent_at: datetime | None = None
+) -> worker_pb2.WorkerMessage:
+    """What the worker runs, and its clock (``sent_at``) as the heartbeat goes out."""
+    beat = worker_pb2.Heartbeat(running=[attempt_ref(key) for key in running])
+    if sent_at is not None:
+        beat.sent_at.CopyFrom(time_to_pb(sent_at))
+    return worker_pb2.WorkerMessage(heartbeat=beat)
 
 
 def draining() -> worker_pb2.WorkerMessage:

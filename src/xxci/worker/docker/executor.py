@@ -63,6 +63,7 @@ class DockerExecutor:
         listener: ExecutionListener,
         cancel: asyncio.Event,
         grace_seconds: float = 10.0,
+        kill: asyncio.Event | None = None,
     ) -> ExecutionResult:
         """Run one attempt to its end; see :class:`xxci.worker.executor.Executor`."""
         supervisor = Supervisor(
@@ -73,6 +74,7 @@ class DockerExecutor:
             grace_seconds,
             self.artifact_dir,
             self.bodies,
+            kill=kill,
         )
         try:
             async with DockerEngine(self.docker_url) as engine:

@@ -4,8 +4,8 @@ Pull the image if it is absent; create the container (see
 :mod:`xxci.worker.docker.container_config`); copy the source tree and earlier
 artifacts in, in one archive (see :mod:`xxci.worker.docker.container_files`);
 attach, start, and stream the output (see :mod:`xxci.worker.docker.output`); enforce
-the timeout and the cancel (SIGTERM, grace, SIGKILL); collect artifacts from the
-stopped container; remove it, whatever happened.
+the timeout and the cancel (SIGTERM, grace, SIGKILL; a kill skips or cuts short the
+grace); collect artifacts from the stopped container; remove it, whatever happened.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ class Supervisor:
     """Runs one attempt in a container of ``engine``; see the module docstring.
 
     Artifact archives are written to ``artifact_dir`` (None: the system temp dir);
-    workspace archives are unpacked through ``bodies``.
+    workspace archives are unpacked through ``bodies``. ``kill`` (with ``cancel``)
+    stops the job without a grace.
     """
 
     def __init__(
@@ -79,12 +80,15 @@ class Supervisor:
         grace_seconds: float,
         artifact_dir: Path | None,
         bodies: BodyCache,
+        *,
+        kill: asyncio.Event | None = None,
     ) -> None:
         self.job = job
         self.label = f"{job.run_id}/{job.job}#{job.attempt}"
         self._workspace = workspace
         self._listener = listener
         self._cancel = cancel
+        self._kill = kill or asyncio.Event()
         self._grace = max(0.0, grace_seconds)
         self._artifact_dir = artifact_dir
         self._bodies = bodies
@@ -190,6 +194,10 @@ class Supervisor:
                 if waiter in done:
                     return _Exited(waiter.result())
                 if canceled in done:
+                    if self._kill.is_set():
+                        await self._listener.system("job no longer ours: killing it (SIGKILL)")
+                        await self._stop(container, waiter, 0.0)
+                        return _Stopped(FailureReason.CANCELED)
                     await self._listener.system(
                         f"job canceled: stopping it (SIGTERM, then SIGKILL after "
                         f"{format_duration(self._grace)})"
@@ -207,10 +215,19 @@ class Supervisor:
     async def _stop(self, container: Container, waiter: asyncio.Future[int], grace: float) -> None:
         if grace > 0:
             await container.signal("SIGTERM")
-            await asyncio.wait({waiter}, timeout=grace)
+            killed = asyncio.ensure_future(self._kill.wait())
+            watched: set[asyncio.Future[Any]] = {waiter, killed}
+            try:
+                await asyncio.wait(watched, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                killed.cancel()
+                await asyncio.gather(killed, return_exceptions=True)
             if waiter.done():
                 return
-            await self._listener.system("job still running after the grace period: SIGKILL")
+            if self._kill.is_set():
+                await self._listener.system("job no longer ours: killing it (SIGKILL)")
+            else:
+                await self._listener.system("job still running after the grace period: SIGKILL")
         await container.signal("SIGKILL")
         await asyncio.wait({waiter}, timeout=_KILL_WAIT_SECONDS)
 

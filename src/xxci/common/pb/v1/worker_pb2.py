@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from xxci.common.pb.v1 import types_pb2 as xxci_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14xxci/v1/worker.proto\x12\x07xxci.v1\x1a\x13xxci/v1/types.proto\":\n\nAttemptRef\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\"\x8d\x03\n\rWorkerMessage\x12\x1f\n\x05hello\x18\x01 \x01(\x0b\x32\x0e.xxci.v1.HelloH\x00\x12\'\n\theartbeat\x18\x02 \x01(\x0b\x32\x12.xxci.v1.HeartbeatH\x00\x12!\n\x06\x61\x63\x63\x65pt\x18\x03 \x01(\x0b\x32\x0f.xxci.v1.AcceptH\x00\x12!\n\x06reject\x18\x04 \x01(\x0b\x32\x0f.xxci.v1.RejectH\x00\x12*\n\x0bjob_started\x18\x05 \x01(\x0b\x32\x13.xxci.v1.JobStartedH\x00\x12&\n\tlog_chunk\x18\x06 \x01(\x0b\x32\x11.xxci.v1.LogChunkH\x00\x12.\n\rstep_finished\x18\x07 \x01(\x0b\x32\x15.xxci.v1.StepFinishedH\x00\x12,\n\x0cjob_finished\x18\x08 \x01(\x0b\x32\x14.xxci.v1.JobFinishedH\x00\x12%\n\x08\x64raining\x18\t \x01(\x0b\x32\x11.xxci.v1.DrainingH\x00\x12\x0b\n\x03seq\x18\n \x01(\x04\x42\x06\n\x04kind\"\x81\x01\n\x05Hello\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x05\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12$\n\x07running\x18\x05 \x03(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x11\n\tworker_id\x18\x06 \x01(\t\"1\n\tHeartbeat\x12$\n\x07running\x18\x01 \x03(\x0b\x32\x13.xxci.v1.AttemptRef\"*\n\x06\x41\x63\x63\x65pt\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\":\n\x06Reject\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x0e\n\x06reason\x18\x02 \x01(\t\"W\n\nJobStarted\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x11\n\tcontainer\x18\x02 \x01(\t\x12\x14\n\x0cimage_digest\x18\x03 \x01(\t\"q\n\x08LogChunk\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\"\n\x06stream\x18\x05 \x01(\x0e\x32\x12.xxci.v1.LogStream\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0cJ\x04\x08\x03\x10\x04\"R\n\x0cStepFinished\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x11\n\texit_code\x18\x03 \x01(\x05\"\xde\x01\n\x0bJobFinished\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\"\n\x06status\x18\x07 \x01(\x0e\x32\x12.xxci.v1.JobResult\x12\x16\n\texit_code\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12.\n\x0e\x66\x61ilure_reason\x18\x08 \x01(\x0e\x32\x16.xxci.v1.FailureReason\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x16\n\x0e\x61rtifacts_blob\x18\x06 \x01(\tB\x0c\n\n_exit_codeJ\x04\x08\x02\x10\x03J\x04\x08\x04\x10\x05\"\n\n\x08\x44raining\"\xab\x01\n\x13OrchestratorMessage\x12#\n\x07welcome\x18\x01 \x01(\x0b\x32\x10.xxci.v1.WelcomeH\x00\x12$\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x12.xxci.v1.AssignJobH\x00\x12$\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x12.xxci.v1.CancelJobH\x00\x12\x1b\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0c.xxci.v1.AckH\x00\x42\x06\n\x04kind\"[\n\x07Welcome\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x12\x19\n\x11lease_ttl_seconds\x18\x03 \x01(\x01\"\xd5\x02\n\tAssignJob\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\r\n\x05stage\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\t\x12\x0e\n\x06script\x18\x04 \x03(\t\x12\x34\n\tvariables\x18\x05 \x03(\x0b\x32!.xxci.v1.AssignJob.VariablesEntry\x12\x17\n\x0ftimeout_seconds\x18\x06 \x01(\x01\x12\x13\n\x0bsource_blob\x18\x07 \x01(\t\x12\x16\n\x0e\x61rtifact_blobs\x18\x08 \x03(\t\x12\x16\n\x0e\x61rtifact_paths\x18\t \x03(\t\x12,\n\rartifact_when\x18\x0b \x01(\x0e\x32\x15.xxci.v1.ArtifactWhen\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01J\x04\x08\n\x10\x0b\"T\n\tCancelJob\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x15\n\rgrace_seconds\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"B\n\x03\x41\x63k\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x0f\n\x07through\x18\x03 \x01(\x04J\x04\x08\x02\x10\x03R\x02of*o\n\tJobResult\x12\x1a\n\x16JOB_RESULT_UNSPECIFIED\x10\x00\x12\x16\n\x12JOB_RESULT_SUCCESS\x10\x01\x12\x15\n\x11JOB_RESULT_FAILED\x10\x02\x12\x17\n\x13JOB_RESULT_CANCELED\x10\x03*\x9b\x02\n\rFailureReason\x12\x1e\n\x1a\x46\x41ILURE_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x46\x41ILURE_REASON_SCRIPT_FAILURE\x10\x01\x12\x1a\n\x16\x46\x41ILURE_REASON_TIMEOUT\x10\x02\x12%\n!FAILURE_REASON_IMAGE_PULL_FAILURE\x10\x03\x12$\n FAILURE_REASON_DEPENDENCY_FAILED\x10\x04\x12\x1e\n\x1a\x46\x41ILURE_REASON_WORKER_LOST\x10\x05\x12\x1b\n\x17\x46\x41ILURE_REASON_CANCELED\x10\x06\x12!\n\x1d\x46\x41ILURE_REASON_SYSTEM_FAILURE\x10\x07*\x83\x01\n\x0c\x41rtifactWhen\x12\x1d\n\x19\x41RTIFACT_WHEN_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41RTIFACT_WHEN_ON_SUCCESS\x10\x01\x12\x1c\n\x18\x41RTIFACT_WHEN_ON_FAILURE\x10\x02\x12\x18\n\x14\x41RTIFACT_WHEN_ALWAYS\x10\x03\x32T\n\rWorkerService\x12\x43\n\x07\x43onnect\x12\x16.xxci.v1.WorkerMessage\x1a\x1c.xxci.v1.OrchestratorMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14xxci/v1/worker.proto\x12\x07xxci.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13xxci/v1/types.proto\":\n\nAttemptRef\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\"\x8d\x03\n\rWorkerMessage\x12\x1f\n\x05hello\x18\x01 \x01(\x0b\x32\x0e.xxci.v1.HelloH\x00\x12\'\n\theartbeat\x18\x02 \x01(\x0b\x32\x12.xxci.v1.HeartbeatH\x00\x12!\n\x06\x61\x63\x63\x65pt\x18\x03 \x01(\x0b\x32\x0f.xxci.v1.AcceptH\x00\x12!\n\x06reject\x18\x04 \x01(\x0b\x32\x0f.xxci.v1.RejectH\x00\x12*\n\x0bjob_started\x18\x05 \x01(\x0b\x32\x13.xxci.v1.JobStartedH\x00\x12&\n\tlog_chunk\x18\x06 \x01(\x0b\x32\x11.xxci.v1.LogChunkH\x00\x12.\n\rstep_finished\x18\x07 \x01(\x0b\x32\x15.xxci.v1.StepFinishedH\x00\x12,\n\x0cjob_finished\x18\x08 \x01(\x0b\x32\x14.xxci.v1.JobFinishedH\x00\x12%\n\x08\x64raining\x18\t \x01(\x0b\x32\x11.xxci.v1.DrainingH\x00\x12\x0b\n\x03seq\x18\n \x01(\x04\x42\x06\n\x04kind\"\xae\x01\n\x05Hello\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x05\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12$\n\x07running\x18\x05 \x03(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x11\n\tworker_id\x18\x06 \x01(\t\x12+\n\x07sent_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\tHeartbeat\x12$\n\x07running\x18\x01 \x03(\x0b\x32\x13.xxci.v1.AttemptRef\x12+\n\x07sent_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x06\x41\x63\x63\x65pt\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\":\n\x06Reject\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x87\x01\n\nJobStarted\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x11\n\tcontainer\x18\x02 \x01(\t\x12\x14\n\x0cimage_digest\x18\x03 \x01(\t\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"q\n\x08LogChunk\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\"\n\x06stream\x18\x05 \x01(\x0e\x32\x12.xxci.v1.LogStream\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0cJ\x04\x08\x03\x10\x04\"\x83\x01\n\x0cStepFinished\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12/\n\x0b\x66inished_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x02\n\x0bJobFinished\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\"\n\x06status\x18\x07 \x01(\x0e\x32\x12.xxci.v1.JobResult\x12\x16\n\texit_code\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12.\n\x0e\x66\x61ilure_reason\x18\x08 \x01(\x0e\x32\x16.xxci.v1.FailureReason\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x16\n\x0e\x61rtifacts_blob\x18\x06 \x01(\t\x12/\n\x0b\x66inished_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x0c\n\n_exit_codeJ\x04\x08\x02\x10\x03J\x04\x08\x04\x10\x05\"\n\n\x08\x44raining\"\xab\x01\n\x13OrchestratorMessage\x12#\n\x07welcome\x18\x01 \x01(\x0b\x32\x10.xxci.v1.WelcomeH\x00\x12$\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x12.xxci.v1.AssignJobH\x00\x12$\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x12.xxci.v1.CancelJobH\x00\x12\x1b\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0c.xxci.v1.AckH\x00\x42\x06\n\x04kind\"[\n\x07Welcome\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x12\x19\n\x11lease_ttl_seconds\x18\x03 \x01(\x01\"\xd5\x02\n\tAssignJob\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\r\n\x05stage\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\t\x12\x0e\n\x06script\x18\x04 \x03(\t\x12\x34\n\tvariables\x18\x05 \x03(\x0b\x32!.xxci.v1.AssignJob.VariablesEntry\x12\x17\n\x0ftimeout_seconds\x18\x06 \x01(\x01\x12\x13\n\x0bsource_blob\x18\x07 \x01(\t\x12\x16\n\x0e\x61rtifact_blobs\x18\x08 \x03(\t\x12\x16\n\x0e\x61rtifact_paths\x18\t \x03(\t\x12,\n\rartifact_when\x18\x0b \x01(\x0e\x32\x15.xxci.v1.ArtifactWhen\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01J\x04\x08\n\x10\x0b\"d\n\tCancelJob\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x15\n\rgrace_seconds\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0e\n\x06revoke\x18\x04 \x01(\x08\"B\n\x03\x41\x63k\x12 \n\x03ref\x18\x01 \x01(\x0b\x32\x13.xxci.v1.AttemptRef\x12\x0f\n\x07through\x18\x03 \x01(\x04J\x04\x08\x02\x10\x03R\x02of*o\n\tJobResult\x12\x1a\n\x16JOB_RESULT_UNSPECIFIED\x10\x00\x12\x16\n\x12JOB_RESULT_SUCCESS\x10\x01\x12\x15\n\x11JOB_RESULT_FAILED\x10\x02\x12\x17\n\x13JOB_RESULT_CANCELED\x10\x03*\x9b\x02\n\rFailureReason\x12\x1e\n\x1a\x46\x41ILURE_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x46\x41ILURE_REASON_SCRIPT_FAILURE\x10\x01\x12\x1a\n\x16\x46\x41ILURE_REASON_TIMEOUT\x10\x02\x12%\n!FAILURE_REASON_IMAGE_PULL_FAILURE\x10\x03\x12$\n FAILURE_REASON_DEPENDENCY_FAILED\x10\x04\x12\x1e\n\x1a\x46\x41ILURE_REASON_WORKER_LOST\x10\x05\x12\x1b\n\x17\x46\x41ILURE_REASON_CANCELED\x10\x06\x12!\n\x1d\x46\x41ILURE_REASON_SYSTEM_FAILURE\x10\x07*\x83\x01\n\x0c\x41rtifactWhen\x12\x1d\n\x19\x41RTIFACT_WHEN_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41RTIFACT_WHEN_ON_SUCCESS\x10\x01\x12\x1c\n\x18\x41RTIFACT_WHEN_ON_FAILURE\x10\x02\x12\x18\n\x14\x41RTIFACT_WHEN_ALWAYS\x10\x03\x32T\n\rWorkerService\x12\x43\n\x07\x43onnect\x12\x16.xxci.v1.WorkerMessage\x1a\x1c.xxci.v1.OrchestratorMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,46 +35,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ASSIGNJOB_VARIABLESENTRY']._loaded_options = None
   _globals['_ASSIGNJOB_VARIABLESENTRY']._serialized_options = b'8\001'
-  _globals['_JOBRESULT']._serialized_start=2091
-  _globals['_JOBRESULT']._serialized_end=2202
-  _globals['_FAILUREREASON']._serialized_start=2205
-  _globals['_FAILUREREASON']._serialized_end=2488
-  _globals['_ARTIFACTWHEN']._serialized_start=2491
-  _globals['_ARTIFACTWHEN']._serialized_end=2622
-  _globals['_ATTEMPTREF']._serialized_start=54
-  _globals['_ATTEMPTREF']._serialized_end=112
-  _globals['_WORKERMESSAGE']._serialized_start=115
-  _globals['_WORKERMESSAGE']._serialized_end=512
-  _globals['_HELLO']._serialized_start=515
-  _globals['_HELLO']._serialized_end=644
-  _globals['_HEARTBEAT']._serialized_start=646
-  _globals['_HEARTBEAT']._serialized_end=695
-  _globals['_ACCEPT']._serialized_start=697
-  _globals['_ACCEPT']._serialized_end=739
-  _globals['_REJECT']._serialized_start=741
-  _globals['_REJECT']._serialized_end=799
-  _globals['_JOBSTARTED']._serialized_start=801
-  _globals['_JOBSTARTED']._serialized_end=888
-  _globals['_LOGCHUNK']._serialized_start=890
-  _globals['_LOGCHUNK']._serialized_end=1003
-  _globals['_STEPFINISHED']._serialized_start=1005
-  _globals['_STEPFINISHED']._serialized_end=1087
-  _globals['_JOBFINISHED']._serialized_start=1090
-  _globals['_JOBFINISHED']._serialized_end=1312
-  _globals['_DRAINING']._serialized_start=1314
-  _globals['_DRAINING']._serialized_end=1324
-  _globals['_ORCHESTRATORMESSAGE']._serialized_start=1327
-  _globals['_ORCHESTRATORMESSAGE']._serialized_end=1498
-  _globals['_WELCOME']._serialized_start=1500
-  _globals['_WELCOME']._serialized_end=1591
-  _globals['_ASSIGNJOB']._serialized_start=1594
-  _globals['_ASSIGNJOB']._serialized_end=1935
-  _globals['_ASSIGNJOB_VARIABLESENTRY']._serialized_start=1881
-  _globals['_ASSIGNJOB_VARIABLESENTRY']._serialized_end=1929
-  _globals['_CANCELJOB']._serialized_start=1937
-  _globals['_CANCELJOB']._serialized_end=2021
-  _globals['_ACK']._serialized_start=2023
-  _globals['_ACK']._serialized_end=2089
-  _globals['_WORKERSERVICE']._serialized_start=2624
-  _globals['_WORKERSERVICE']._serialized_end=2708
+  _globals['_JOBRESULT']._serialized_start=2378
+  _globals['_JOBRESULT']._serialized_end=2489
+  _globals['_FAILUREREASON']._serialized_start=2492
+  _globals['_FAILUREREASON']._serialized_end=2775
+  _globals['_ARTIFACTWHEN']._serialized_start=2778
+  _globals['_ARTIFACTWHEN']._serialized_end=2909
+  _globals['_ATTEMPTREF']._serialized_start=87
+  _globals['_ATTEMPTREF']._serialized_end=145
+  _globals['_WORKERMESSAGE']._serialized_start=148
+  _globals['_WORKERMESSAGE']._serialized_end=545
+  _globals['_HELLO']._serialized_start=548
+  _globals['_HELLO']._serialized_end=722
+  _globals['_HEARTBEAT']._serialized_start=724
+  _globals['_HEARTBEAT']._serialized_end=818
+  _globals['_ACCEPT']._serialized_start=820
+  _globals['_ACCEPT']._serialized_end=862
+  _globals['_REJECT']._serialized_start=864
+  _globals['_REJECT']._serialized_end=922
+  _globals['_JOBSTARTED']._serialized_start=925
+  _globals['_JOBSTARTED']._serialized_end=1060
+  _globals['_LOGCHUNK']._serialized_start=1062
+  _globals['_LOGCHUNK']._serialized_end=1175
+  _globals['_STEPFINISHED']._serialized_start=1178
+  _globals['_STEPFINISHED']._serialized_end=1309
+  _globals['_JOBFINISHED']._serialized_start=1312
+  _globals['_JOBFINISHED']._serialized_end=1583
+  _globals['_DRAINING']._serialized_start=1585
+  _globals['_DRAINING']._serialized_end=1595
+  _globals['_ORCHESTRATORMESSAGE']._serialized_start=1598
+  _globals['_ORCHESTRATORMESSAGE']._serialized_end=1769
+  _globals['_WELCOME']._serialized_start=1771
+  _globals['_WELCOME']._serialized_end=1862
+  _globals['_ASSIGNJOB']._serialized_start=1865
+  _globals['_ASSIGNJOB']._serialized_end=2206
+  _globals['_ASSIGNJOB_VARIABLESENTRY']._serialized_start=2152
+  _globals['_ASSIGNJOB_VARIABLESENTRY']._serialized_end=2200
+  _globals['_CANCELJOB']._serialized_start=2208
+  _globals['_CANCELJOB']._serialized_end=2308
+  _globals['_ACK']._serialized_start=2310
+  _globals['_ACK']._serialized_end=2376
+  _globals['_WORKERSERVICE']._serialized_start=2911
+  _globals['_WORKERSERVICE']._serialized_end=2995
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ The one long-lived stream between a worker and the orchestrator."""
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from xxci.common.pb.v1 import types_pb2 as _types_pb2
@@ -190,6 +191,7 @@ class Hello(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     RUNNING_FIELD_NUMBER: _builtins.int
     WORKER_ID_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     capacity: _builtins.int
     version: _builtins.str
@@ -201,6 +203,12 @@ class Hello(_message.Message):
     def running(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttemptRef]:
         """Attempts this worker is still running (after a reconnect)."""
 
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp:
+        """The worker's wall clock when it sent this: the orchestrator compares it with its
+        own to learn how far the worker's clock is off. Absent from older workers.
+        """
+
     def __init__(
         self,
         *,
@@ -210,10 +218,11 @@ class Hello(_message.Message):
         version: _builtins.str = ...,
         running: _abc.Iterable[Global___AttemptRef] | None = ...,
         worker_id: _builtins.str = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "labels", b"labels", "name", b"name", "running", b"running", "version", b"version", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "labels", b"labels", "name", b"name", "running", b"running", "sent_at", b"sent_at", "version", b"version", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -224,16 +233,22 @@ class Heartbeat(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RUNNING_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def running(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttemptRef]: ...
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp:
+        """As Hello.sent_at."""
+
     def __init__(
         self,
         *,
         running: _abc.Iterable[Global___AttemptRef] | None = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["running", b"running"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["running", b"running", "sent_at", b"sent_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -284,25 +299,34 @@ Global___Reject: _TypeAlias = Reject  # noqa: Y015
 
 @_typing.final
 class JobStarted(_message.Message):
+    """The times a worker stamps (started_at, finished_at) are its own wall clock's, taken
+    when the thing happened, not when the message was sent: a message sent again after
+    an outage keeps them. Absent from older workers (the time of receipt is used).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REF_FIELD_NUMBER: _builtins.int
     CONTAINER_FIELD_NUMBER: _builtins.int
     IMAGE_DIGEST_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
     container: _builtins.str
     image_digest: _builtins.str
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         ref: Global___AttemptRef | None = ...,
         container: _builtins.str = ...,
         image_digest: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "image_digest", b"image_digest", "ref", b"ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "image_digest", b"image_digest", "ref", b"ref", "started_at", b"started_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -344,20 +368,24 @@ class StepFinished(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     INDEX_FIELD_NUMBER: _builtins.int
     EXIT_CODE_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     exit_code: _builtins.int
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         ref: Global___AttemptRef | None = ...,
         index: _builtins.int = ...,
         exit_code: _builtins.int = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "index", b"index", "ref", b"ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "finished_at", b"finished_at", "index", b"index", "ref", b"ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -373,6 +401,7 @@ class JobFinished(_message.Message):
     FAILURE_REASON_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     ARTIFACTS_BLOB_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
     status: Global___JobResult.ValueType
     """UNSPECIFIED (or a value this orchestrator does not know) counts as FAILED."""
     exit_code: _builtins.int
@@ -382,6 +411,8 @@ class JobFinished(_message.Message):
     artifacts_blob: _builtins.str
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -391,10 +422,11 @@ class JobFinished(_message.Message):
         failure_reason: Global___FailureReason.ValueType = ...,
         message: _builtins.str = ...,
         artifacts_blob: _builtins.str = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code", "ref", b"ref"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code", "finished_at", b"finished_at", "ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "artifacts_blob", b"artifacts_blob", "exit_code", b"exit_code", "failure_reason", b"failure_reason", "message", b"message", "ref", b"ref", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "artifacts_blob", b"artifacts_blob", "exit_code", b"exit_code", "failure_reason", b"failure_reason", "finished_at", b"finished_at", "message", b"message", "ref", b"ref", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
     _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015
@@ -557,8 +589,14 @@ class CancelJob(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     GRACE_SECONDS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    REVOKE_FIELD_NUMBER: _builtins.int
     grace_seconds: _builtins.float
     reason: _builtins.str
+    revoke: _builtins.bool
+    """The attempt is no longer this worker's (it was lost, and may run elsewhere now):
+    kill it at once (SIGKILL), whatever grace_seconds says. An older worker ignores
+    this and stops it within grace_seconds.
+    """
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
     def __init__(
@@ -567,10 +605,11 @@ class CancelJob(_message.Message):
         ref: Global___AttemptRef | None = ...,
         grace_seconds: _builtins.float = ...,
         reason: _builtins.str = ...,
+        revoke: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["grace_seconds", b"grace_seconds", "reason", b"reason", "ref", b"ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grace_seconds", b"grace_seconds", "reason", b"reason", "ref", b"ref", "revoke", b"revoke"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
