@@ -184,7 +184,8 @@ def test_a_manual_job_waits_for_xxci_play(cluster: Cluster, tmp_path: Path) -> N
     proc = cluster.popen("run", cwd=repo)
     head = _wait_for_play_hint(proc)
     run_id = run_id_of(head)
-    assert "approve waits to be played: xxci play gitlab-ci#1 'approve'" in head
+    play = f"xxci play --server {cluster.address} 'gitlab-ci#1' approve"
+    assert f"approve waits to be played: {play}" in head
     assert statuses(cluster.report(run_id))["ship"] == "PENDING"
     not_manual = cluster.xxci("play", run_id, "ship")
     assert (not_manual.returncode, not_manual.stdout) == (
@@ -209,7 +210,7 @@ def test_a_local_manual_job_is_played_from_another_process(
     repo = gitlab_repo(tmp_path / "repo", MANUAL)
     proc = cluster.popen("run", "--local", cwd=repo)
     head = _wait_for_play_hint(proc)
-    assert "xxci play --local gitlab-ci#1 'approve'" in head
+    assert "approve waits to be played: xxci play --local 'gitlab-ci#1' approve" in head
     played = cluster.xxci("play", "--local", "gitlab-ci#1", "approve")
     assert played.returncode == 0, played.stdout + played.stderr
     rest, err = proc.communicate(timeout=60)

@@ -11,6 +11,7 @@ open. :func:`translate_rpc_error` turns a failed call into the
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -23,6 +24,7 @@ from xxci.common.errors import (
     ConflictError,
     ConnectionFailed,
     NotFoundError,
+    TlsError,
     UsageError,
     XxciError,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "TokenAuthInterceptor",
     "bearer_value",
     "client_interceptors",
+    "connection_reason",
     "open_channel",
     "token_from_metadata",
     "translate_rpc_error",
@@ -204,14 +207,15 @@ class TokenAuthInterceptor(_ServerInterceptor):
 
 # -- client channels and error translation ----------------------------------------
 
-#: Reconnect quickly: workers retry with their own backoff (capped at 10 s), and
-#: grpc's default channel backoff (up to 120 s) would otherwise stretch every retry.
+#: Reconnect quickly: workers retry with their own backoff (capped at 2 s), and
+#: grpc's default channel backoff (up to 120 s) would otherwise stretch every retry
+#: (a call on a channel waiting out its backoff fails at once, without trying).
 #: Keepalive pings find a dead orchestrator host within ~40 s on a quiet stream (the
 #: server must allow pings every 30 s: grpc.http2.min_ping_interval_without_data_ms).
 CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 500),
     ("grpc.min_reconnect_backoff_ms", 500),
-    ("grpc.max_reconnect_backoff_ms", 10_000),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
 )
@@ -240,7 +244,8 @@ def open_channel(target: str, token: str | None, tls_ca: Path | None = None) -> 
 def translate_rpc_error(err: grpc.aio.AioRpcError, target: str) -> XxciError:
     """The xxci error for a failed call to the orchestrator at ``target``.
 
-    UNAVAILABLE / DEADLINE_EXCEEDED -> ConnectionFailed, UNAUTHENTICATED /
+    A failed TLS handshake -> TlsError; UNAVAILABLE / DEADLINE_EXCEEDED ->
+    ConnectionFailed (with grpc's reason made short: "connection refused"); UNAUTHENTICATED /
     PERMISSION_DENIED -> AuthError, NOT_FOUND -> NotFoundError, ABORTED -> ConflictError,
     INVALID_ARGUMENT / FAILED_PRECONDITION -> XxciError with the server's text as is;
     anything else -> XxciError naming the status. The result is chained to ``err``.
@@ -248,9 +253,12 @@ def translate_rpc_error(err: grpc.aio.AioRpcError, target: str) -> XxciError:
     code = err.code()
     details = (err.details() or "").strip()
     result: XxciError
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+    if code == grpc.StatusCode.UNAVAILABLE and (tls := _tls_problem(details, target)):
+        result = tls
+    elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         result = ConnectionFailed(
-            f"cannot reach the orchestrator at {target}: {details or code.name.lower()}"
+            f"cannot reach the orchestrator at {target}: "
+            f"{connection_reason(details) or code.name.lower()}"
         )
     elif code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
         result = AuthError(
@@ -268,3 +276,41 @@ def translate_rpc_error(err: grpc.aio.AioRpcError, target: str) -> XxciError:
         )
     result.__cause__ = err
     return result
+
+
+_LAST_ERROR = re.compile(r"last error: (?:[A-Z_]+: )?(?:(?:ipv4|ipv6|unix):\S+?: )?(?P<reason>.*)$")
+_OPENSSL = re.compile(r"OPENSSL_internal:(?P<what>[A-Z_]+)(?::\s*(?P<more>[^:]+))?")
+
+
+def connection_reason(details: str) -> str:
+    """grpc's account of a failed connection, made short: "connection refused", "the
+    connection was closed", or the last error as grpc words it."""
+    match = _LAST_ERROR.search(details)
+    reason = match.group("reason") if match else details
+    reason = reason.removeprefix("Failed to connect to remote host: ").strip()
+    if reason == "Socket closed":
+        return "the connection was closed"
+    if reason.startswith("DNS resolution failed"):
+        return f"cannot resolve its name ({reason.rsplit(': ', 1)[-1]})"
+    return reason[:1].lower() + reason[1:] if reason[:2] != reason[:2].upper() else reason
+
+
+def _tls_problem(details: str, target: str) -> TlsError | None:
+    """The TlsError a failed connection's ``details`` describe, if any."""
+    if "Tls handshake failed" not in details and "SSL_ERROR" not in details:
+        return None
+    found = _OPENSSL.search(details)
+    what = found.group("what") if found else ""
+    if what == "WRONG_VERSION_NUMBER":
+        return TlsError(
+            f"the orchestrator at {target} does not speak TLS: leave out --tls-ca "
+            "(or start it with --tls-cert and --tls-key)"
+        )
+    if what == "CERTIFICATE_VERIFY_FAILED":
+        more = (found.group("more") or "").strip() if found else ""
+        return TlsError(
+            f"the orchestrator at {target} has a certificate that --tls-ca does not vouch for"
+            + (f" ({more})" if more else "")
+        )
+    failure = what or details
+    return TlsError(f"the TLS handshake with the orchestrator at {target} failed: {failure}")

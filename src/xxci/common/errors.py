@@ -6,6 +6,8 @@
     ├── NotFoundError         a pipeline, run, job or blob that does not exist
     ├── ConflictError         a stale write to the event log: re-read and retry
     ├── AuthError             missing or wrong token
+    ├── TlsError              the two ends disagree on TLS, or the certificate is not
+    │                         trusted: retrying cannot help
     └── ConnectionFailed      the orchestrator (or Docker) could not be reached
 
 Foreign errors (grpc, sqlite, docker, yaml) are translated once, at the boundary
@@ -23,6 +25,7 @@ __all__ = [
     "Diagnostic",
     "NotFoundError",
     "SpecError",
+    "TlsError",
     "UsageError",
     "XxciError",
 ]
@@ -69,6 +72,10 @@ class ConflictError(XxciError):
 
 class AuthError(XxciError):
     pass
+
+
+class TlsError(XxciError):
+    """TLS on one end and not the other, or a certificate the client does not trust."""
 
 
 class ConnectionFailed(XxciError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ import asyncclick as click
 from xxci.common.api import OrchestratorApi
 from xxci.common.errors import UsageError
 
-__all__ = ["connect", "server_options", "xxci_home"]
+__all__ = ["again_flags", "connect", "server_options", "xxci_home"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,6 +48,18 @@ def server_options(command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def again_flags(local: bool, server: str | None, tls_ca: Path | None = None) -> str:
+    """The options that reach this orchestrator again, for a command a user may paste
+    ("--local", or "--server HOST:PORT" with "--tls-ca PATH"); never the token, which
+    stays where the user keeps it (XXCI_TOKEN)."""
+    if local:
+        return "--local"
+    flags = ["--server", server or ""]
+    if tls_ca is not None:
+        flags += ["--tls-ca", str(tls_ca)]
+    return shlex.join(flags)
 
 
 @contextlib.asynccontextmanager

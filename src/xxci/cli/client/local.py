@@ -179,10 +179,10 @@ class _LocalPeer(GrpcClient):
         super().__init__(endpoint.address, endpoint.token)
         self._pid = endpoint.pid
 
-    @contextlib.contextmanager
-    def _translated(self) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _translated(self) -> AsyncIterator[None]:
         try:
-            with super()._translated():
+            async with super()._translated():
                 yield
         except ConnectionFailed as err:
             raise ConnectionFailed(

@@ -2,14 +2,15 @@
 and ``BlobService`` of an orchestrator in another process.
 
 Only this module knows the pipeline messages; gRPC failures become xxci errors in one
-place (:meth:`GrpcClient._translated`), chained to the original.
+place (:meth:`GrpcClient._translated`), chained to the original; a plaintext call
+that a TLS orchestrator turned away says so.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,13 @@ from xxci.common.api import (
     Submitted,
     VerifyResult,
 )
-from xxci.common.auth import open_channel, translate_rpc_error
+from xxci.common.auth import open_channel
 from xxci.common.blobs import upload_file
 from xxci.common.closing import AsyncClosing
 from xxci.common.convert import log_stream_from_pb, record_from_pb
 from xxci.common.events import RecordedEvent
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc, pipeline_pb2, pipeline_pb2_grpc
+from xxci.common.tls_probe import explain
 
 __all__ = ["GrpcClient"]
 
@@ -38,6 +40,7 @@ class GrpcClient(AsyncClosing):
 
     def __init__(self, target: str, token: str | None = None, tls_ca: Path | None = None) -> None:
         self.target = target
+        self._tls = tls_ca is not None
         self._channel = open_channel(target, token, tls_ca)
         self._stub = pipeline_pb2_grpc.PipelineServiceStub(self._channel)
         self._blobs = blob_pb2_grpc.BlobServiceStub(self._channel)
@@ -45,16 +48,16 @@ class GrpcClient(AsyncClosing):
     async def close(self) -> None:
         await self._channel.close(None)
 
-    @contextlib.contextmanager
-    def _translated(self) -> Iterator[None]:
-        """A failed call raises the xxci error it means (see ``translate_rpc_error``)."""
+    @contextlib.asynccontextmanager
+    async def _translated(self) -> AsyncIterator[None]:
+        """A failed call raises the xxci error it means (see ``tls_probe.explain``)."""
         try:
             yield
         except grpc.aio.AioRpcError as err:
-            raise translate_rpc_error(err, self.target) from err
+            raise await explain(err, self.target, tls=self._tls) from err
 
     async def upload_source(self, path: Path) -> str:
-        with self._translated():
+        async with self._translated():
             return await upload_file(self._channel, path)
 
     async def submit(self, submission: Submission) -> Submitted:
@@ -77,12 +80,12 @@ class GrpcClient(AsyncClosing):
             request.changed_files.extend(context.changed_files or ())
             request.changes_known = context.changed_files is not None
             request.project = context.project
-        with self._translated():
+        async with self._translated():
             reply = await self._stub.SubmitRun(request)
         return Submitted(reply.run_id, reply.pipeline, reply.number)
 
     async def watch(self, run: str) -> AsyncGenerator[RecordedEvent, None]:
-        with self._translated():
+        async with self._translated():
             async for msg in self._stub.WatchRun(pipeline_pb2.WatchRunRequest(run_id=run)):
                 yield record_from_pb(msg)
 
@@ -90,7 +93,7 @@ class GrpcClient(AsyncClosing):
         self, run: str = "", since_seq: int = 0, follow: bool = False
     ) -> AsyncGenerator[RecordedEvent, None]:
         request = pipeline_pb2.GetEventsRequest(run_id=run, since_seq=since_seq, follow=follow)
-        with self._translated():
+        async with self._translated():
             async for msg in self._stub.GetEvents(request):
                 yield record_from_pb(msg)
 
@@ -100,12 +103,12 @@ class GrpcClient(AsyncClosing):
         request = pipeline_pb2.StreamLogsRequest(
             run_id=run, job=job, attempt=attempt, follow=follow
         )
-        with self._translated():
+        async with self._translated():
             async for msg in self._stub.StreamLogs(request):
                 yield LogPiece(msg.attempt, msg.seq, log_stream_from_pb(msg.stream), msg.data)
 
     async def cancel(self, run: str, job: str = "") -> Outcome:
-        with self._translated():
+        async with self._translated():
             reply = await self._stub.CancelRun(pipeline_pb2.CancelRunRequest(run_id=run, job=job))
         return Outcome(reply.accepted, reply.message)
 
@@ -123,40 +126,40 @@ class GrpcClient(AsyncClosing):
             skip=query.skip,
             stages=query.stages,
         )
-        with self._translated():
+        async with self._translated():
             return _document(await self._stub.QueryRuns(request))
 
     async def run_report(self, run: str, at_seq: int = 0) -> dict[str, Any]:
-        with self._translated():
+        async with self._translated():
             reply = await self._stub.GetRun(pipeline_pb2.GetRunRequest(run_id=run, at_seq=at_seq))
         return _document(reply)
 
     async def status(self) -> dict[str, Any]:
-        with self._translated():
+        async with self._translated():
             return _document(await self._stub.GetStatus(pipeline_pb2.GetStatusRequest()))
 
     async def play(self, run: str, job: str) -> Outcome:
-        with self._translated():
+        async with self._translated():
             reply = await self._stub.PlayJob(pipeline_pb2.PlayJobRequest(run_id=run, job=job))
         return Outcome(reply.accepted, reply.message)
 
     async def verify(self, anchor: str = "") -> VerifyResult:
-        with self._translated():
+        async with self._translated():
             reply = await self._stub.Verify(pipeline_pb2.VerifyRequest(anchor=anchor))
         return VerifyResult.from_dict(_document(reply))
 
     async def pipelines(self) -> list[str]:
-        with self._translated():
+        async with self._translated():
             head = await self._stub.GetLogHead(pipeline_pb2.GetLogHeadRequest())
         return list(head.pipelines)
 
     async def last_seq(self) -> int:
-        with self._translated():
+        async with self._translated():
             head = await self._stub.GetLogHead(pipeline_pb2.GetLogHeadRequest())
         return head.last_seq
 
     async def blob(self, digest: str) -> AsyncGenerator[bytes, None]:
-        with self._translated():
+        async with self._translated():
             async for chunk in self._blobs.Download(blob_pb2.BlobRef(digest=digest)):
                 yield chunk.data
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncclick as click
 from rich.console import Console
 
-from xxci.cli.client.connect import connect, server_options
+from xxci.cli.client.connect import again_flags, connect, server_options
 from xxci.cli.display.follow import follow_run
 from xxci.cli.options import (
     Selector,
@@ -47,8 +47,10 @@ async def submit_and_follow(
     console: Console,
     local: bool = False,
     context: RunContext | None = None,
+    again: str = "",
 ) -> bool:
-    """Upload the source, submit, show progress until the run ends; True on success."""
+    """Upload the source, submit, show progress until the run ends; True on success.
+    ``again``: the options that reach the orchestrator, for the commands suggested."""
     checkout = describe(repo_root, branch, commit)
     with tempfile.TemporaryDirectory(prefix="xxci-src-") as tmp:
         source, yaml_text = await asyncio.to_thread(
@@ -73,7 +75,9 @@ async def submit_and_follow(
         + (f" at {checkout.commit[:12]}" if checkout.commit else ""),
         highlight=False,
     )
-    return await follow_run(api, submitted.run_id, console, verbose=verbose, local=local)
+    return await follow_run(
+        api, submitted.run_id, console, verbose=verbose, local=local, again=again
+    )
 
 
 def local_jobs(pipeline: Pipeline, jobs: str | None) -> int:
@@ -168,6 +172,7 @@ async def run(
             console=console,
             local=local,
             context=context,
+            again=again_flags(local, server, tls_ca),
         )
     if not ok:
         raise click.exceptions.Exit(1)

@@ -9,35 +9,48 @@ import signal
 from rich.console import Console
 from rich.text import Text
 
-from xxci.cli.display.progress import Progress
+from xxci.cli.display.progress import Progress, command_line
 from xxci.common.api import OrchestratorApi
 from xxci.common.errors import ConnectionFailed
 from xxci.common.events import JobStarted
 from xxci.common.status import JobStatus
 from xxci.orchestrator.domain.state import RunState
 
-RECONNECT_SECONDS = 60
+RECONNECT_SECONDS = 60.0
+"""How long a lost orchestrator is waited for before ``xxci run`` gives up."""
+RETRY_SECONDS = 0.5
+"""How often it is tried meanwhile (the channel adds its own back-off, at most 2 s)."""
+LOST = "lost the orchestrator, reconnecting..."
+BACK = "reconnected to the orchestrator"
 
 
 async def follow_run(
-    api: OrchestratorApi, run_id: str, console: Console, *, verbose: bool, local: bool
+    api: OrchestratorApi,
+    run_id: str,
+    console: Console,
+    *,
+    verbose: bool,
+    local: bool,
+    again: str = "",
 ) -> bool:
     """Show the run's progress until it ends; True if it succeeded.
 
     Ctrl-C: a local run is canceled (it was started for this command), a remote one is
     left running (detached). A dropped connection to a remote orchestrator is retried
-    for a while: the watch replays the run from its start, so nothing is missed. A
-    local orchestrator that is gone does not come back at its address: no retry.
+    for :data:`RECONNECT_SECONDS`, said in one line when lost and one when back; the
+    watch replays the run from its start and what was shown already is not shown
+    again. A local orchestrator that is gone does not come back at its address: no
+    retry. ``again`` holds the options that reach the orchestrator, for the commands
+    suggested (``--local``, ``--server HOST:PORT``).
     """
     followers: list[asyncio.Task[None]] = []
-    progress = Progress(console, local=local)
+    progress = Progress(console, again=again)
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, interrupted.set)
-    watcher = asyncio.create_task(
-        _watch(api, run_id, progress, followers, verbose, retry=not local)
-    )
+    link = _Link(progress, retry=not local)
+    watcher = asyncio.create_task(_watch(api, run_id, progress, followers, verbose, link))
     try:
         with progress:
             ticker = asyncio.create_task(_tick(progress))
@@ -51,9 +64,8 @@ async def follow_run(
                     interrupted.clear()
                     if not local:
                         watcher.cancel()
-                        progress.log(
-                            f"detached: run {run_id} goes on (stop it with: xxci cancel {run_id})"
-                        )
+                        stop = command_line("cancel", again, run_id)
+                        progress.log(f"detached: run {run_id} goes on (stop it with: {stop})")
                         break
                     progress.log("canceling the run (interrupt again to stop waiting)...")
                     await api.cancel(run_id)
@@ -73,24 +85,54 @@ async def follow_run(
             loop.remove_signal_handler(signal.SIGINT)
         for task in (watcher, *followers):
             task.cancel()
+        await asyncio.gather(watcher, *followers, return_exceptions=True)
     progress.summary()
     if not verbose:
-        for hint in log_hints(progress.state, local):
+        for hint in log_hints(progress.state, again):
             console.print(hint, highlight=False, style="dim")
     return progress.succeeded
 
 
-def log_hints(state: RunState | None, local: bool) -> list[str]:
-    """``xxci logs ...`` commands for the jobs whose own output explains a failure."""
+def log_hints(state: RunState | None, again: str) -> list[str]:
+    """``xxci logs ...`` commands, whole, for the jobs whose own output explains a
+    failure."""
     if state is None:
         return []
-    flag = " --local" if local else ""
-    name = f"{state.pipeline.name}#{state.number}"
+    run = f"{state.pipeline.name}#{state.number}"
     return [
-        f"output of {js.name}: xxci logs{flag} '{name}' {js.name}"
+        f"output of {js.name}: {command_line('logs', again, run, js.name)}"
         for js in state.jobs.values()
         if js.status is JobStatus.FAILED and js.started_at is not None
     ]
+
+
+class _Link:
+    """Whether the orchestrator is reachable, told once when lost and once when back;
+    :meth:`lost` raises once it has been away too long (or at once, without ``retry``)."""
+
+    def __init__(self, progress: Progress, *, retry: bool) -> None:
+        self._progress = progress
+        self._retry = retry
+        self._since: float | None = None
+
+    def lost(self, err: ConnectionFailed) -> None:
+        now = asyncio.get_running_loop().time()
+        if not self._retry:
+            raise err
+        if self._since is None:
+            self._since = now
+            self._progress.log(LOST)
+        elif now - self._since > RECONNECT_SECONDS:
+            raise err
+
+    def up(self) -> None:
+        if self._since is not None:
+            self._since = None
+            self._progress.log(BACK)
+
+    @property
+    def down(self) -> bool:
+        return self._since is not None
 
 
 async def _watch(
@@ -99,28 +141,26 @@ async def _watch(
     progress: Progress,
     followers: list[asyncio.Task[None]],
     verbose: bool,
-    retry: bool,
+    link: _Link,
 ) -> None:
-    deadline = RECONNECT_SECONDS
+    shown = 0  # the version of the last event fed: a replay after a reconnect skips them
     while True:
         try:
-            progress.state = None  # the watch replays the run from its first event
             async for rec in api.watch(run_id):
+                link.up()
+                if rec.version <= shown:
+                    continue
+                shown = rec.version
                 progress.feed(rec)
-                deadline = RECONNECT_SECONDS
                 if verbose and isinstance(rec.event, JobStarted):
+                    job, attempt = rec.event.job, rec.event.attempt
                     followers.append(
-                        asyncio.create_task(
-                            _follow_logs(api, run_id, rec.event.job, rec.event.attempt, progress)
-                        )
+                        asyncio.create_task(_follow_logs(api, run_id, job, attempt, progress, link))
                     )
             return
         except ConnectionFailed as err:
-            if not retry or deadline <= 0:
-                raise
-            progress.log(f"lost the orchestrator ({err}); retrying...")
-            await asyncio.sleep(2)
-            deadline -= 2
+            link.lost(err)
+            await asyncio.sleep(RETRY_SECONDS)
 
 
 async def _tick(progress: Progress) -> None:
@@ -130,13 +170,28 @@ async def _tick(progress: Progress) -> None:
 
 
 async def _follow_logs(
-    api: OrchestratorApi, run_id: str, job: str, attempt: int, progress: Progress
+    api: OrchestratorApi, run_id: str, job: str, attempt: int, progress: Progress, link: _Link
 ) -> None:
+    """Print an attempt's output as it comes; after a lost connection, carry on after
+    the last piece printed (the watch says the connection was lost, and gives up)."""
     pending = b""
-    async for chunk in api.logs(run_id, job, attempt=attempt, follow=True):
-        pending += chunk.data
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            progress.log(Text(f"[{job}] ", style="dim") + Text(line.decode("utf-8", "replace")))
+    last = 0
+    while True:
+        try:
+            async for chunk in api.logs(run_id, job, attempt=attempt, follow=True):
+                if chunk.seq <= last:
+                    continue
+                last = chunk.seq
+                pending += chunk.data
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    progress.log(_line(job, line))
+            break
+        except ConnectionFailed:
+            await asyncio.sleep(RETRY_SECONDS)
     if pending:
-        progress.log(Text(f"[{job}] ", style="dim") + Text(pending.decode("utf-8", "replace")))
+        progress.log(_line(job, pending))
+
+
+def _line(job: str, data: bytes) -> Text:
+    return Text(f"[{job}] ", style="dim") + Text(data.decode("utf-8", "replace"))

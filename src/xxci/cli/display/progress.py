@@ -2,12 +2,15 @@
 
 On a terminal: one line per job that updates in place (waiting for a worker, starting
 on one, running, finished, each with its time). Elsewhere: one plain line per change.
-Both end with a summary table, and the message of each job that failed for another
-reason than its script (an image that cannot be pulled, a timeout, a lost worker).
+Both say when an attempt was lost with its worker (and why), and end with a summary
+table and the message of each job that failed for another reason than its script (an
+image that cannot be pulled, a timeout, a lost worker). The commands it suggests are
+whole: they name the orchestrator (``--server``, never the token).
 """
 
 from __future__ import annotations
 
+import shlex
 from datetime import UTC, datetime
 
 from rich.console import Console, Group
@@ -16,11 +19,30 @@ from rich.table import Table
 from rich.text import Text
 
 from xxci.cli.display.text import STYLE, fmt_seconds
-from xxci.common.events import JobAwaitingPlay, RecordedEvent
+from xxci.common.events import (
+    JobAttemptLost,
+    JobAwaitingPlay,
+    JobFinished,
+    JobQueued,
+    RecordedEvent,
+)
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
 from xxci.orchestrator.domain.state import JobState, RunState, apply
 
-__all__ = ["Progress", "fmt_seconds", "job_label", "jobs_table", "run_headline"]
+__all__ = [
+    "Progress",
+    "command_line",
+    "fmt_seconds",
+    "job_label",
+    "jobs_table",
+    "run_headline",
+]
+
+
+def command_line(command: str, again: str, *args: str) -> str:
+    """``xxci COMMAND`` with the options that reach the orchestrator and ``args``,
+    quoted as a shell needs them: a line to paste."""
+    return " ".join(["xxci", command, *filter(None, [again]), *map(shlex.quote, args)])
 
 
 def job_label(js: JobState) -> str:
@@ -112,14 +134,16 @@ def failure_notes(state: RunState) -> list[Text]:
 class Progress:
     """Feeds events through the fold and shows the result as it changes."""
 
-    def __init__(self, console: Console, *, local: bool = False) -> None:
+    def __init__(self, console: Console, *, again: str = "") -> None:
         self.console = console
-        self.local = local
-        """Whether the run is a local one (``xxci play --local`` then)."""
+        self.again = again
+        """The options that reach the run's orchestrator, for the commands it suggests
+        (``xxci play --server HOST:PORT ...``)."""
         self.state: RunState | None = None
         self._live: Live | None = None
         self._last: dict[str, str] = {}
         self._stages: dict[str, StageStatus] = {}
+        self._lost: dict[str, JobAttemptLost] = {}
 
     @property
     def interactive(self) -> bool:
@@ -143,15 +167,38 @@ class Progress:
         self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def feed(self, rec: RecordedEvent) -> None:
+        event = rec.event
         self.state = apply(self.state, rec)
+        self._tell_losses(rec)
         if self._live is not None:
             self.refresh()
         else:
             self._plain_changes(rec.at)
-        if isinstance(rec.event, JobAwaitingPlay):
-            run = f"{self.state.pipeline.name}#{self.state.number}"
-            flag = " --local" if self.local else ""
-            self.log(f"{rec.event.job} waits to be played: xxci play{flag} {run} '{rec.event.job}'")
+        if isinstance(event, JobAwaitingPlay):
+            command = command_line("play", self.again, self.run_name, event.job)
+            self.log(f"{event.job} waits to be played: {command}")
+
+    @property
+    def run_name(self) -> str:
+        """``PIPELINE#N``, as commands take it."""
+        assert self.state is not None
+        return f"{self.state.pipeline.name}#{self.state.number}"
+
+    def _tell_losses(self, rec: RecordedEvent) -> None:
+        """A lost attempt, said as such once its job's next step is known: queued
+        again, or failed (it lost its worker too often)."""
+        event = rec.event
+        if isinstance(event, JobAttemptLost):
+            self._lost[event.job] = event
+            return
+        job = getattr(event, "job", "")
+        lost = self._lost.pop(job, None) if isinstance(event, JobQueued | JobFinished) else None
+        if lost is None:
+            return
+        why = f" ({lost.reason})" if lost.reason else ""
+        then = ", retrying on another worker" if isinstance(event, JobQueued) else ""
+        stamp = "" if self.interactive else f"{rec.at.astimezone().strftime('%H:%M:%S')}   "
+        self.log(f"{stamp}{job}: attempt {lost.attempt} lost{why}{then}")
 
     def refresh(self) -> None:
         if self._live is not None and self.state is not None:

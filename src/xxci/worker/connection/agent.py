@@ -2,14 +2,19 @@
 
 :class:`WorkerAgent` dials out and keeps one :class:`~xxci.worker.connection.session.Session`
 (one stream: Hello, Welcome, heartbeats, assignments, cancels, acks) open at a time,
-reconnecting with exponential backoff and jitter. Each accepted assignment runs as an
+reconnecting with exponential backoff and jitter, capped at ``backoff_max`` (2 s): an
+orchestrator that comes back is found within about that. Why it cannot connect goes to
+the log when the reason changes, and as a reminder every :data:`REMIND_SECONDS`.
+Each accepted assignment runs as an
 :class:`~xxci.worker.attempt.runner.AttemptRunner` task owned by
 :class:`~xxci.worker.connection.attempts.Attempts`. Attempt messages stay in their
 outboxes (see :mod:`xxci.worker.connection.outbox`) until the orchestrator
 acknowledges them. When the stream breaks, attempts keep running; the next Hello lists
 them as running, and after the next Welcome every message not acknowledged yet is sent
-again, in order. A refused token is fatal: :meth:`WorkerAgent.run` raises
-:class:`~xxci.common.errors.AuthError`.
+again, in order. What retrying cannot fix is fatal: :meth:`WorkerAgent.run` raises
+:class:`~xxci.common.errors.AuthError` for a refused token and
+:class:`~xxci.common.errors.TlsError` when one end speaks TLS and the other does not
+(or the certificate is not trusted).
 
 Stopping: :meth:`WorkerAgent.stop` ``(drain=True)`` sends Draining, rejects new
 work, waits for running attempts and for the orchestrator to acknowledge their
@@ -46,6 +51,9 @@ __all__ = ["WorkerAgent"]
 
 log = logging.getLogger("xxci.worker")
 
+REMIND_SECONDS = 30.0
+"""While the orchestrator cannot be reached, how often the log says so again."""
+
 
 class WorkerAgent:
     """A long-lived worker connection; see the module docstring for the behaviour.
@@ -70,7 +78,7 @@ class WorkerAgent:
         *,
         on_connected: Callable[[str], None] | None = None,
         backoff_initial: float = 0.5,
-        backoff_max: float = 10.0,
+        backoff_max: float = 2.0,
         welcome_timeout: float = 30.0,
         flush_timeout: float = 10.0,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
@@ -111,7 +119,8 @@ class WorkerAgent:
         self._stopped = asyncio.Event()
 
     async def run(self) -> None:
-        """Serve until stopped; reconnects as needed. Raises AuthError on a bad token."""
+        """Serve until stopped; reconnects as needed. Raises AuthError on a bad token and
+        TlsError on a TLS mismatch."""
         if self._started:
             raise RuntimeError("WorkerAgent.run() can only be called once")
         self._started = True
@@ -128,6 +137,7 @@ class WorkerAgent:
             outboxes=self._outboxes,
             stopping=self._stopping,
             clock=self._clock,
+            tls=self._tls_ca is not None,
         )
         try:
             await self._connection_loop(session)
@@ -152,6 +162,7 @@ class WorkerAgent:
 
     async def _connection_loop(self, session: Session) -> None:
         failures = 0
+        told, told_at = "", 0.0  # the last reason logged, and when
         while not self._stopping.over():
             try:
                 await session.run()
@@ -162,7 +173,13 @@ class WorkerAgent:
                 return
             failures = 1 if welcomed else failures + 1
             delay = backoff_delay(failures, self._backoff_initial, self._backoff_max)
-            log.warning("%s; reconnecting in %.1fs", reason, delay)
+            now = _loop_time()
+            if welcomed or reason != told or now - told_at >= REMIND_SECONDS:
+                tries = f" ({failures} tries so far)" if reason == told and failures > 1 else ""
+                log.warning("%s%s; reconnecting in %.1fs", reason, tries, delay)
+                told, told_at = reason, now
+            else:
+                log.debug("%s; reconnecting in %.1fs", reason, delay)
             deadline = _loop_time() + delay
             while not self._stopping.over():
                 remaining = deadline - _loop_time()

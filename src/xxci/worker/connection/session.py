@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 import grpc
 import grpc.aio
 
-from xxci.common.auth import translate_rpc_error
+from xxci.common.auth import connection_reason
 from xxci.common.clock import SYSTEM_CLOCK, Clock
-from xxci.common.errors import AuthError
+from xxci.common.errors import AuthError, TlsError
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
+from xxci.common.tls_probe import explain
 from xxci.worker.connection import wire
 from xxci.worker.connection.attempts import AcceptAgain, Attempts, Refuse
 from xxci.worker.connection.concurrency import race
@@ -60,7 +61,9 @@ _Outgoing = worker_pb2.WorkerMessage | Pending | _Close
 
 class Session:
     """One stream to ``target``; :meth:`run` returns when it ends and raises
-    :class:`Disconnected` when it breaks (or :class:`AuthError` for a refused token).
+    :class:`Disconnected` when it breaks (or :class:`AuthError` for a refused token,
+    :class:`TlsError` when one end speaks TLS and the other not: ``tls`` says whether
+    the channel does).
 
     ``hello()`` says what the Hello opening the stream says; ``welcomed(worker_id)``
     is told the id the orchestrator's Welcome gives. Hello and heartbeats carry
@@ -79,9 +82,11 @@ class Session:
         outboxes: Outboxes,
         stopping: Stopping,
         clock: Clock = SYSTEM_CLOCK,
+        tls: bool = False,
     ) -> None:
         self._channel = channel
         self._clock = clock
+        self._tls = tls
         self._target = target
         self._hello = hello
         self._welcomed = welcomed
@@ -116,11 +121,11 @@ class Session:
                 self._stop_watch(send_q),
             )
         except grpc.aio.AioRpcError as err:
-            raise self._rpc_failure(err, welcomed) from err
+            raise await self._rpc_failure(err, welcomed) from err
         except asyncio.InvalidStateError as err:
             failure = await self._status_error(call)
             if failure is not None:
-                raise self._rpc_failure(failure, welcomed) from err
+                raise await self._rpc_failure(failure, welcomed) from err
             raise Disconnected(f"{self._target} closed the stream", welcomed) from err
         except Disconnected as err:
             err.welcomed = welcomed
@@ -129,13 +134,15 @@ class Session:
             self._outboxes.set_online(False)
             call.cancel()
 
-    def _rpc_failure(self, err: grpc.aio.AioRpcError, welcomed: bool) -> Exception:
-        translated = translate_rpc_error(err, self._target)
-        if isinstance(translated, AuthError):
+    async def _rpc_failure(self, err: grpc.aio.AioRpcError, welcomed: bool) -> Exception:
+        """A refused token or a TLS mismatch, which retrying cannot fix, as they are;
+        anything else as Disconnected, with grpc's reason made short."""
+        translated = await explain(err, self._target, tls=self._tls)
+        if isinstance(translated, AuthError | TlsError):
             return translated
         verb = "lost the connection to" if welcomed else "cannot connect to"
-        reason = f"{verb} {self._target}: {err.details() or err.code().name}"
-        return Disconnected(reason, welcomed)
+        why = connection_reason(err.details() or "") or err.code().name.lower()
+        return Disconnected(f"{verb} {self._target}: {why}", welcomed)
 
     @staticmethod
     async def _status_error(call: _Call) -> grpc.aio.AioRpcError | None:
