@@ -16,6 +16,7 @@ from xxci.cli.main import cli
         (["--lease-ttl", "0"], "lease ttl must be more than 0, not 0"),
         (["--heartbeat", "-5"], "heartbeat interval must be more than 0, not -5"),
         (["--cancel-grace", "-1"], "cancel grace must be at least 0, not -1"),
+        (["--disconnect-grace", "-2"], "disconnect grace must be at least 0, not -2"),
     ],
 )
 async def test_settings_that_make_no_sense_are_usage_errors(

@@ -19,6 +19,9 @@ from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.web import WebServer
 
 
+DEFAULTS = Settings()
+
+
 @click.command("server")
 @click.option(
     "--listen",
@@ -48,21 +51,28 @@ from xxci.orchestrator.web import WebServer
 @click.option(
     "--lease-ttl",
     type=float,
-    default=30.0,
+    default=DEFAULTS.lease_ttl,
     show_default=True,
     help="Seconds a job attempt survives without a heartbeat from its worker.",
 )
 @click.option(
     "--heartbeat",
     type=float,
-    default=5.0,
+    default=DEFAULTS.heartbeat_interval,
     show_default=True,
     help="Seconds between worker heartbeats.",
 )
 @click.option(
+    "--disconnect-grace",
+    type=float,
+    default=DEFAULTS.disconnect_grace,
+    show_default=True,
+    help="Seconds a worker whose connection closed keeps its job attempts (a blip).",
+)
+@click.option(
     "--cancel-grace",
     type=float,
-    default=10.0,
+    default=DEFAULTS.cancel_grace,
     show_default=True,
     help="Seconds between SIGTERM and SIGKILL when a job is canceled.",
 )
@@ -76,6 +86,7 @@ async def server(
     tls_key: Path | None,
     lease_ttl: float,
     heartbeat: float,
+    disconnect_grace: float,
     cancel_grace: float,
 ) -> None:
     """Run an orchestrator: the event log, the scheduler and the worker endpoint.
@@ -93,7 +104,10 @@ async def server(
         raise click.UsageError("--tls-cert and --tls-key go together")
     try:
         settings = Settings(
-            lease_ttl=lease_ttl, heartbeat_interval=heartbeat, cancel_grace=cancel_grace
+            lease_ttl=lease_ttl,
+            heartbeat_interval=heartbeat,
+            disconnect_grace=disconnect_grace,
+            cancel_grace=cancel_grace,
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
