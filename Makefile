@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup docker browser protos protos-check lint typecheck unit test demo bench bench-tools clean
+.PHONY: setup docker browser protos protos-check lint typecheck unit test demo bench bench-tools chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ demo: $(STAMP) docker
 	$(BIN)/xxci check
 	$(BIN)/xxci dry-run --pipeline example
 	$(BIN)/xxci run --local --pipeline example
+
+# The chaos test's long form: rounds of 20 pipelines while processes are killed.
+chaos: $(STAMP) docker
+	$(BIN)/python -m tests.chaos
 
 bench-tools: docker
 	scripts/ensure-bench-tools.sh

@@ -314,6 +314,8 @@ def test_a_lost_worker_s_job_runs_again_elsewhere(cluster: Cluster, tmp_path: Pa
     assert asyncio.run(containers_of_worker(victim.pid)) != []
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err + cluster.logs()
+    said = f"   long: attempt 1 lost (worker {first} disconnected), retrying on another worker"
+    assert any(line.endswith(said) for line in out.splitlines()), out
     job = jobs_of(cluster.report(run_id))["long"]
     assert job["status"] == "SUCCESS"
     assert job["attempt"] == 2

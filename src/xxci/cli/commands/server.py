@@ -18,7 +18,6 @@ from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.web import WebServer
 
-
 DEFAULTS = Settings()
 
 

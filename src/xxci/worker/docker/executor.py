@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,14 +42,15 @@ class DockerExecutor:
     artifact_dir: Path | None = None
     bodies: BodyCache = field(default_factory=lambda: BodyCache(keep=0))
 
-    async def remove_orphans(self) -> list[str]:
+    async def remove_orphans(self, only: Mapping[str, str] | None = None) -> list[str]:
         """Remove the containers that worker processes of this host left behind when they
         died (a kill -9 skips the cleanup every attempt does). Containers of live worker
-        processes, and of other hosts sharing the engine, are left alone."""
+        processes, and of other hosts sharing the engine, are left alone; with ``only``,
+        so are those that do not carry these labels too."""
         host = socket.gethostname()
         removed = []
         async with DockerEngine(self.docker_url) as engine:
-            for container_id, labels in await engine.labelled({LABEL_HOST: host}):
+            for container_id, labels in await engine.labelled({**(only or {}), LABEL_HOST: host}):
                 pid = labels.get(LABEL_PID, "")
                 if pid.isdigit() and _alive(int(pid)):
                     continue
