@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from runner_cluster import Cluster  # noqa: E402
-from runner_pipelines import PIPELINES, Pipeline  # noqa: E402
+from runner_pipelines import PIPELINES, Pipeline, contender_env  # noqa: E402
 from runner_startup import Sample, growth, measure_startup, startup_table  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -88,7 +88,7 @@ class Bench:
         subprocess.run([*git, "-C", str(self.repo), "commit", "-qm", "bench"], check=True)
 
     def command(self, contender: str, pipeline: Pipeline) -> tuple[list[str], dict[str, str]]:
-        env = dict(os.environ)
+        env = contender_env()
         xxci = [str(BIN / "xxci"), "run", "--pipeline", pipeline.name, "--repo", str(self.repo)]
         if contender == "bare":
             plan = self.tmp / f"{pipeline.name}.plan.json"
@@ -291,6 +291,7 @@ def main() -> None:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     console.print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}")
     console.print(f"load average at start: {load()}")
+    console.print("contenders run as processes, with Python's bytecode cache on")
     with tempfile.TemporaryDirectory(prefix="xxci-compare-") as tmp:
         bench = Bench(Path(tmp), base_xxci=args.base_xxci)
         capacity = max(1, -(-max(p.width for p in pipelines) // 2))

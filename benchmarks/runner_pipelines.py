@@ -8,9 +8,20 @@ stage by stage, and within a stage in the order ``needs`` imposes).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 IMAGE = "xxci-test/busybox:latest"
+
+
+def contender_env(**extra: str) -> dict[str, str]:
+    """The environment every contender runs in: this one, but with Python's bytecode
+    cache on (an installed program has its modules compiled; some sandboxes set
+    PYTHONDONTWRITEBYTECODE, which makes every start compile them again)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **extra}
+
+
 SCRIPT = ("echo hello", "true")
 
 

@@ -9,7 +9,6 @@ upload and submit are behind it) and until it exits.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import subprocess
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from report_queries import filled_copy
 from rich.table import Table
+from runner_pipelines import contender_env
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def measure_startup(
         home.mkdir(parents=True)
         if count:
             asyncio.run(filled_copy(count, home))
-        env = {**os.environ, "XXCI_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        env = contender_env(XXCI_HOME=str(home), PYTHONUNBUFFERED="1")
         argv = [str(xxci), "run", "--local", "--pipeline", pipeline, "--repo", str(repo)]
         results[count] = [one_run(argv, repo, env) for _ in range(repeat)]
         cells = ", ".join(f"{s.first_line:.2f}/{s.total:.2f}" for s in results[count])
