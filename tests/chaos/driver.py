@@ -6,6 +6,11 @@ the same choices): the server killed with SIGKILL and restarted on its data
 directory; a worker killed with SIGKILL and restarted; a worker sent SIGTERM (it
 drains) and restarted once it has gone; a worker's connections dropped by its relay.
 
+A job whose worker is lost three times fails ``worker_lost``: xxci gives up then, by
+design (``Settings.max_lost_attempts``), and its script no longer decides. So the
+driver does not kill a worker that runs an attempt of a job that lost its worker
+twice already (nor one it cannot see), and cuts its connections instead.
+
 Afterwards, for every run: it finished; each job ended as its script dictates
 (:mod:`tests.chaos.pipelines`); no job has more than one ``JobFinished`` (no attempt
 finished twice, no lost attempt's result applied); no container of the runs is left
@@ -32,6 +37,7 @@ from xxci.cli.client.remote import GrpcClient
 from xxci.common.api import Submission
 from xxci.common.errors import ConnectionFailed
 from xxci.common.events import JobAttemptLost, JobFinished, RecordedEvent
+from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState, replay
 from xxci.worker.docker.container_config import LABEL_RUN
 from xxci.worker.docker.engine import DockerEngine
@@ -45,6 +51,9 @@ WORKER_TERM = "worker SIGTERM"
 CUT = "connections cut"
 FAULTS = {SERVER_KILL: 1, WORKER_KILL: 2, WORKER_TERM: 1, CUT: 2}
 """Each fault and its weight in the draw."""
+MAX_LOST = Settings().max_lost_attempts
+"""A job's attempt with this number or more comes after that many losses less one (the
+chaos pipelines have no ``retry``): losing it too fails the job."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class Summary:
     jobs: int = 0
     lost: int = 0
     orphans: int = 0
+    spared: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -76,7 +86,8 @@ class Summary:
         return (
             f"chaos (seed {self.seed}): {sum(self.faults.values())} faults ({faults}); "
             f"{self.runs} runs and {self.jobs} jobs checked, {self.lost} attempts lost and "
-            f"run again, {self.orphans} orphaned containers swept; {self.seconds:.0f}s"
+            f"run again ({self.spared} kills spared a job's third loss), "
+            f"{self.orphans} orphaned containers swept; {self.seconds:.0f}s"
         )
 
 
@@ -165,7 +176,7 @@ class Chaos:
         runs = dict(zip(submitted, made, strict=True))
         self.run_ids += submitted
         done = asyncio.Event()
-        faults = asyncio.create_task(self._inject_faults(done))
+        faults = asyncio.create_task(self._inject_faults(client, done))
         try:
             await self._wait_finished(client, list(runs), done)
         finally:
@@ -201,7 +212,7 @@ class Chaos:
 
     # --- faults -----------------------------------------------------------------------
 
-    async def _inject_faults(self, done: asyncio.Event) -> None:
+    async def _inject_faults(self, client: GrpcClient, done: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         until = loop.time() + self.options.fault_seconds
         names, weights = list(FAULTS), list(FAULTS.values())
@@ -214,10 +225,10 @@ class Chaos:
             if done.is_set():
                 return
             fault = first.pop() if first else self.rng.choices(names, weights)[0]
-            if await self._inject(fault):
+            if await self._inject(client, fault):
                 self.summary.faults[fault] += 1
 
-    async def _inject(self, fault: str) -> bool:
+    async def _inject(self, client: GrpcClient, fault: str) -> bool:
         if fault == SERVER_KILL:
             self.server.signal(signal.SIGKILL)
             await self.server.wait()
@@ -229,6 +240,9 @@ class Chaos:
         if not idle:
             return False
         worker = self.rng.choice(idle)
+        if fault == WORKER_KILL and await self._third_loss(client, worker):
+            self.summary.spared += 1
+            fault = CUT
         if fault == CUT:
             assert worker.link is not None
             worker.link.cut()
@@ -239,6 +253,18 @@ class Chaos:
         pause = self.rng.uniform(0.2, 2.0) if sig is signal.SIGKILL else 0.0
         self._later(worker, self._restart(worker, pause))
         return True
+
+    async def _third_loss(self, client: GrpcClient, worker: Process) -> bool:
+        """Whether killing ``worker`` may cost a job its third attempt (or it cannot be
+        told: the server is away, or the worker is not connected)."""
+        try:
+            status = await client.status()
+        except ConnectionFailed:
+            return True
+        entry = next((w for w in status["workers"] if w["name"] == worker.name), None)
+        if entry is None:
+            return True
+        return any(r["attempt"] >= MAX_LOST for r in entry["running"])
 
     def _later(self, worker: Process, work: Awaitable[None]) -> None:
         self._busy.add(worker)
