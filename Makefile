@@ -62,6 +62,7 @@ bench: $(STAMP) bench-tools
 	$(BIN)/python benchmarks/report_queries.py
 	$(BIN)/python benchmarks/startup_history.py
 	$(BIN)/python benchmarks/web_view.py
+	$(BIN)/python benchmarks/failover.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/gitlab-ci-local/node_modules

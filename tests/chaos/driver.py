@@ -13,9 +13,9 @@ twice already (nor one it cannot see), and cuts its connections instead.
 
 Afterwards, for every run: it finished; each job ended as its script dictates
 (:mod:`tests.chaos.pipelines`); no job has more than one ``JobFinished`` (no attempt
-finished twice, no lost attempt's result applied); no container of the runs is left
-in the engine once the workers have stopped and a worker's start-up sweep has run;
-``xxci verify`` (the hash chain included) is clean.
+finished twice, no lost attempt's result applied); no container (nor network) of the
+runs is left in the engine once the workers have stopped and a worker's start-up
+sweep has run; ``xxci verify`` (the hash chain included) is clean.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import aiodocker
 
 from tests.chaos.pipelines import ChaosPipeline, make_pipeline
 from tests.chaos.processes import TOKEN, XXCI, Process, free_port, wait_port
@@ -338,3 +340,10 @@ class Chaos:
                 for cid in await engine.container_ids({LABEL_RUN: run_id})
             ]
         assert not left, f"containers left behind: {left}"
+        async with aiodocker.Docker() as docker:
+            networks = [
+                net["Name"]
+                for run_id in self.run_ids
+                for net in await docker.networks.list(filters={"label": f"{LABEL_RUN}={run_id}"})
+            ]
+        assert not networks, f"networks left behind: {networks}"
