@@ -9,9 +9,12 @@ to quietly test less.
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Iterator
 
 import pytest
 
+from tests.postgres import PostgresCluster, PostgresUnavailable
 from xxci.worker.docker.engine import DockerEngine, DockerError
 
 DOCKER_TEST_IMAGE = "xxci-test/busybox:latest"
@@ -39,3 +42,32 @@ def docker_image() -> str:
             pytrace=False,
         )
     return DOCKER_TEST_IMAGE
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL cluster for the whole session (see tests/postgres.py).
+
+    Skipped when no PostgreSQL can be started here; with ``XXCI_REQUIRE_POSTGRES=1``
+    (``make test`` sets it, after installing Debian's postgresql) that fails instead.
+    """
+    try:
+        cluster = PostgresCluster.start()
+    except PostgresUnavailable as err:
+        if os.environ.get("XXCI_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here and cannot start: {err}", pytrace=False)
+        pytest.skip(f"no PostgreSQL can be started: {err}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """A new, empty database of the session's cluster, dropped after the test."""
+    url = postgres_cluster.new_database()
+    try:
+        yield url
+    finally:
+        postgres_cluster.drop_database(url)

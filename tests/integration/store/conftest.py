@@ -21,6 +21,7 @@ from xxci.orchestrator.store import (
     ReportCache,
     ReportStorage,
 )
+from xxci.orchestrator.store.postgres import PgBlobStore, PgEventStore, PgLogStore, PgReportCache
 
 
 @dataclass(frozen=True)
@@ -30,25 +31,38 @@ class Backend:
 
     name: str
     root: Path
+    url: str = ""
+    """The database of the ``postgresql`` backend."""
 
     async def open_events(self) -> EventStorage:
+        if self.url:
+            return await PgEventStore.open(self.url)
         return await EventStore.open(self.root / "xxci.db")
 
     async def open_logs(self) -> LogStorage:
+        if self.url:
+            return await PgLogStore.open(self.url)
         return await LogStore.open(self.root / "xxci.db")
 
     async def open_reports(self) -> ReportStorage:
+        if self.url:
+            return await PgReportCache.open(self.url)
         return await ReportCache.open(self.root / "xxci.db")
 
-    def blobs(self) -> BlobStorage:
+    async def open_blobs(self) -> BlobStorage:
+        if self.url:
+            return await PgBlobStore.open(self.url)
         return BlobStore(self.root / "blobs")
 
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return Backend("postgresql", tmp_path, url)
     return Backend(str(request.param), tmp_path)
 
 
@@ -86,8 +100,12 @@ async def report_cache(backend: Backend) -> AsyncIterator[ReportStorage]:
 
 
 @pytest.fixture
-def blob_store(backend: Backend) -> BlobStorage:
-    return backend.blobs()
+async def blob_store(backend: Backend) -> AsyncIterator[BlobStorage]:
+    blobs = await backend.open_blobs()
+    try:
+        yield blobs
+    finally:
+        await blobs.close()
 
 
 @pytest.fixture

@@ -233,7 +233,7 @@ async def test_blob_contract_put_read_and_missing(blob_store: BlobStorage, tmp_p
     data = b"hello blobs" * 1000
     ref = await blob_store.put_bytes(data)
     assert ref == BlobRef(digest_of(data), len(data))
-    assert blob_store.exists(ref.digest) and blob_store.size(ref.digest) == len(data)
+    assert await blob_store.stat(ref.digest) == ref
     assert b"".join([c async for c in blob_store.read_chunks(ref.digest, 1000)]) == data
 
     source = tmp_path / "file.bin"
@@ -245,10 +245,47 @@ async def test_blob_contract_put_read_and_missing(blob_store: BlobStorage, tmp_p
         assert (await writer.commit(digest_of(b"in parts"))).size == 8
 
     missing = digest_of(b"never stored")
-    assert not blob_store.exists(missing)
+    assert await blob_store.stat(missing) is None
     with pytest.raises(NotFoundError, match=f"no blob {missing}"):
-        blob_store.size(missing)
-    with pytest.raises(NotFoundError):
         async with aclosing(blob_store.read_chunks(missing)) as chunks:
             async for _ in chunks:
                 pass
+    with pytest.raises(NotFoundError, match=f"no blob {missing}"):
+        async with blob_store.local_copy(missing):
+            pass
+    async with blob_store.local_copy(ref.digest) as path:
+        assert path.read_bytes() == data
+
+
+async def test_blob_contract_bad_uploads_store_nothing(blob_store: BlobStorage) -> None:
+    """A digest mismatch, an upload past its limit, an aborted or empty upload."""
+    async with blob_store.open_writer() as writer:
+        await writer.write(b"the real bytes")
+        with pytest.raises(DigestMismatchError, match="upload hashes to sha256:"):
+            await writer.commit(digest_of(b"other bytes"))
+    assert await blob_store.stat(digest_of(b"the real bytes")) is None
+
+    limited = blob_store.open_writer(max_size=10)
+    await limited.write(b"0123456789")
+    with pytest.raises(BlobTooLargeError, match="blob larger than 10 bytes"):
+        await limited.write(b"x")
+    assert await blob_store.stat(digest_of(b"0123456789x")) is None
+
+    async with blob_store.open_writer() as writer:
+        await writer.write(b"abandoned")
+    assert await blob_store.stat(digest_of(b"abandoned")) is None
+
+    empty = await blob_store.put_bytes(b"")
+    assert empty == BlobRef(digest_of(b""), 0)
+    assert [c async for c in blob_store.read_chunks(empty.digest)] == []
+    with pytest.raises(ValueError, match="invalid blob digest"):
+        await blob_store.stat("sha256:../../etc/passwd")
+
+
+async def test_blob_contract_large_blob_in_many_chunks(blob_store: BlobStorage) -> None:
+    data = bytes(range(256)) * 5000  # 1.28 MB: several stored chunks
+    ref = await blob_store.put_bytes(data)
+    again = await blob_store.put_bytes(data)  # identical content is stored once
+    assert again == ref
+    chunks = [c async for c in blob_store.read_chunks(ref.digest, 100_000)]
+    assert all(len(c) == 100_000 for c in chunks[:-1]) and b"".join(chunks) == data

@@ -14,13 +14,14 @@ never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -90,6 +91,23 @@ class BlobStore:
             return self.path(digest).stat().st_size
         except FileNotFoundError:
             raise NotFoundError(f"no blob {digest}") from None
+
+    async def stat(self, digest: str) -> BlobRef | None:
+        """The stored blob's digest and size; None if it is not stored."""
+        try:
+            return BlobRef(digest, self.size(digest))
+        except NotFoundError:
+            return None
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, digest: str) -> AsyncIterator[Path]:
+        """The blob as a local file (here: the stored file itself; do not change it)."""
+        if not self.exists(digest):
+            raise NotFoundError(f"no blob {digest}")
+        yield self.path(digest)
+
+    async def close(self) -> None:
+        """Nothing to close: files are opened per call."""
 
     async def put_bytes(self, data: bytes) -> BlobRef:
         return await asyncio.to_thread(self._put_bytes, data)

@@ -28,13 +28,14 @@ The contracts a backend must keep (each is a test of the suite):
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
 from xxci.common.events import Event, RecordedEvent, RunCreated
-from xxci.orchestrator.store.blob_store import BlobRef, BlobWriter
+from xxci.orchestrator.store.blob_store import BlobRef
 from xxci.orchestrator.store.chain import Anchor, ChainReport
 from xxci.orchestrator.store.log_store import LogChunk
 from xxci.orchestrator.store.report_cache import CachedReport, CacheHit, Detail
@@ -43,6 +44,7 @@ from xxci.orchestrator.store.run_index import RunRow
 __all__ = [
     "AsyncResource",
     "BlobStorage",
+    "BlobUpload",
     "ChangeFeed",
     "EventLog",
     "EventStorage",
@@ -220,19 +222,56 @@ class ReportStorage(AsyncResource, Protocol):
     async def entries(self) -> dict[str, CachedReport]: ...
 
 
+class BlobUpload(Protocol):
+    """An upload in progress: ``write`` chunks, then ``commit``; ``abort`` discards it.
+    Leaving ``async with`` without a commit aborts it: nothing half-written is kept."""
+
+    @property
+    def size(self) -> int: ...
+
+    async def write(self, data: bytes) -> None:
+        """Append ``data``; BlobTooLargeError (and the upload aborted) past the limit."""
+        ...
+
+    async def commit(self, expected_digest: str | None = None) -> BlobRef:
+        """Store the bytes under their digest (DigestMismatchError, nothing stored, if
+        they do not hash to ``expected_digest``)."""
+        ...
+
+    async def abort(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
 class BlobStorage(Protocol):
-    """Content-addressed blobs named ``sha256:<hex>``."""
+    """Content-addressed blobs named ``sha256:<hex>``, reachable by every orchestrator
+    of the store. A malformed digest is a ValueError before any I/O."""
 
-    def exists(self, digest: str) -> bool: ...
-
-    def size(self, digest: str) -> int: ...
+    async def stat(self, digest: str) -> BlobRef | None:
+        """The blob's digest and size; None if it is not stored."""
+        ...
 
     async def put_bytes(self, data: bytes) -> BlobRef: ...
 
     async def put_file(self, path: Path) -> BlobRef: ...
 
-    def open_writer(self, max_size: int | None = None) -> BlobWriter: ...
+    def open_writer(self, max_size: int | None = None) -> BlobUpload: ...
 
-    def read_chunks(self, digest: str, chunk_size: int = ...) -> AsyncGenerator[bytes, None]: ...
+    def read_chunks(self, digest: str, chunk_size: int = ...) -> AsyncGenerator[bytes, None]:
+        """The bytes in chunks; NotFoundError on the first iteration if not stored."""
+        ...
+
+    def local_copy(self, digest: str) -> AbstractAsyncContextManager[Path]:
+        """The blob as a local file while the context lasts (NotFoundError if missing)."""
+        ...
 
     async def remove_stale_uploads(self, older_than_seconds: float = 3600.0) -> int: ...
+
+    async def close(self) -> None: ...

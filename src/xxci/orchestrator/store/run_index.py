@@ -36,6 +36,7 @@ __all__ = [
     "rebuild_runs",
     "record_finished",
     "row_from_event",
+    "row_params",
 ]
 
 RUNS_SCHEMA = """
@@ -119,7 +120,7 @@ def row_from_event(recorded: RecordedEvent) -> RunRow:
     )
 
 
-def _params(row: RunRow) -> Sequence[object]:
+def row_params(row: RunRow) -> Sequence[object]:
     return (
         row.run_id,
         row.stream,
@@ -150,7 +151,7 @@ def insert_runs(conn: sqlite3.Connection, rows: Iterable[RunRow]) -> None:
     """Insert index rows inside the caller's transaction (IntegrityError on a taken number)."""
     conn.executemany(
         f"INSERT INTO runs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [_params(row) for row in rows],
+        [row_params(row) for row in rows],
     )
 
 
