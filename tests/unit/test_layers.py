@@ -8,6 +8,7 @@ import cannot slip past. The rules, inner layers first:
 - ``orchestrator.domain``: pure decisions. No I/O library, no wire types, no other
   orchestrator layer.
 - ``orchestrator.store``: the event log and its tables. No runtime, views or rpc.
+  PostgreSQL (psycopg) only in its backend, ``orchestrator.store.postgres``.
 - ``orchestrator.views``: read models over the store. No runtime or rpc.
 - ``orchestrator.runtime``: the live orchestrator (run book, hub). No rpc, no gRPC, no
   protobuf: it queues domain commands, which ``rpc`` converts.
@@ -20,7 +21,8 @@ import cannot slip past. The rules, inner layers first:
 - ``cli``: talks to an orchestrator through the API (``common.api``) only: nothing of
   the store, runtime, application service or worker, except the wiring that starts
   an orchestrator (``cli.commands.server``, ``cli.client.local``) or a worker
-  (``cli.commands.worker``, ``cli.client.local``).
+  (``cli.commands.worker``, ``cli.client.local``), and ``cli.commands.store``, which
+  opens the stores to copy them.
 - ``worker``: nothing of the orchestrator or the CLI.
 - ``worker.executor``: the executor contract; nothing of the rest of the worker.
 - ``worker.docker``: the Docker executor; the contract, no wire, nothing of the
@@ -54,8 +56,14 @@ WIRE = (
 )
 """gRPC and the protobuf types, and the modules that convert to and from them or call
 over them."""
-CLI_WIRING = ("xxci.cli.commands.server", "xxci.cli.commands.worker", "xxci.cli.client.local")
-"""The CLI modules that start an orchestrator or a worker in the CLI's process."""
+CLI_WIRING = (
+    "xxci.cli.commands.server",
+    "xxci.cli.commands.worker",
+    "xxci.cli.client.local",
+    "xxci.cli.commands.store",
+)
+"""The CLI modules that start an orchestrator or a worker in the CLI's process (or, for
+``xxci store``, open the stores themselves)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,12 @@ RULES = [
             "xxci.cli*",
         ),
         "the store keeps events and bytes; it knows no runtime or wire",
+    ),
+    Rule(
+        "xxci.*",
+        ("psycopg*",),
+        "only the PostgreSQL backend speaks to PostgreSQL; the rest uses the storage port",
+        allowed=("xxci.orchestrator.store.postgres*",),
     ),
     Rule(
         "xxci.orchestrator.views*",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import grpc
 import grpc.aio
 
+from xxci.common.addresses import channel_target
 from xxci.common.errors import (
     AuthError,
     ConflictError,
@@ -224,23 +225,24 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
 
 
 def open_channel(target: str, token: str | None, tls_ca: Path | None = None) -> grpc.aio.Channel:
-    """A channel to ``target`` ("host:port") carrying ``token`` on every call.
+    """A channel to ``target`` ("host:port", or several: "a:7420,b:7420", see
+    :mod:`xxci.common.addresses`) carrying ``token`` on every call.
 
     With ``tls_ca`` (a PEM file) the channel is TLS, trusting that CA; without it the
     channel is plaintext. Close it with ``await channel.close()``.
     """
     # The stubs leave client interceptors untyped ("must cast"); ours cover every shape.
     interceptors = cast("list[Any]", client_interceptors(token))
+    address, extra = channel_target(target)  # "a:7420,b:7420": the next when one is down
+    options: list[tuple[str, str | int]] = [*CHANNEL_OPTIONS, *extra]
     if tls_ca is None:
-        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
     try:
         root = tls_ca.read_bytes()
     except OSError as err:
         raise UsageError(f"cannot read the TLS CA certificate {tls_ca}: {err.strerror}") from err
     credentials = grpc.ssl_channel_credentials(root_certificates=root)
-    return grpc.aio.secure_channel(
-        target, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
-    )
+    return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
 
 
 def translate_rpc_error(err: grpc.aio.AioRpcError, target: str) -> XxciError:

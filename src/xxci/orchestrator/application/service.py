@@ -9,6 +9,7 @@ orchestrator's own process call this object directly. Errors are the API's
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from xxci.common.errors import UsageError, XxciError
 from xxci.common.events import RecordedEvent, RunFinished, run_stream
 from xxci.common.spec import load_pipeline_text
 from xxci.common.spec.context import DEFAULT_BRANCH, RunContext
-from xxci.common.spec.files import NO_FILES, ArchiveFiles
+from xxci.common.spec.files import NO_FILES, ArchiveFiles, RepoFiles
 from xxci.common.spec.runtime_support import refuse_unsupported
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.views.feeds import event_feed, job_output
@@ -50,14 +51,23 @@ class OrchestratorService:
         return (await self._o.blobs.put_file(path)).digest
 
     async def submit(self, submission: Submission) -> Submitted:
-        if submission.source_blob and not self._o.blobs.exists(submission.source_blob):
-            raise XxciError(f"source blob {submission.source_blob} was not uploaded")
-        pipeline = load_pipeline_text(
-            submission.yaml_text,
-            submission.file_name or "pipeline.yml",
-            list(submission.overrides),
-            self._run_context(submission),
-        )
+        blob = submission.source_blob
+        if blob and await self._o.blobs.stat(blob) is None:
+            raise XxciError(f"source blob {blob} was not uploaded")
+        async with contextlib.AsyncExitStack() as stack:
+            files: RepoFiles = (
+                NO_FILES  # include and exists read the run's source archive, a local file
+            )
+            if blob:
+                files = ArchiveFiles(
+                    await stack.enter_async_context(self._o.blobs.local_copy(blob))
+                )
+            pipeline = load_pipeline_text(
+                submission.yaml_text,
+                submission.file_name or "pipeline.yml",
+                list(submission.overrides),
+                self._run_context(submission, files),
+            )
         refuse_unsupported(pipeline)
         state = await self._o.submit(
             pipeline,
@@ -68,12 +78,11 @@ class OrchestratorService:
         )
         return Submitted(state.run_id, state.pipeline.name, state.number)
 
-    def _run_context(self, submission: Submission) -> RunContext:
-        """What the run's rules are decided against; ``include`` and ``exists`` read its
-        source archive."""
+    def _run_context(self, submission: Submission, files: RepoFiles) -> RunContext:
+        """What the run's rules are decided against; ``include`` and ``exists`` read
+        ``files``, its source archive."""
         given = submission.context or RunContext()
         default_branch = given.default_branch or DEFAULT_BRANCH
-        blob = submission.source_blob
         return replace(
             given,
             # A run that names neither a branch nor a tag is one of the default branch.
@@ -81,7 +90,7 @@ class OrchestratorService:
             commit=submission.commit,
             default_branch=default_branch,
             source=given.source or "push",
-            files=ArchiveFiles(self._o.blobs.path(blob)) if blob else NO_FILES,
+            files=files,
         )
 
     async def watch(self, run: str) -> AsyncGenerator[RecordedEvent, None]:

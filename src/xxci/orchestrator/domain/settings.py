@@ -38,10 +38,15 @@ class Settings:
     tick: float = 1.0
     """How often the orchestrator's loop looks at the time (leases, back-stops) when
     nothing else wakes it."""
+    member_ttl: float = 10.0
+    """On a shared store: how long an orchestrator may go without a heartbeat (it beats
+    every tick) before the others count it gone and take over its workers' leases."""
 
     def __post_init__(self) -> None:
         """Raises ValueError, naming the setting, for a value that makes no sense."""
-        rules = [(name, 0.0, False) for name in ("lease_ttl", "heartbeat_interval", "tick")]
+        rules = [
+            (name, 0.0, False) for name in ("lease_ttl", "heartbeat_interval", "tick", "member_ttl")
+        ]
         rules += [
             (name, 0.0, True)
             for name in ("cancel_grace", "cancel_backstop", "timeout_grace", "disconnect_grace")

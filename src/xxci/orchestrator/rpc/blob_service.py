@@ -8,13 +8,13 @@ from typing import Any
 import grpc
 
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc
-from xxci.orchestrator.store import BlobStore
+from xxci.orchestrator.store import BlobStorage
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
-    def __init__(self, blobs: BlobStore) -> None:
+    def __init__(self, blobs: BlobStorage) -> None:
         self._blobs = blobs
 
     async def Upload(
@@ -40,12 +40,13 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
     async def Download(
         self, request: blob_pb2.BlobRef, context: Context
     ) -> AsyncIterator[blob_pb2.BlobChunk]:
-        if not self._blobs.exists(request.digest):
+        if await self._blobs.stat(request.digest) is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no blob {request.digest}")
         async for data in self._blobs.read_chunks(request.digest):
             yield blob_pb2.BlobChunk(data=data)
 
     async def Stat(self, request: blob_pb2.BlobRef, context: Context) -> blob_pb2.BlobStat:
-        if not self._blobs.exists(request.digest):
+        found = await self._blobs.stat(request.digest)
+        if found is None:
             return blob_pb2.BlobStat(exists=False)
-        return blob_pb2.BlobStat(exists=True, size=self._blobs.size(request.digest))
+        return blob_pb2.BlobStat(exists=True, size=found.size)

@@ -1,8 +1,11 @@
 """The orchestrator: the event log, the run book, the worker hub and their loop.
 
-One instance serves one data directory (``events.db`` and ``blobs/``), and holds its
-lock (:mod:`xxci.orchestrator.store.dir_lock`) while it runs: a second orchestrator on
-the same directory, in this process or another, fails to start. ``start()``
+On SQLite, one instance serves one data directory (``events.db`` and ``blobs/``), and
+holds its lock (:mod:`xxci.orchestrator.store.dir_lock`) while it runs: a second
+orchestrator on the same directory, in this process or another, fails to start. On
+a shared store (``store="postgresql://..."``) several serve it at once, each taking
+its part as :mod:`~xxci.orchestrator.runtime.cluster` describes, and each following
+the others' changes (:mod:`~xxci.orchestrator.runtime.follower`). ``start()``
 replays every unfinished run from the log and carries on where it was; the loop
 then hands out work, expires leases, delivers cancels and lets time-based decisions
 (timeouts) happen. ``--local`` mode uses this very class, in the CLI's process.
@@ -18,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,9 @@ from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.dispatcher import Dispatcher
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
-from xxci.orchestrator.store import BlobStore, EventStore, LogStore, ReportCache
+from xxci.orchestrator.runtime.cluster import Cluster
+from xxci.orchestrator.runtime.follower import follow_log
+from xxci.orchestrator.store.backends import Storage, is_store_url, open_storage
 from xxci.orchestrator.store.dir_lock import DataDirLock, Endpoint
 from xxci.orchestrator.views.load import load_run
 from xxci.orchestrator.views.queries import remember_finished
@@ -42,6 +49,10 @@ from xxci.orchestrator.views.report import report_file_text
 from xxci.orchestrator.views.status import WorkerView, status_report
 
 log = logging.getLogger("xxci.orchestrator")
+
+
+def _all(_run_id: str) -> bool:
+    return True
 
 
 class Orchestrator:
@@ -56,8 +67,16 @@ class Orchestrator:
         settings: Settings | None = None,
         clock: Clock = SYSTEM_CLOCK,
         local: bool = False,
+        store: str | None = None,
+        address: str = "",
     ) -> None:
         self.data_dir = data_dir
+        self.store_url = store
+        """A shared store's URL; None: SQLite in ``data_dir``."""
+        self.shared = is_store_url(store)
+        self.id = uuid.uuid4().hex[:12]
+        """This orchestrator among those serving a shared store."""
+        self.address = address
         self.local = local
         """Runs of this orchestrator are ``--local`` ones (recorded in ``RunCreated``)."""
         self._db_path = data_dir / db_name
@@ -71,43 +90,70 @@ class Orchestrator:
         self._stepping = asyncio.Lock()
         self._wake = asyncio.Event()
         self._lock: DataDirLock | None = None
+        self._storage: Storage | None = None
+        self._follower: asyncio.Task[None] | None = None
+        self.cluster: Cluster | None = None
 
     async def start(self) -> None:
         """Take the data directory (:class:`DataDirInUse` if another orchestrator has
-        it), open the stores and resume the unfinished runs."""
-        self._lock = DataDirLock.acquire(self.data_dir)
+        it; not on a shared store), open the stores and resume the unfinished runs."""
+        if not self.shared:
+            self._lock = DataDirLock.acquire(self.data_dir)
         try:
             await self._open()
         except BaseException:
-            for name in ("reports", "logs", "store"):
-                opened = getattr(self, name, None)
-                if opened is not None:
-                    with contextlib.suppress(Exception):
-                        await opened.close()
-            self._lock.release()
+            if self._storage is not None:
+                await self._storage.close()
+            if self._lock is not None:
+                self._lock.release()
             raise
 
     def publish(self, address: str, token: str = "") -> Endpoint:
         """Say where this orchestrator listens, in its data directory (the token only
-        for a local orchestrator: a server's clients are given theirs)."""
-        assert self._lock is not None, "start() first"
+        for a local orchestrator: a server's clients are given theirs). On a shared
+        store there is no data directory to say it in: the store's membership does."""
+        if self._lock is None:
+            self.address = self.address or address
+            return Endpoint(os.getpid(), address, self.local)
         return self._lock.publish(address, local=self.local, token=token)
 
     async def _open(self) -> None:
-        self.store = await EventStore.open(self._db_path)
-        self.logs = await LogStore.open(self._db_path)
-        self.reports = await ReportCache.open(self._db_path)
-        self.blobs = BlobStore(self.data_dir / "blobs")
+        self._storage = storage = await open_storage(
+            self.store_url, self.data_dir, self._db_path.name
+        )
+        self.store = storage.events
+        self.logs = storage.logs
+        self.reports = storage.reports
+        self.blobs = storage.blobs
         self.runs = RunBook(self.store, self.settings, self.clock)
         self.hub = Hub(self.runs, self.store, self.settings, self.clock, wake=self.wake)
         self.dispatcher = Dispatcher(self.runs, self.hub)
         self.runs.subscribe(self._on_change)
+        seen = await self.store.last_seq()
         resumed = await self.runs.load()
+        if self.shared:
+            # Other orchestrators may be running these: the cluster adopts the attempts
+            # whose worker has no live orchestrator, and follows the others' changes.
+            self.cluster = Cluster(
+                self.id,
+                self.address,
+                storage.members,
+                self.hub,
+                self.runs,
+                self.settings,
+                self.clock,
+            )
+            await self.cluster.sync()
+            self._follower = asyncio.create_task(
+                follow_log(self.store, self.runs, seen, self.settings.tick), name="log follower"
+            )
         for state in resumed:
-            # Attempts that were running when we stopped get a lease: a worker that
-            # reconnects re-adopts them, otherwise they are lost and re-queued.
-            self.hub.adopt_orphans(state)
-            await self.runs.advance(state.run_id)
+            if self.cluster is None:
+                # Attempts that were running when we stopped get a lease: a worker that
+                # reconnects re-adopts them, otherwise they are lost and re-queued.
+                self.hub.adopt_orphans(state)
+            if self.cluster is None or self.cluster.owns(state.run_id):
+                await self.runs.advance(state.run_id)
         if resumed:
             log.info("resumed %d unfinished run(s) from the log", len(resumed))
         self._loop_task = asyncio.create_task(self._loop(), name="orchestrator-loop")
@@ -118,17 +164,20 @@ class Orchestrator:
         if self._stopped or self._loop_task is None:
             return
         self._stopped = True
-        self._loop_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._loop_task
+        for task in (self._loop_task, self._follower):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for session in self.hub.sessions():
             session.close()
         if self._caching:
             await asyncio.gather(*self._caching, return_exceptions=True)
         try:
-            await self.reports.close()
-            await self.logs.close()
-            await self.store.close()
+            if self.cluster is not None:
+                await self.cluster.leave()
+            if self._storage is not None:
+                await self._storage.close()
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -204,8 +253,13 @@ class Orchestrator:
         """One round of the loop, now: expire leases, let time-based decisions happen,
         deliver cancels, hand out work. Rounds never overlap."""
         async with self._stepping:
+            if self.cluster is not None:
+                try:
+                    await self.cluster.sync_if_due()
+                except Exception:  # the store is unreachable for now: try next tick
+                    log.exception("could not sync with the other orchestrators")
             await self.hub.expire_leases()
-            await self.runs.tick()
+            await self.runs.tick(self.cluster.owns if self.cluster is not None else _all)
             for state in self.runs.active():
                 self._deliver_cancels(state)
             await self.dispatcher.dispatch()

@@ -94,10 +94,11 @@ class RunBook:
                 local=local,
             )
 
-        records = await self._store.append_run_created(run_id, make, at=self._clock.now())
-        state = replay(records)
-        self._states[run_id] = state
-        self._notify(state, records)
+        async with self._lock(run_id):  # a follower must not see it before it is cached
+            records = await self._store.append_run_created(run_id, make, at=self._clock.now())
+            state = replay(records)
+            self._states[run_id] = state
+            self._notify(state, records)
         return await self.advance(run_id)
 
     async def record(self, run_id: str, events: Sequence[Event]) -> RunState:
@@ -137,11 +138,42 @@ class RunBook:
                 self._states.pop(run_id, None)
             return state
 
-    async def tick(self) -> None:
-        """Let time-based decisions (timeouts, cancel back-stops) happen. Nothing else
-        appends to the log (one orchestrator per data directory), so the cached states
-        are current and nothing is re-read here."""
+    async def observe(self, records: Sequence[RecordedEvent]) -> None:
+        """Records read from the log (in seq order), some appended by other
+        orchestrators on a shared store: bring the cached runs up to date with those
+        and tell the listeners, as for this book's own appends. Records it has already
+        applied are skipped; a new run is cached from its ``RunCreated``."""
+        by_run: dict[str, list[RecordedEvent]] = {}
+        for rec in records:
+            if rec.stream.startswith("run:"):
+                by_run.setdefault(rec.stream.removeprefix("run:"), []).append(rec)
+        for run_id, recs in by_run.items():
+            async with self._lock(run_id):
+                state = self._states.get(run_id)
+                fresh = [r for r in recs if state is None or r.version > state.version]
+                if not fresh or (state is None and fresh[0].version != 1):
+                    continue  # applied already, or a run that finished before we looked
+                if state is None:
+                    state = replay(fresh)
+                elif fresh[0].version == state.version + 1:
+                    for rec in fresh:
+                        state = apply(state, rec)
+                else:  # a gap: read the whole stream again
+                    state = await load_run(self._store, run_id)
+                if state.status.finished:
+                    self._states.pop(run_id, None)
+                else:
+                    self._states[run_id] = state
+                self._notify(state, fresh)
+
+    async def tick(self, owns: Callable[[str], bool] = lambda _run_id: True) -> None:
+        """Let time-based decisions (timeouts, cancel back-stops) happen, for the runs
+        this orchestrator ``owns`` (all of them, unless several serve the store). The
+        cached states are current (this book's appends, and :meth:`observe` for the
+        others'); a stale one costs a conflict and a re-read."""
         for state in self.active():
+            if not owns(state.run_id):
+                continue
             try:
                 await self.advance(state.run_id)
             except Exception:

@@ -11,6 +11,7 @@ pass the shared contract suite in ``tests/integration/store``::
     LogStorage                    job output chunks, idempotent and followable
     ReportStorage                 finished runs' reports (derived; can be dropped)
     BlobStorage                   content-addressed bytes (sources, artifacts)
+    Membership                    orchestrators' heartbeats, each worker's orchestrator
 
 The contracts a backend must keep (each is a test of the suite):
 
@@ -38,6 +39,7 @@ from xxci.common.events import Event, RecordedEvent, RunCreated
 from xxci.orchestrator.store.blob_store import BlobRef
 from xxci.orchestrator.store.chain import Anchor, ChainReport
 from xxci.orchestrator.store.log_store import LogChunk
+from xxci.orchestrator.store.membership import Member
 from xxci.orchestrator.store.report_cache import CachedReport, CacheHit, Detail
 from xxci.orchestrator.store.run_index import RunRow
 
@@ -49,6 +51,7 @@ __all__ = [
     "EventLog",
     "EventStorage",
     "LogStorage",
+    "Membership",
     "ReportStorage",
     "RunIndex",
 ]
@@ -220,6 +223,23 @@ class ReportStorage(AsyncResource, Protocol):
     async def save(self, entries: Sequence[CachedReport]) -> None: ...
 
     async def entries(self) -> dict[str, CachedReport]: ...
+
+
+class Membership(AsyncResource, Protocol):
+    """The orchestrators serving a store and the workers connected to each
+    (:mod:`xxci.orchestrator.store.membership`). Times are wall-clock seconds."""
+
+    async def beat(self, orchestrator: str, address: str, at: float) -> None: ...
+
+    async def leave(self, orchestrator: str) -> None: ...
+
+    async def members(self, alive_since: float) -> list[Member]: ...
+
+    async def set_home(self, worker_id: str, orchestrator: str, at: float) -> None: ...
+
+    async def clear_home(self, worker_id: str, orchestrator: str) -> None: ...
+
+    async def homes(self) -> dict[str, str]: ...
 
 
 class BlobUpload(Protocol):
