@@ -71,7 +71,10 @@ async def test_run_numbers_from_two_writers_are_distinct_and_gapless(backend: Ba
             )
         )
         numbers = sorted(
-            rec.event.number for recs in created for rec in recs if isinstance(rec.event, RunCreated)
+            rec.event.number
+            for recs in created
+            for rec in recs
+            if isinstance(rec.event, RunCreated)
         )
         assert numbers == list(range(1, 21))
         assert [r.number for r in await a.find_runs(pipeline="build")] == list(range(1, 21))

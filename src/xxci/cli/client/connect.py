@@ -36,7 +36,8 @@ def server_options(command: F) -> F:
             "--server",
             envvar="XXCI_SERVER",
             metavar="HOST:PORT",
-            help="The orchestrator to talk to (env XXCI_SERVER).",
+            help="The orchestrator to talk to; several, comma-separated, for orchestrators "
+            "sharing a store: the next is used when one is down (env XXCI_SERVER).",
         ),
         click.option("--token", envvar="XXCI_TOKEN", help="Bearer token (env XXCI_TOKEN)."),
         click.option(

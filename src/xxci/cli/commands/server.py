@@ -16,6 +16,7 @@ from xxci.orchestrator.application import OrchestratorService
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
+from xxci.orchestrator.store.backends import check_store_url
 from xxci.orchestrator.web import WebServer
 
 DEFAULTS = Settings()
@@ -34,7 +35,14 @@ DEFAULTS = Settings()
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("./xxci-data"),
     show_default=True,
-    help="Where the event log (events.db) and blobs live.",
+    help="Where the event log (events.db) and blobs live (SQLite, without --store).",
+)
+@click.option(
+    "--store",
+    metavar="URL",
+    envvar="XXCI_STORE",
+    help="Keep everything in PostgreSQL instead: postgresql://USER[:PASSWORD]@HOST:PORT/DB "
+    "[env XXCI_STORE]. Several servers may share one store and serve at once.",
 )
 @click.option(
     "--http",
@@ -75,10 +83,20 @@ DEFAULTS = Settings()
     show_default=True,
     help="Seconds between SIGTERM and SIGKILL when a job is canceled.",
 )
+@click.option(
+    "--member-ttl",
+    type=float,
+    default=DEFAULTS.member_ttl,
+    show_default=True,
+    help="With --store: seconds without a heartbeat before the other servers count "
+    "this one gone and take over its workers' jobs.",
+)
 @exits_cleanly
 async def server(
     listen: str,
     data_dir: Path,
+    store: str | None,
+    member_ttl: float,
     http_listen: str | None,
     token: str | None,
     tls_cert: Path | None,
@@ -95,6 +113,10 @@ async def server(
     the JSON API under /api/v1/, live updates); with --token it asks for the token
     too. Stops on SIGINT/SIGTERM; restart it on the same --data-dir and unfinished
     runs carry on.
+
+    With --store postgresql://..., the log, logs, reports and blobs live in that
+    database, and several servers may serve it at once: give workers and clients every
+    address (--server a:7420,b:7420) and they move to the next when one is down.
     """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -107,10 +129,13 @@ async def server(
             heartbeat_interval=heartbeat,
             disconnect_grace=disconnect_grace,
             cancel_grace=cancel_grace,
+            member_ttl=member_ttl,
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
-    orchestrator = Orchestrator(data_dir, settings=settings)
+    if store is not None:
+        check_store_url(store)
+    orchestrator = Orchestrator(data_dir, settings=settings, store=store, address=listen)
     srv = OrchestratorServer(orchestrator, listen, token=token, tls_cert=tls_cert, tls_key=tls_key)
     view = None
     if http_listen:
@@ -119,7 +144,8 @@ async def server(
             backend, http_listen, token=token, tls_cert=tls_cert, tls_key=tls_key
         )
     await srv.start()
-    click.echo(f"xxci orchestrator listening on {listen} (port {srv.port}), data in {data_dir}")
+    where = orchestrator.store_where
+    click.echo(f"xxci orchestrator listening on {listen} (port {srv.port}), data in {where}")
     try:
         if view is not None:
             await view.start()

@@ -85,7 +85,8 @@ async def _serve(agent: WorkerAgent) -> None:
     envvar="XXCI_SERVER",
     required=True,
     metavar="HOST:PORT",
-    help="Orchestrator address [env XXCI_SERVER].",
+    help="Orchestrator address; several, comma-separated, for orchestrators sharing a "
+    "store: the next is used when one is down [env XXCI_SERVER].",
 )
 @click.option("--token", envvar="XXCI_TOKEN", help="Bearer token [env XXCI_TOKEN].")
 @click.option("--name", default=socket.gethostname, show_default="hostname", help="Worker name.")

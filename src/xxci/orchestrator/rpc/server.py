@@ -86,7 +86,7 @@ class OrchestratorServer:
         await server.start()
         self._server = server
         o.publish(self.address, self._token or "")
-        log.info("orchestrator listening on %s (data in %s)", self.address, o.data_dir)
+        log.info("orchestrator listening on %s (data in %s)", self.address, o.store_where)
 
     async def stop(self, grace: float = 2.0) -> None:
         if self._server is not None:

@@ -53,7 +53,7 @@ class Cluster:
         clock: Clock,
     ) -> None:
         self.me = me
-        self._address = address
+        self.address = address
         self._members = members
         self._hub = hub
         self._runs = runs
@@ -77,7 +77,7 @@ class Cluster:
     async def sync(self) -> None:
         """Beat, record homes, hand over and take over leases (see the module docstring)."""
         now = self._clock.now().timestamp()
-        await self._members.beat(self.me, self._address, now)
+        await self._members.beat(self.me, self.address, now)
         alive = {m.id for m in await self._members.members(now - self._settings.member_ttl)}
         gone = set(self.alive) - alive - {self.me}
         if gone:

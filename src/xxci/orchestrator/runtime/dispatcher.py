@@ -64,6 +64,7 @@ class Dispatcher:
         chosen: list[int] = []
 
         def make(state: RunState) -> list[Event]:
+            chosen.clear()  # a retry after a conflict decides afresh
             js = state.jobs.get(job)
             if js is None or js.status is not JobStatus.QUEUED or js.worker_id:
                 return []

@@ -108,12 +108,20 @@ class Orchestrator:
                 self._lock.release()
             raise
 
+    @property
+    def store_where(self) -> str:
+        """Where the data is, for messages: the data directory, or the database (no
+        password)."""
+        return self._storage.where if self._storage is not None else str(self.data_dir)
+
     def publish(self, address: str, token: str = "") -> Endpoint:
         """Say where this orchestrator listens, in its data directory (the token only
         for a local orchestrator: a server's clients are given theirs). On a shared
         store there is no data directory to say it in: the store's membership does."""
         if self._lock is None:
-            self.address = self.address or address
+            self.address = address
+            if self.cluster is not None:
+                self.cluster.address = address
             return Endpoint(os.getpid(), address, self.local)
         return self._lock.publish(address, local=self.local, token=token)
 

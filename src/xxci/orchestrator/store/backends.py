@@ -100,7 +100,7 @@ async def open_storage(store: str | None, data_dir: Path, db_name: str = "events
         opened.append(reports)
         members = await SqliteMembership.open(path)
         blobs = BlobStore(data_dir / "blobs")
-        return Storage(events, logs, reports, blobs, members, False, str(path))
+        return Storage(events, logs, reports, blobs, members, False, str(data_dir))
     except BaseException:
         for done in reversed(opened):
             with contextlib.suppress(Exception):
