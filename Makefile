@@ -1,13 +1,14 @@
 # xxci: `make demo` runs the example pipeline end to end; `make test` runs every check.
-# Both do all set-up themselves (virtualenv, Docker engine, local test image, and
-# for the browser tests Debian's chromium).
+# Both do all set-up themselves (virtualenv, Docker engine, local test image, for the
+# browser tests Debian's chromium, and for the PostgreSQL tests Debian's postgresql:
+# the tests start a throwaway cluster of their own, no system service).
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup docker browser protos protos-check lint typecheck unit test demo bench bench-tools chaos clean
+.PHONY: setup docker browser postgres protos protos-check lint typecheck unit test demo bench bench-tools chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,9 @@ docker: $(STAMP)
 
 browser:
 	scripts/ensure-chromium.sh
+
+postgres:
+	scripts/ensure-postgres.sh
 
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
@@ -40,8 +44,8 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test: $(STAMP) docker browser protos-check lint typecheck
-	$(BIN)/pytest -q
+test: $(STAMP) docker browser postgres protos-check lint typecheck
+	XXCI_REQUIRE_POSTGRES=1 $(BIN)/pytest -q
 
 demo: $(STAMP) docker
 	$(BIN)/xxci check

@@ -4,6 +4,7 @@ workers and clients given every address (``--server a,b``)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import time
@@ -13,6 +14,28 @@ from typing import Any
 
 from tests.e2e.cluster import TOKEN, XXCI, free_port, wait_port
 from xxci.cli.client.remote import GrpcClient
+from xxci.common.events import JobAssigned, JobFinished, JobStarted, RecordedEvent
+
+
+def check_jobs_ran_once(events: list[RecordedEvent], jobs: tuple[str, ...]) -> None:
+    """Every job of the run ends SUCCESS once, no attempt is assigned twice, and the
+    attempts of one job never overlap (each starts after the one before it ended)."""
+    assigned = [(r.event.job, r.event.attempt) for r in events if isinstance(r.event, JobAssigned)]
+    assert len(assigned) == len(set(assigned)), assigned
+    for job in jobs:
+        spans: dict[int, list[float]] = {}
+        for r in events:
+            if isinstance(r.event, JobStarted | JobFinished) and r.event.job == job:
+                spans.setdefault(r.event.attempt, []).append(r.at.timestamp())
+        ordered = sorted(spans.items())
+        for (_, before), (_, after) in itertools.pairwise(ordered):
+            assert len(before) == 2 and before[1] <= after[0], (job, ordered)
+        ends = [
+            r.event.status
+            for r in events
+            if isinstance(r.event, JobFinished) and r.event.job == job
+        ]
+        assert ends.count("SUCCESS") == 1, (job, ends)
 
 
 @dataclass

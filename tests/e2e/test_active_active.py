@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import TOKEN, make_repo, run_id_of
-from tests.e2e.shared_cluster import SharedCluster
+from tests.e2e.shared_cluster import SharedCluster, check_jobs_ran_once
 from xxci.cli.client.remote import GrpcClient
-from xxci.common.events import JobAssigned, JobFinished, JobStarted, RecordedEvent
+from xxci.common.events import JobStarted, RecordedEvent
 
 IMAGE = "xxci-test/busybox:latest"
 
@@ -63,28 +63,9 @@ def events_of(c: SharedCluster, server: int, run_id: str) -> list[RecordedEvent]
 def started_jobs(c: SharedCluster, server: int) -> int:
     async def count() -> int:
         async with GrpcClient(c.address(server), TOKEN) as client:
-            return sum(1 async for r in client.events() if isinstance(r.event, JobStarted))
+            return len([r async for r in client.events() if isinstance(r.event, JobStarted)])
 
     return asyncio.run(count())
-
-
-def assert_each_job_ran_once_at_a_time(events: list[RecordedEvent]) -> None:
-    """Every job ends SUCCESS once; no attempt is assigned twice; attempts of one job
-    never overlap (one starts only after the one before it has finished)."""
-    assigned = [(r.event.job, r.event.attempt) for r in events if isinstance(r.event, JobAssigned)]
-    assert len(assigned) == len(set(assigned)), assigned
-    for job in ("one", "two"):
-        spans: dict[int, list[float]] = {}
-        for r in events:
-            if isinstance(r.event, JobStarted | JobFinished) and r.event.job == job:
-                spans.setdefault(r.event.attempt, []).append(r.at.timestamp())
-        ordered = sorted(spans.items())
-        for (_, before), (_, after) in zip(ordered, ordered[1:], strict=False):
-            assert len(before) == 2 and before[1] <= after[0], (job, ordered)
-        finished = [
-            r.event for r in events if isinstance(r.event, JobFinished) and r.event.job == job
-        ]
-        assert [f.status for f in finished if f.status == "SUCCESS"] == ["SUCCESS"], finished
 
 
 @pytest.mark.docker
@@ -124,7 +105,7 @@ def test_two_orchestrators_one_killed_mid_run_every_run_finishes(
     for run_id in run_ids:
         events = events_of(shared, 1, run_id)
         numbers.add(next(r.event.number for r in events if r.event.type == "RunCreated"))  # type: ignore[attr-defined]
-        assert_each_job_ran_once_at_a_time(events)
+        check_jobs_ran_once(events, ("one", "two"))
     assert numbers == set(range(1, 11))
 
     verify = shared.xxci("verify", server=shared.addresses(0))  # server 0 is down: fails over

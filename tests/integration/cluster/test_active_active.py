@@ -6,19 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.cluster import TOKEN
-from tests.e2e.shared_cluster import SharedCluster
+from tests.e2e.shared_cluster import SharedCluster, check_jobs_ran_once
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from xxci.cli.client.remote import GrpcClient
 from xxci.common.api import Submission
 from xxci.common.events import (
-    JobAssigned,
-    JobFinished,
     JobStarted,
     RecordedEvent,
     RunCreated,
@@ -71,10 +69,10 @@ async def connected(address: str) -> set[str]:
         return {w["name"] for w in (await client.status())["workers"]}
 
 
-async def wait_connected(address: str, names: set[str], timeout: float) -> float:
+async def wait_connected(address: str, names: set[str], within: float) -> float:
     started = time.monotonic()
     while not names <= await connected(address):
-        assert time.monotonic() - started < timeout, f"{names} not on {address}"
+        assert time.monotonic() - started < within, f"{names} not on {address}"
         await asyncio.sleep(0.1)
     return time.monotonic() - started
 
@@ -84,27 +82,8 @@ async def all_events(address: str, run_id: str = "") -> list[RecordedEvent]:
         return [r async for r in client.events(run_id)]
 
 
-def check_jobs_ran_once(events: list[RecordedEvent]) -> None:
-    assigned = [(r.event.job, r.event.attempt) for r in events if isinstance(r.event, JobAssigned)]
-    assert len(assigned) == len(set(assigned)), assigned
-    for job in ("one", "two"):
-        spans: dict[int, list[float]] = {}
-        for r in events:
-            if isinstance(r.event, JobStarted | JobFinished) and r.event.job == job:
-                spans.setdefault(r.event.attempt, []).append(r.at.timestamp())
-        ordered = sorted(spans.items())
-        for (_, before), (_, after) in zip(ordered, ordered[1:], strict=False):
-            assert len(before) == 2 and before[1] <= after[0], (job, ordered)
-        ends = [
-            r.event.status
-            for r in events
-            if isinstance(r.event, JobFinished) and r.event.job == job
-        ]
-        assert ends.count("SUCCESS") == 1, (job, ends)
-
-
 @pytest.fixture
-def shared(tmp_path: Path, postgres_url: str) -> AsyncIterator[SharedCluster]:
+def shared(tmp_path: Path, postgres_url: str) -> Iterator[SharedCluster]:
     c = SharedCluster(tmp=tmp_path, url=postgres_url)
     try:
         c.start_servers(2)
@@ -157,7 +136,7 @@ async def test_two_servers_serve_at_once_and_survive_one_killed(
     for run_id in run_ids:
         events = await all_events(shared.address(1), run_id)
         numbers.add(next(r.event.number for r in events if isinstance(r.event, RunCreated)))
-        check_jobs_ran_once(events)
+        check_jobs_ran_once(events, ("one", "two"))
     assert numbers == set(range(1, 11))
 
 

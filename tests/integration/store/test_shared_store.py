@@ -26,10 +26,8 @@ async def test_two_writers_make_one_gapless_order_a_follower_never_skips(
 
     async def write(store: EventStorage, name: str) -> None:
         async def one_stream(s: int) -> None:
-            version = 0
-            for _ in range(per_writer // streams):
+            for version in range(per_writer // streams):
                 await store.append(f"{name}-{s}", version, [JobQueued(job="j")])
-                version += 1
 
         await asyncio.gather(*(one_stream(s) for s in range(streams)))
 

@@ -36,11 +36,11 @@ from xxci.orchestrator.domain.play import decide_play
 from xxci.orchestrator.domain.scheduler import jobs_to_cancel
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState
+from xxci.orchestrator.runtime.cluster import Cluster
 from xxci.orchestrator.runtime.dispatcher import Dispatcher
+from xxci.orchestrator.runtime.follower import follow_log
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
-from xxci.orchestrator.runtime.cluster import Cluster
-from xxci.orchestrator.runtime.follower import follow_log
 from xxci.orchestrator.store.backends import Storage, is_store_url, open_storage
 from xxci.orchestrator.store.dir_lock import DataDirLock, Endpoint
 from xxci.orchestrator.views.load import load_run
