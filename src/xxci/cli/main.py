@@ -26,6 +26,7 @@ COMMANDS = {
     "logs": "xxci.cli.commands.logs",
     "events": "xxci.cli.commands.events",
     "verify": "xxci.cli.commands.verify",
+    "store": "xxci.cli.commands.store",
     "web": "xxci.cli.commands.web",
 }
 """Command name -> the module whose ``command`` it is."""
