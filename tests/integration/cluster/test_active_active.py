@@ -109,6 +109,9 @@ async def test_two_servers_serve_at_once_and_survive_one_killed(
             first = [r async for r in _until_started(client, run_ids[0])]
         assert isinstance(first[0].event, RunCreated)
 
+        # Followed through server 0, which is about to die: resumed on server 1.
+        follower = asyncio.create_task(follow_all(shared.addresses(0), len(run_ids)))
+
         deadline = time.monotonic() + 60
         while sum(isinstance(r.event, JobStarted) for r in await all_events(shared.address(1))) < 3:
             assert time.monotonic() < deadline, shared.logs()
@@ -131,6 +134,8 @@ async def test_two_servers_serve_at_once_and_survive_one_killed(
                 assert last.event.status == "SUCCESS", shared.logs()
             verify = await client.verify()
         assert verify.problems == [], verify.problems
+        followed = await asyncio.wait_for(follower, 30)
+        assert [r.seq for r in followed] == list(range(1, followed[-1].seq + 1))
 
     numbers = set()
     for run_id in run_ids:
@@ -138,6 +143,17 @@ async def test_two_servers_serve_at_once_and_survive_one_killed(
         numbers.add(next(r.event.number for r in events if isinstance(r.event, RunCreated)))
         check_jobs_ran_once(events, ("one", "two"))
     assert numbers == set(range(1, 11))
+
+
+async def follow_all(addresses: str, runs: int) -> list[RecordedEvent]:
+    """``events --follow`` from the start until ``runs`` runs have finished."""
+    seen: list[RecordedEvent] = []
+    async with GrpcClient(addresses, TOKEN) as client:
+        async for rec in client.events(follow=True):
+            seen.append(rec)
+            if sum(isinstance(r.event, RunFinished) for r in seen) == runs:
+                return seen
+    raise AssertionError("the followed events ended early")
 
 
 async def _until_started(client: GrpcClient, run_id: str) -> AsyncIterator[RecordedEvent]:

@@ -8,6 +8,7 @@ that a TLS orchestrator turned away says so.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from xxci.common.addresses import split_addresses
 from xxci.common.api import (
     LogPiece,
     Outcome,
@@ -28,6 +30,7 @@ from xxci.common.auth import open_channel
 from xxci.common.blobs import upload_file
 from xxci.common.closing import AsyncClosing
 from xxci.common.convert import log_stream_from_pb, record_from_pb
+from xxci.common.errors import ConnectionFailed
 from xxci.common.events import RecordedEvent
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc, pipeline_pb2, pipeline_pb2_grpc
 from xxci.common.tls_probe import explain
@@ -35,12 +38,24 @@ from xxci.common.tls_probe import explain
 __all__ = ["GrpcClient"]
 
 
+RESUME_SECONDS = 30.0
+"""How long a followed stream keeps trying the other addresses after losing one."""
+RESUME_PAUSE = 0.5
+
+
 class GrpcClient(AsyncClosing):
-    """A connection to one orchestrator. Use as ``async with GrpcClient(...) as c``."""
+    """A connection to one orchestrator, or to the first that answers of several
+    sharing a store (``"a:7420,b:7420"``). Use as ``async with GrpcClient(...) as c``.
+
+    With several addresses, a followed stream (watch, events and logs with ``follow``)
+    that breaks is opened again on the next address that answers and resumes after
+    the last item it yielded, for up to :data:`RESUME_SECONDS`.
+    """
 
     def __init__(self, target: str, token: str | None = None, tls_ca: Path | None = None) -> None:
         self.target = target
         self._tls = tls_ca is not None
+        self._resumable = len(split_addresses(target)) > 1
         self._channel = open_channel(target, token, tls_ca)
         self._stub = pipeline_pb2_grpc.PipelineServiceStub(self._channel)
         self._blobs = blob_pb2_grpc.BlobServiceStub(self._channel)
@@ -85,27 +100,72 @@ class GrpcClient(AsyncClosing):
         return Submitted(reply.run_id, reply.pipeline, reply.number)
 
     async def watch(self, run: str) -> AsyncGenerator[RecordedEvent, None]:
-        async with self._translated():
-            async for msg in self._stub.WatchRun(pipeline_pb2.WatchRunRequest(run_id=run)):
-                yield record_from_pb(msg)
+        version, deadline = 0, None
+        while True:
+            try:
+                async with self._translated():
+                    request = pipeline_pb2.WatchRunRequest(run_id=run)
+                    async for msg in self._stub.WatchRun(request):
+                        rec = record_from_pb(msg)
+                        if rec.version > version:  # a resumed watch replays from the start
+                            version = rec.version
+                            yield rec
+                return
+            except ConnectionFailed:
+                deadline = await self._again(deadline, self._resumable)
+                if deadline is None:
+                    raise
 
     async def events(
         self, run: str = "", since_seq: int = 0, follow: bool = False
     ) -> AsyncGenerator[RecordedEvent, None]:
-        request = pipeline_pb2.GetEventsRequest(run_id=run, since_seq=since_seq, follow=follow)
-        async with self._translated():
-            async for msg in self._stub.GetEvents(request):
-                yield record_from_pb(msg)
+        deadline = None
+        while True:
+            request = pipeline_pb2.GetEventsRequest(run_id=run, since_seq=since_seq, follow=follow)
+            try:
+                async with self._translated():
+                    async for msg in self._stub.GetEvents(request):
+                        rec = record_from_pb(msg)
+                        since_seq = rec.seq
+                        yield rec
+                return
+            except ConnectionFailed:
+                deadline = await self._again(deadline, self._resumable and follow)
+                if deadline is None:
+                    raise
 
     async def logs(
         self, run: str, job: str, attempt: int = 0, follow: bool = False
     ) -> AsyncGenerator[LogPiece, None]:
-        request = pipeline_pb2.StreamLogsRequest(
-            run_id=run, job=job, attempt=attempt, follow=follow
-        )
-        async with self._translated():
-            async for msg in self._stub.StreamLogs(request):
-                yield LogPiece(msg.attempt, msg.seq, log_stream_from_pb(msg.stream), msg.data)
+        seen: dict[int, int] = {}  # attempt -> the last seq yielded
+        deadline = None
+        while True:
+            request = pipeline_pb2.StreamLogsRequest(
+                run_id=run, job=job, attempt=attempt, follow=follow
+            )
+            try:
+                async with self._translated():
+                    async for msg in self._stub.StreamLogs(request):
+                        if msg.seq <= seen.get(msg.attempt, 0):
+                            continue  # yielded before the stream was resumed
+                        seen[msg.attempt] = msg.seq
+                        stream = log_stream_from_pb(msg.stream)
+                        yield LogPiece(msg.attempt, msg.seq, stream, msg.data)
+                return
+            except ConnectionFailed:
+                deadline = await self._again(deadline, self._resumable and follow)
+                if deadline is None:
+                    raise
+
+    async def _again(self, deadline: float | None, resumable: bool) -> float | None:
+        """After a followed stream broke: the deadline to keep trying by (after a
+        pause), or None to give up (one address only, or out of time)."""
+        now = asyncio.get_running_loop().time()
+        deadline = deadline if deadline is not None else now + RESUME_SECONDS
+        if not resumable or now > deadline:
+            return None
+        await asyncio.sleep(RESUME_PAUSE)
+        return deadline
 
     async def cancel(self, run: str, job: str = "") -> Outcome:
         async with self._translated():

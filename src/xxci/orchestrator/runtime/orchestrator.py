@@ -133,6 +133,7 @@ class Orchestrator:
         self.logs = storage.logs
         self.reports = storage.reports
         self.blobs = storage.blobs
+        self.members = storage.members
         self.runs = RunBook(self.store, self.settings, self.clock)
         self.hub = Hub(self.runs, self.store, self.settings, self.clock, wake=self.wake)
         self.dispatcher = Dispatcher(self.runs, self.hub)

@@ -1,0 +1,91 @@
+"""The survivors' side of an orchestrator's death, on a fake clock: an attempt whose
+worker's orchestrator stopped beating is adopted by the run's owner and, if the worker
+never comes back, lost and queued again; one whose worker came home elsewhere is left
+to that orchestrator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.clock import FakeClock
+from xxci.common.attempts import AttemptKey
+from xxci.common.events import JobAssigned, JobAttemptLost, run_stream
+from xxci.common.spec import load_pipeline_text
+from xxci.common.status import JobStatus
+from xxci.orchestrator.domain.settings import Settings
+from xxci.orchestrator.runtime.orchestrator import Orchestrator
+
+SETTINGS = Settings(lease_ttl=30.0, member_ttl=10.0, tick=1.0)
+PIPELINE = "pipeline: {name: p}\njobs: [{name: j, stage: build, image: i, script: [x]}]\n"
+
+
+@pytest.fixture
+async def survivor(tmp_path: Path, postgres_url: str) -> AsyncIterator[Orchestrator]:
+    o = Orchestrator(tmp_path, settings=SETTINGS, clock=FakeClock(), store=postgres_url)
+    await o.start()
+    try:
+        yield o
+    finally:
+        await o.stop()
+
+
+async def assigned_run(o: Orchestrator, worker_id: str) -> str:
+    """A run whose job was assigned (by another orchestrator) to ``worker_id``."""
+    state = await o.submit(load_pipeline_text(PIPELINE, "p.yml"))
+    assert state.jobs["j"].status is JobStatus.QUEUED
+    await o.runs.record(state.run_id, [JobAssigned("j", 1, worker_id, "far", 30.0)])
+    return state.run_id
+
+
+async def tick(o: Orchestrator, clock: FakeClock, seconds: float) -> None:
+    clock.advance(seconds)
+    await o.step()
+
+
+async def test_an_attempt_of_a_dead_orchestrators_worker_is_adopted_then_lost(
+    survivor: Orchestrator,
+) -> None:
+    clock = survivor.clock
+    assert isinstance(clock, FakeClock)
+    assert survivor.cluster is not None
+    members = survivor.members
+    now = clock.now().timestamp()
+    await members.beat("dead", "10.0.0.9:7420", now)
+    await members.set_home("w-far", "dead", now)
+    run_id = await assigned_run(survivor, "w-far")
+
+    await tick(survivor, clock, 1.0)  # "dead" still counts: its worker's lease is its own
+    assert survivor.hub.owner_of(_key(run_id)) is None
+
+    await tick(survivor, clock, SETTINGS.member_ttl)  # no heartbeat for too long
+    assert survivor.cluster.alive == [survivor.id]
+    assert survivor.hub.owner_of(_key(run_id)) == "w-far"  # adopted, with a fresh lease
+
+    await tick(survivor, clock, SETTINGS.lease_ttl)  # the worker never came back
+    events = [r.event for r in await survivor.store.read_stream(run_stream(run_id))]
+    assert JobAttemptLost("j", 1, "lease expired") in events
+    assert (await survivor.runs.get(run_id)).jobs["j"].status is JobStatus.QUEUED
+
+
+async def test_an_attempt_whose_worker_came_home_elsewhere_is_left_alone(
+    survivor: Orchestrator,
+) -> None:
+    clock = survivor.clock
+    assert isinstance(clock, FakeClock)
+    members = survivor.members
+    run_id = await assigned_run(survivor, "w-moved")
+    await members.set_home("w-moved", "other", clock.now().timestamp())
+    for _ in range(5):  # "other" keeps beating while the leases would run out
+        clock.advance(SETTINGS.lease_ttl / 2)
+        await members.beat("other", "10.0.0.8:7420", clock.now().timestamp())
+        await survivor.step()
+        assert survivor.hub.owner_of(_key(run_id)) is None
+    events = [r.event for r in await survivor.store.read_stream(run_stream(run_id))]
+    assert not any(isinstance(e, JobAttemptLost) for e in events)
+
+
+def _key(run_id: str) -> AttemptKey:
+    return AttemptKey(run_id, "j", 1)
