@@ -66,7 +66,7 @@ async def test_an_attempt_of_a_dead_orchestrators_worker_is_adopted_then_lost(
 
     await tick(survivor, clock, SETTINGS.lease_ttl)  # the worker never came back
     events = [r.event for r in await survivor.store.read_stream(run_stream(run_id))]
-    assert JobAttemptLost("j", 1, "lease expired") in events
+    assert JobAttemptLost("j", 1, "worker w-far lost with its orchestrator") in events
     assert (await survivor.runs.get(run_id)).jobs["j"].status is JobStatus.QUEUED
 
 

@@ -67,10 +67,13 @@ class Cluster:
         """Whether this orchestrator drives ``run_id``'s time-based decisions."""
         return run_owner(run_id, self.alive) == self.me
 
-    async def sync_if_due(self) -> None:
-        """:meth:`sync` if a tick has passed since the last one."""
+    async def sync_if_due(self, force: bool = False) -> None:
+        """:meth:`sync` if a tick has passed since the last one, a worker connected or
+        left meanwhile (its home is recorded at once), or ``force``."""
         now = self._clock.monotonic()
-        if self._last_sync is None or now - self._last_sync >= self._settings.tick:
+        connected = {s.worker_id for s in self._hub.sessions() if not s.closed}
+        due = self._last_sync is None or now - self._last_sync >= self._settings.tick
+        if force or due or connected != self._advertised:
             self._last_sync = now
             await self.sync()
 
@@ -107,7 +110,9 @@ class Cluster:
                     log.info(
                         "adopting %s: its worker %s has no live orchestrator", key, js.worker_id
                     )
-                    self._hub.leases.grant(key, js.worker_id)
+                    self._hub.leases.grant(
+                        key, js.worker_id, why=f"worker {js.worker_id} lost with its orchestrator"
+                    )
 
     async def leave(self) -> None:
         """This orchestrator stops: the others take over at once."""

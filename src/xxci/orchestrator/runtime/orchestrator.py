@@ -264,7 +264,9 @@ class Orchestrator:
         async with self._stepping:
             if self.cluster is not None:
                 try:
-                    await self.cluster.sync_if_due()
+                    # Right before a lease runs out, ask again whether its worker came
+                    # home elsewhere: that lease is handed over, not expired.
+                    await self.cluster.sync_if_due(force=bool(self.hub.leases.expired()))
                 except Exception:  # the store is unreachable for now: try next tick
                     log.exception("could not sync with the other orchestrators")
             await self.hub.expire_leases()
