@@ -59,11 +59,12 @@ chaos: $(STAMP) docker
 bench-tools: docker
 	scripts/ensure-bench-tools.sh
 
-bench: $(STAMP) bench-tools
+bench: $(STAMP) bench-tools postgres
 	$(BIN)/python benchmarks/compare_runners.py
 	$(BIN)/python benchmarks/engine_throughput.py
 	$(BIN)/python benchmarks/event_store_append.py
 	$(BIN)/python benchmarks/report_queries.py
+	$(BIN)/python benchmarks/shared_store.py
 	$(BIN)/python benchmarks/startup_history.py
 	$(BIN)/python benchmarks/web_view.py
 	$(BIN)/python benchmarks/failover.py

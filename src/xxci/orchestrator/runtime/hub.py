@@ -144,7 +144,7 @@ class Hub:
 
     async def _readopt(self, session: WorkerSession, key: AttemptKey) -> None:
         try:
-            state: RunState | None = await self._runs.get(key.run_id)
+            state: RunState | None = await self._runs.current(key.run_id)
         except Exception:  # an unknown run, or one that cannot be read: not current
             state = None
         js = state.jobs.get(key.job) if state is not None else None

@@ -69,6 +69,25 @@ class RunBook:
             return state
         return await load_run(self._store, run_id)
 
+    async def current(self, run_id: str) -> RunState:
+        """The run as the log has it now: the cached state brought up to date with
+        whatever was appended since (on a shared store, another orchestrator may have
+        appended a moment ago and this book not have heard yet)."""
+        async with self._lock(run_id):
+            state = self._states.get(run_id)
+            if state is None:
+                return await load_run(self._store, run_id)
+            newer = await self._store.read_stream(run_stream(run_id), after_version=state.version)
+            if newer:
+                for rec in newer:
+                    state = apply(state, rec)
+                if state.status.finished:
+                    self._states.pop(run_id, None)
+                else:
+                    self._states[run_id] = state
+                self._notify(state, newer)
+            return state
+
     async def create(
         self,
         pipeline: Pipeline,
