@@ -216,3 +216,31 @@ def test_a_local_manual_job_is_played_from_another_process(
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, rest + err
     assert "pipeline gitlab-ci #1 SUCCESS" in rest
+
+
+AFTER = """
+variables:
+  WHO: world
+check:
+  tags: [docker, linux]
+  script:
+    - echo "hello $WHO"
+    - exit 1
+  after_script:
+    - 'echo "after: $CI_JOB_STATUS"'
+  allow_failure: true
+"""
+
+
+def test_after_script_default_image_and_runner_tags_in_a_local_run(
+    tmp_path: Path, docker_image: str
+) -> None:
+    cluster = Cluster(tmp=tmp_path, port=0, data_dir=tmp_path / "unused")
+    repo = gitlab_repo(tmp_path / "repo", AFTER)
+    out = cluster.xxci("run", "--local", cwd=repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    logs = cluster.xxci("logs", "--local", "gitlab-ci#1", "check").stdout
+    assert logs == (
+        '$ echo "hello $WHO"\nhello world\n$ exit 1\n'
+        'Running after_script\n$ echo "after: $CI_JOB_STATUS"\nafter: failed\n'
+    )

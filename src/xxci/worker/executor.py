@@ -39,6 +39,8 @@ class Assignment:
     timeout_seconds: float = 3600.0
     artifact_paths: tuple[str, ...] = ()
     artifact_when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
+    after_script: tuple[str, ...] = ()
+    """Runs in a shell of its own after the script, whatever its result."""
     source_blob: str = ""
     artifact_blobs: tuple[str, ...] = ()
 

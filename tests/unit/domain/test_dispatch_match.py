@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import random
 
-from xxci.orchestrator.domain.dispatch import Assignment, QueuedJob, WorkerSlot, match
+from xxci.orchestrator.domain.dispatch import (
+    Assignment,
+    QueuedJob,
+    WorkerSlot,
+    match,
+    required_labels,
+)
 
 
 def q(job: str, order: int, *tags: str, run: str = "r1") -> QueuedJob:
@@ -61,3 +67,8 @@ def test_deterministic_whatever_the_input_order() -> None:
         assert match(iter(queued), iter(workers)) == expected
     per_worker = {s.worker_id: sum(a.worker_id == s.worker_id for a in expected) for s in workers}
     assert all(per_worker[s.worker_id] <= s.free for s in workers)
+
+
+def test_a_local_run_needs_no_labels() -> None:
+    assert required_labels(["docker", "linux"], local=False) == {"docker", "linux"}
+    assert required_labels(["docker", "linux"], local=True) == frozenset()

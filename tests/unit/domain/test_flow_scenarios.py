@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from xxci.common.events import JobPlayed
 from xxci.common.spec.model import AllowFailure, Job, Pipeline, When
-from xxci.common.status import RunStatus
+from xxci.common.status import FailureReason, RunStatus
 
 from .harness import Scenario
 
@@ -190,3 +190,29 @@ def test_allowed_failures_do_not_stop_the_later_stages() -> None:
     s = Scenario(gitlab(gjob("flaky", "build", allow=True), gjob("unit")))
     s.run("flaky", exit_code=1)
     assert s.statuses()["unit"] == "QUEUED"
+
+
+def _retrying(**retry: object) -> Pipeline:
+    job = Job(name="t", stage="test", image="alpine:3", script=("x",), retry=2, **retry)  # type: ignore[arg-type]
+    return Pipeline(name="gl", stages=("test",), jobs=(job,), kind="gitlab")
+
+
+def test_retry_when_retries_only_the_failures_it_names() -> None:
+    s = Scenario(_retrying(retry_on=("timeout",)))
+    s.start("t")
+    s.finish("t", reason=FailureReason.TIMEOUT)
+    assert (s.job("t").status.value, s.job("t").attempt) == ("QUEUED", 2)
+    s.start("t")
+    s.finish("t", exit_code=1)
+    assert s.job("t").status.value == "FAILED"
+    assert s.state.status is RunStatus.FAILED
+
+
+def test_retry_exit_codes_retry_a_script_failure_with_one_of_them() -> None:
+    s = Scenario(_retrying(retry_exit_codes=(137,)))
+    s.start("t")
+    s.finish("t", exit_code=137)
+    assert s.job("t").attempt == 2
+    s.start("t")
+    s.finish("t", exit_code=1)
+    assert s.state.status is RunStatus.FAILED

@@ -92,7 +92,6 @@ def test_artifact_when_values(wire: worker_pb2.ArtifactWhen.ValueType, when: Art
     ("fields", "message"),
     [
         ({"artifact_when": 9}, "unknown artifact_when 9"),
-        ({"image": ""}, "has no image"),
         ({"script": []}, "empty script"),
         ({"timeout_seconds": -1}, "negative timeout"),
         ({"ref": worker_pb2.AttemptRef()}, "without a run id"),
@@ -199,10 +198,10 @@ def test_commands_in() -> None:
 def test_an_assignment_in_is_run_or_refused_with_its_reason() -> None:
     good = wire.command(orchestrator(assign=assign()))
     assert good == Assign(AttemptKey("r1", "build", 2), assignment_from_proto(assign()))
-    bad = wire.command(orchestrator(assign=assign(image="")))
+    bad = wire.command(orchestrator(assign=assign(script=[])))
     assert isinstance(bad, Assign) and bad.key == AttemptKey("r1", "build", 2)
     assert isinstance(bad.assignment, AssignmentError)
-    assert str(bad.assignment) == "job 'build' has no image"
+    assert str(bad.assignment) == "job 'build' has an empty script"
 
 
 def test_what_the_worker_stamps_goes_out_as_timestamps() -> None:
@@ -221,3 +220,8 @@ def test_what_the_worker_stamps_goes_out_as_timestamps() -> None:
     unstamped = wire.attempt_message(KEY, 2, Started("c", "d")).job_started
     assert not unstamped.HasField("started_at")
     assert not wire.heartbeat([]).heartbeat.HasField("sent_at")
+
+
+def test_no_image_and_after_script_come_through() -> None:
+    got = assignment_from_proto(assign(image="", after_script=["echo bye"]))
+    assert (got.image, got.after_script) == ("", ("echo bye",))

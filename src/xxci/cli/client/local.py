@@ -204,7 +204,10 @@ async def _worker(
     from xxci.worker.docker.executor import DockerExecutor
 
     work_dir = Path(tempfile.mkdtemp(prefix="xxci-local-"))
-    executor = DockerExecutor(bodies=BodyCache(work_dir / "bodies"))
+    executor = DockerExecutor(
+        bodies=BodyCache(work_dir / "bodies"),
+        default_image=os.environ.get("XXCI_DEFAULT_IMAGE") or None,
+    )
     with contextlib.suppress(Exception):  # best effort: the engine may be down
         await executor.remove_orphans()
     host = socket.gethostname()

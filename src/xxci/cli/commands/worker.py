@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["worker"]
 
 
-def _make_executor(work_dir: Path) -> DockerExecutor:
+def _make_executor(work_dir: Path, default_image: str | None = None) -> DockerExecutor:
     """The executor jobs run in (Docker); imported late so other commands need no Docker.
 
     Artifact archives are staged under ``work_dir`` (the worker deletes each one once
@@ -34,7 +34,9 @@ def _make_executor(work_dir: Path) -> DockerExecutor:
 
     artifacts = work_dir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    return DockerExecutor(artifact_dir=artifacts, bodies=BodyCache(work_dir / "bodies"))
+    return DockerExecutor(
+        artifact_dir=artifacts, bodies=BodyCache(work_dir / "bodies"), default_image=default_image
+    )
 
 
 async def _remove_orphans(executor: DockerExecutor) -> None:
@@ -108,6 +110,14 @@ async def _serve(agent: WorkerAgent) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CA certificate (PEM) to verify the orchestrator with; enables TLS.",
 )
+@click.option(
+    "--default-image",
+    envvar="XXCI_DEFAULT_IMAGE",
+    metavar="IMAGE",
+    help="The image of a job that names none (a .gitlab-ci.yml job without image)"
+    " [env XXCI_DEFAULT_IMAGE; default: xxci-test/busybox:latest if the engine has it,"
+    " else alpine:latest].",
+)
 async def worker(
     server: str,
     token: str | None,
@@ -116,6 +126,7 @@ async def worker(
     labels: tuple[str, ...],
     work_dir: Path | None,
     tls_ca: Path | None,
+    default_image: str | None,
 ) -> None:
     """Serve an orchestrator: hold a connection to it and run the jobs it assigns.
 
@@ -135,7 +146,7 @@ async def worker(
         click.echo(f"worker '{name}' connected to {server} as {worker_id} (capacity {capacity})")
 
     try:
-        executor = _make_executor(root)
+        executor = _make_executor(root, default_image)
         await _remove_orphans(executor)
         agent = WorkerAgent(
             server,

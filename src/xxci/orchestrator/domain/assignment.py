@@ -88,4 +88,5 @@ def assignment(state: RunState, job: str, attempt: int) -> Assign:
         artifact_blobs=tuple(artifact_sources(state, job)),
         artifact_paths=tuple(artifacts.paths) if artifacts else (),
         artifact_when=artifacts.when if artifacts else ArtifactWhen.ON_SUCCESS,
+        after_script=tuple(spec.after_script),
     )

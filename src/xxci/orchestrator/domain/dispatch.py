@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["Assignment", "QueuedJob", "WorkerSlot", "match"]
+__all__ = ["Assignment", "QueuedJob", "WorkerSlot", "match", "required_labels"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,10 @@ def match(queued: Iterable[QueuedJob], workers: Iterable[WorkerSlot]) -> list[As
         free[chosen] -= 1
         assigned.append(Assignment(item.run_id, item.job, chosen))
     return assigned
+
+
+def required_labels(tags: Iterable[str], local: bool) -> frozenset[str]:
+    """The labels a worker must carry to take a job with ``tags``: all of them, except
+    in a local run, whose one in-process worker takes every job (runner tags of a
+    ``.gitlab-ci.yml`` name machines a local run does not have)."""
+    return frozenset() if local else frozenset(tags)

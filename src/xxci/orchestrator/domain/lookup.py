@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from xxci.common.events import JobFinished
+from xxci.common.spec.model import Job
 from xxci.common.status import JobStatus, StageStatus
 from xxci.orchestrator.domain.results import RETRYABLE_REASONS, passed
 from xxci.orchestrator.domain.state import JobState, RunState
@@ -91,9 +92,10 @@ def cancel_requested_at(state: RunState, job: JobState) -> datetime | None:
 def will_retry(state: RunState, job: JobState) -> bool:
     """Whether a FAILED attempt is going to be followed by another (``retry: N``).
 
-    Retried: script, timeout, image pull and system failures, while fewer than N
-    retries were used, the stage still runs and nobody asked to cancel. Lost attempts
-    do not count against N.
+    Retried: script, timeout, image pull and system failures (those of ``retry: when``
+    when it names some; a script failure with one of ``retry: exit_codes`` when those
+    are given), while fewer than N retries were used, the stage still runs and nobody
+    asked to cancel. Lost attempts do not count against N.
     """
     if state.finished or job.status is not JobStatus.FAILED or job.attempt < 1:
         return False
@@ -103,7 +105,17 @@ def will_retry(state: RunState, job: JobState) -> bool:
     spec = state.specs.get(job.name)
     if stage is None or stage.status is not StageStatus.RUNNING or spec is None:
         return False
-    return job.failed_attempts <= spec.retry
+    return job.failed_attempts <= spec.retry and _retried_for(spec, job)
+
+
+def _retried_for(spec: Job, job: JobState) -> bool:
+    """Whether ``retry: when`` / ``retry: exit_codes`` take this failure (either does)."""
+    if not spec.retry_on and not spec.retry_exit_codes:
+        return True
+    reason = job.failure_reason.value if job.failure_reason else ""
+    by_reason = reason in spec.retry_on
+    by_code = reason == "script_failure" and job.exit_code in spec.retry_exit_codes
+    return by_reason or by_code
 
 
 def is_settled(state: RunState, job: JobState) -> bool:

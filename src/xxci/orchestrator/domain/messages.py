@@ -69,6 +69,7 @@ class Assign:
     artifact_blobs: tuple[str, ...] = ()
     artifact_paths: tuple[str, ...] = ()
     artifact_when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
+    after_script: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ def _assign_job(command: Assign) -> worker_pb2.AssignJob:
         artifact_blobs=list(command.artifact_blobs),
         artifact_paths=list(command.artifact_paths),
         artifact_when=artifact_when_to_pb(command.artifact_when),
+        after_script=list(command.after_script),
     )
 
 

@@ -17,7 +17,7 @@ from xxci.common.attempts import AttemptKey
 from xxci.common.events import Event, JobAssigned
 from xxci.common.status import JobStatus
 from xxci.orchestrator.domain.assignment import assignment
-from xxci.orchestrator.domain.dispatch import QueuedJob, WorkerSlot, match
+from xxci.orchestrator.domain.dispatch import QueuedJob, WorkerSlot, match, required_labels
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
@@ -41,7 +41,7 @@ class Dispatcher:
                 QueuedJob(
                     run_id=state.run_id,
                     job=js.name,
-                    tags=frozenset(state.pipeline.job(js.name).tags),
+                    tags=required_labels(state.pipeline.job(js.name).tags, state.local),
                     order=js.queued_seq,
                 )
                 for state in self._runs.active()

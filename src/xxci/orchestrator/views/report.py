@@ -68,7 +68,7 @@ def job_report(state: RunState, js: JobState) -> dict[str, Any]:
         "duration": duration(js.started_at, js.finished_at),
         "steps": [
             {"index": i, "command": cmd, "exit_code": js.steps.get(i)}
-            for i, cmd in enumerate(spec.commands)
+            for i, cmd in enumerate((*spec.commands, *spec.after_script))
         ],
         "attempts": [
             {

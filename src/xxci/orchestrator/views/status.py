@@ -19,7 +19,7 @@ from typing import Any
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.status import JobStatus, StageStatus
-from xxci.orchestrator.domain.dispatch import QueuedJob, WorkerSlot, match
+from xxci.orchestrator.domain.dispatch import QueuedJob, WorkerSlot, match, required_labels
 from xxci.orchestrator.domain.lookup import cancel_requested_at, check_needs, queued_jobs
 from xxci.orchestrator.domain.state import JobState, RunState
 from xxci.orchestrator.views.report import iso, run_report
@@ -73,7 +73,12 @@ def queue_reasons(
 ) -> dict[tuple[str, str], str]:
     """Why each QUEUED job of ``active`` is still waiting, by ``(run id, job)``."""
     queued = [
-        QueuedJob(state.run_id, js.name, frozenset(state.specs[js.name].tags), js.queued_seq)
+        QueuedJob(
+            state.run_id,
+            js.name,
+            required_labels(state.specs[js.name].tags, state.local),
+            js.queued_seq,
+        )
         for state in active
         for js in queued_jobs(state)
         if not js.worker_id and js.name in state.specs

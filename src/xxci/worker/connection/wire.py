@@ -98,12 +98,11 @@ def assignment_from_proto(msg: worker_pb2.AssignJob) -> Assignment:
     """The :class:`Assignment` an ``AssignJob`` describes.
 
     Raises :class:`AssignmentError` for a message that cannot be run (no attempt
-    ref, no image, no script, a negative timeout, an unknown ``artifact_when``).
+    ref, no script, a negative timeout, an unknown ``artifact_when``). An empty image
+    is the executor's default image.
     """
     if not msg.HasField("ref") or not msg.ref.run_id or not msg.ref.job:
         raise AssignmentError("assignment without a run id and job name")
-    if not msg.image:
-        raise AssignmentError(f"job {msg.ref.job!r} has no image")
     if not msg.script:
         raise AssignmentError(f"job {msg.ref.job!r} has an empty script")
     if msg.timeout_seconds < 0:
@@ -120,6 +119,7 @@ def assignment_from_proto(msg: worker_pb2.AssignJob) -> Assignment:
         artifact_when=_artifact_when(msg.artifact_when),
         source_blob=msg.source_blob,
         artifact_blobs=tuple(msg.artifact_blobs),
+        after_script=tuple(msg.after_script),
     )
     if msg.timeout_seconds > 0:  # 0 = unset on the wire: keep the executor's default
         assignment = replace(assignment, timeout_seconds=msg.timeout_seconds)

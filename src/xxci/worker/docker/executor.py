@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from xxci.common.status import FailureReason, JobStatus
@@ -41,6 +41,10 @@ class DockerExecutor:
     docker_url: str | None = None
     artifact_dir: Path | None = None
     bodies: BodyCache = field(default_factory=lambda: BodyCache(keep=0))
+    default_image: str | None = None
+    """The image of a job that names none (a ``.gitlab-ci.yml`` job without ``image``);
+    None: the local ``xxci-test/busybox:latest`` if the engine has it, else
+    ``alpine:latest``."""
 
     async def remove_orphans(self, only: Mapping[str, str] | None = None) -> list[str]:
         """Remove the containers that worker processes of this host left behind when they
@@ -68,24 +72,39 @@ class DockerExecutor:
         kill: asyncio.Event | None = None,
     ) -> ExecutionResult:
         """Run one attempt to its end; see :class:`xxci.worker.executor.Executor`."""
-        supervisor = Supervisor(
-            assignment,
-            workspace,
-            SerialListener(listener),
-            cancel,
-            grace_seconds,
-            self.artifact_dir,
-            self.bodies,
-            kill=kill,
-        )
+        label = f"{assignment.run_id}/{assignment.job}#{assignment.attempt}"
         try:
             async with DockerEngine(self.docker_url) as engine:
+                if not assignment.image:
+                    assignment = replace(assignment, image=await self._default_image(engine))
+                supervisor = Supervisor(
+                    assignment,
+                    workspace,
+                    SerialListener(listener),
+                    cancel,
+                    grace_seconds,
+                    self.artifact_dir,
+                    self.bodies,
+                    kill=kill,
+                )
                 return await supervisor.run(engine)
         except DockerError as exc:
-            log.warning("attempt %s failed in Docker: %s", supervisor.label, exc, exc_info=True)
+            log.warning("attempt %s failed in Docker: %s", label, exc, exc_info=True)
             return ExecutionResult(
                 JobStatus.FAILED, failure_reason=FailureReason.SYSTEM_FAILURE, message=str(exc)
             )
+
+    async def _default_image(self, engine: DockerEngine) -> str:
+        if self.default_image:
+            return self.default_image
+        if await engine.image(LOCAL_DEFAULT_IMAGE) is not None:
+            return LOCAL_DEFAULT_IMAGE
+        return FALLBACK_IMAGE
+
+
+LOCAL_DEFAULT_IMAGE = "xxci-test/busybox:latest"
+"""The image ``make`` builds from Debian's busybox: no registry needed."""
+FALLBACK_IMAGE = "alpine:latest"
 
 
 def _alive(pid: int) -> bool:

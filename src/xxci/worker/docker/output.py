@@ -56,10 +56,17 @@ class _Steps:
 class StepOutput:
     """One attempt's output and step reports; see the module docstring."""
 
-    def __init__(self, script: Sequence[str], nonce: str, listener: SerialListener) -> None:
-        self._script = script
+    def __init__(
+        self,
+        script: Sequence[str],
+        nonce: str,
+        listener: SerialListener,
+        after_script: Sequence[str] = (),
+    ) -> None:
+        self._script = (*script, *after_script)
+        self._main = len(script)
         self._listener = listener
-        self._transcript = Transcript(nonce, len(script))
+        self._transcript = Transcript(nonce, len(self._script))
         self._steps = _Steps()
 
     async def pump(self, frames: AsyncIterator[tuple[str, bytes]]) -> None:
@@ -78,11 +85,18 @@ class StepOutput:
                 await self._listener.output(event.stream, event.data)
             elif isinstance(event, StepBegan):  # the transcript only lets valid indices pass
                 self._steps.open = event.index
+                if event.index == self._main:
+                    await self._listener.system("Running after_script")
                 await self._listener.system(f"$ {self._script[event.index]}")
             elif event.index not in self._steps.ended and 0 <= event.index < len(self._script):
                 self._steps.open = None
                 self._steps.ended[event.index] = event.exit_code
                 await self._listener.step_finished(event.index, event.exit_code)
+                if event.index >= self._main and event.exit_code != 0:
+                    await self._listener.system(
+                        "WARNING: after_script failed, but job will continue unaffected:"
+                        f" exit code {event.exit_code}"
+                    )
 
     async def shell_exited(self, code: int) -> None:
         """The shell ended with ``code``: a step still open ended with it.
@@ -90,15 +104,15 @@ class StepOutput:
         That step ended the shell without an end marker (its own EXIT trap, a
         signal): the container's status is the step's.
         """
-        if self._steps.open is None:
-            return
+        if self._steps.open is None or self._steps.open >= self._main:
+            return  # (an after_script's step does not decide the job's status)
         index, self._steps.open = self._steps.open, None
         self._steps.ended[index] = code
         await self._listener.step_finished(index, code)
 
     def failure_message(self, code: int) -> str:
         """Why a script that exited with ``code`` failed: the last failed command."""
-        failed = [i for i, rc in self._steps.ended.items() if rc != 0]
+        failed = [i for i, rc in self._steps.ended.items() if rc != 0 and i < self._main]
         if not failed:
             return f"script failed with exit code {code}"
         index = max(failed)

@@ -32,7 +32,7 @@ from xxci.worker.docker.engine import (
     ImagePullFailed,
 )
 from xxci.worker.docker.output import SerialListener, StepOutput
-from xxci.worker.docker.script import render_wrapper
+from xxci.worker.docker.script import render_job
 from xxci.worker.executor import Assignment, ExecutionResult, Workspace
 
 __all__ = ["Supervisor", "canceled"]
@@ -93,8 +93,8 @@ class Supervisor:
         self._artifact_dir = artifact_dir
         self._bodies = bodies
         self._nonce = secrets.token_hex(16)
-        self._wrapper = render_wrapper(job.script, self._nonce)
-        self._output = StepOutput(job.script, self._nonce, listener)
+        self._wrapper = render_job(job.script, job.after_script, self._nonce)
+        self._output = StepOutput(job.script, self._nonce, listener, job.after_script)
 
     async def run(self, engine: DockerEngine) -> ExecutionResult:
         if self._cancel.is_set():

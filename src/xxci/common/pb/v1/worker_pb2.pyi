@@ -542,8 +542,10 @@ class AssignJob(_message.Message):
     ARTIFACT_BLOBS_FIELD_NUMBER: _builtins.int
     ARTIFACT_PATHS_FIELD_NUMBER: _builtins.int
     ARTIFACT_WHEN_FIELD_NUMBER: _builtins.int
+    AFTER_SCRIPT_FIELD_NUMBER: _builtins.int
     stage: _builtins.str
     image: _builtins.str
+    """Empty: the worker's default image."""
     timeout_seconds: _builtins.float
     source_blob: _builtins.str
     artifact_when: Global___ArtifactWhen.ValueType
@@ -560,6 +562,12 @@ class AssignJob(_message.Message):
 
     @_builtins.property
     def artifact_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def after_script(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Run in a shell of their own after the script, whatever its result, with
+        CI_JOB_STATUS set; their failure does not change the job's.
+        """
+
     def __init__(
         self,
         *,
@@ -573,10 +581,11 @@ class AssignJob(_message.Message):
         artifact_blobs: _abc.Iterable[_builtins.str] | None = ...,
         artifact_paths: _abc.Iterable[_builtins.str] | None = ...,
         artifact_when: Global___ArtifactWhen.ValueType = ...,
+        after_script: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact_blobs", b"artifact_blobs", "artifact_paths", b"artifact_paths", "artifact_when", b"artifact_when", "image", b"image", "ref", b"ref", "script", b"script", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_script", b"after_script", "artifact_blobs", b"artifact_blobs", "artifact_paths", b"artifact_paths", "artifact_when", b"artifact_when", "image", b"image", "ref", b"ref", "script", b"script", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
