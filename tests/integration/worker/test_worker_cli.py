@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(15)
 @pytest.fixture
 def fake_executor(monkeypatch: pytest.MonkeyPatch) -> FakeExecutor:
     executor = FakeExecutor()
-    monkeypatch.setattr(worker_cmd, "_make_executor", lambda work_dir: executor)
+    monkeypatch.setattr(worker_cmd, "_make_executor", lambda work_dir, default_image=None: executor)
     return executor
 
 
