@@ -10,6 +10,7 @@ from xxci.orchestrator.domain.dispatch import (
     WorkerSlot,
     match,
     required_labels,
+    resource_key,
 )
 
 
@@ -72,3 +73,16 @@ def test_deterministic_whatever_the_input_order() -> None:
 def test_a_local_run_needs_no_labels() -> None:
     assert required_labels(["docker", "linux"], local=False) == {"docker", "linux"}
     assert required_labels(["docker", "linux"], local=True) == frozenset()
+
+
+def test_one_job_of_a_resource_group_at_a_time() -> None:
+    group = resource_key("repo", "production")
+    queued = [
+        QueuedJob("r1", "deploy-a", order=1, resource=group),
+        QueuedJob("r2", "deploy-b", order=2, resource=group),
+        QueuedJob("r2", "other", order=3),
+        QueuedJob("r3", "elsewhere", order=4, resource=resource_key("other-repo", "production")),
+    ]
+    workers = [WorkerSlot("w1", 4)]
+    assert [a.job for a in match(queued, workers)] == ["deploy-a", "other", "elsewhere"]
+    assert [a.job for a in match(queued[1:], workers, busy=[group])] == ["other", "elsewhere"]

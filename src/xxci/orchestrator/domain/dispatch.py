@@ -4,7 +4,9 @@
 each to a worker that carries every one of the job's tags and has a free slot. Among
 those, the worker with the most free slots wins (spreading load), ties going to the
 smallest worker id, so the answer is deterministic. A job no worker can take is passed
-over without blocking the jobs behind it; it waits for the next round.
+over without blocking the jobs behind it; it waits for the next round. So is a job of
+a ``resource_group`` that a running job holds, or that an older job takes this round:
+at most one job of a group runs at a time, across all runs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["Assignment", "QueuedJob", "WorkerSlot", "match", "required_labels"]
+__all__ = ["Assignment", "QueuedJob", "WorkerSlot", "match", "required_labels", "resource_key"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class QueuedJob:
     job: str
     tags: frozenset[str] = frozenset()
     order: int = 0
+    resource: str = ""
+    """Its resource group (:func:`resource_key`), "" for none."""
 
 
 @dataclass(frozen=True)
@@ -41,20 +45,35 @@ class Assignment(NamedTuple):
     worker_id: str
 
 
-def match(queued: Iterable[QueuedJob], workers: Iterable[WorkerSlot]) -> list[Assignment]:
-    """Assign as many queued jobs as the workers' free capacity allows."""
+def match(
+    queued: Iterable[QueuedJob],
+    workers: Iterable[WorkerSlot],
+    busy: Iterable[str] = (),
+) -> list[Assignment]:
+    """Assign as many queued jobs as the workers' free capacity allows; ``busy`` holds
+    the resource groups a running job holds."""
     slots = list(workers)
     free = {w.worker_id: w.free for w in slots if w.free > 0}
     labels = {w.worker_id: w.labels for w in slots}
+    held = set(busy)
     assigned: list[Assignment] = []
     for item in sorted(queued, key=lambda q: (q.order, q.run_id, q.job)):
+        if item.resource and item.resource in held:
+            continue
         able = [w for w, n in free.items() if n > 0 and item.tags <= labels[w]]
         if not able:
             continue
         chosen = min(able, key=lambda w: (-free[w], w))
         free[chosen] -= 1
+        if item.resource:
+            held.add(item.resource)
         assigned.append(Assignment(item.run_id, item.job, chosen))
     return assigned
+
+
+def resource_key(repo: str, group: str) -> str:
+    """A resource group as the dispatcher knows it: GitLab's are per project."""
+    return f"{repo}\0{group}" if group else ""
 
 
 def required_labels(tags: Iterable[str], local: bool) -> frozenset[str]:

@@ -17,7 +17,13 @@ from xxci.common.attempts import AttemptKey
 from xxci.common.events import Event, JobAssigned
 from xxci.common.status import JobStatus
 from xxci.orchestrator.domain.assignment import assignment
-from xxci.orchestrator.domain.dispatch import QueuedJob, WorkerSlot, match, required_labels
+from xxci.orchestrator.domain.dispatch import (
+    QueuedJob,
+    WorkerSlot,
+    match,
+    required_labels,
+    resource_key,
+)
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
@@ -43,10 +49,17 @@ class Dispatcher:
                     job=js.name,
                     tags=required_labels(state.pipeline.job(js.name).tags, state.local),
                     order=js.queued_seq,
+                    resource=resource_key(state.repo, state.specs[js.name].resource_group),
                 )
                 for state in self._runs.active()
                 for js in state.jobs.values()
                 if js.status is JobStatus.QUEUED and not js.worker_id
+            ]
+            busy = [
+                resource_key(state.repo, state.specs[js.name].resource_group)
+                for state in self._runs.active()
+                for js in state.jobs.values()
+                if js.status is JobStatus.RUNNING and state.specs[js.name].resource_group
             ]
             slots = [
                 WorkerSlot(s.worker_id, s.free, s.labels) for s in self._hub.sessions() if s.free
@@ -54,7 +67,7 @@ class Dispatcher:
             if not queued or not slots:
                 return 0
             assigned = 0
-            for run_id, job, worker_id in match(queued, slots):
+            for run_id, job, worker_id in match(queued, slots, busy):
                 session = self._hub.session(worker_id)  # it may have gone meanwhile
                 if session is not None and session.free > 0:
                     assigned += await self._assign(run_id, job, session)
