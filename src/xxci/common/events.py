@@ -166,6 +166,8 @@ class JobFinished(Event):
     artifacts_blob: str = ""
     worker_at: str = ""
     clock_offset: float = 0.0
+    coverage: str = ""
+    """The figure the job's ``coverage`` regex found in its log ("" for none)."""
 
 
 @_register

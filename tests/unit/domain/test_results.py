@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from xxci.common.status import FailureReason, JobStatus, StageStatus
-from xxci.orchestrator.domain.results import failure_allowed, stage_result, worst_status
+from xxci.orchestrator.domain.results import (
+    coverage_figure,
+    failure_allowed,
+    stage_result,
+    worst_status,
+)
 from xxci.orchestrator.domain.state import JobState
 
 from .harness import job
@@ -71,3 +76,17 @@ def test_failure_allowed(
 ) -> None:
     spec = job("j", allow=allow, exit_codes=codes)
     assert failure_allowed(spec, reason, exit_code) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "log", "figure"),
+    [
+        (r"/Coverage: \d+\.\d+%/", "Coverage: 10.5%\nmore\nCoverage: 87.25%\n", "87.25"),
+        (r"/TOTAL.*\s(\d+)%/", "TOTAL 120 3 97%\n", "97"),
+        (r"/Lines:\s+(\d+)/", "nothing here\n", ""),
+        (r"/cover (\d+)/i", "COVER 42 of 50\n", "42"),
+        ("", "Coverage: 1%", ""),
+    ],
+)
+def test_coverage_figure_as_gitlab_reads_it(pattern: str, log: str, figure: str) -> None:
+    assert coverage_figure(pattern, log) == figure

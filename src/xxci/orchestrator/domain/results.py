@@ -11,9 +11,11 @@ which one job failed and the others were then canceled failed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from xxci.common.events import JobFinished
+from xxci.common.spec.expressions import ExpressionError, compile_pattern
 from xxci.common.spec.model import Job
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
 from xxci.orchestrator.domain.messages import JobReport
@@ -22,6 +24,7 @@ from xxci.orchestrator.domain.worker_time import stamp_text
 
 __all__ = [
     "RETRYABLE_REASONS",
+    "coverage_figure",
     "failure_allowed",
     "finished_event",
     "job_result",
@@ -124,7 +127,27 @@ def failure_allowed(job: Job, reason: FailureReason | None, exit_code: int | Non
     return job.allow_failure.permits_failure(reason.value if reason else "", exit_code)
 
 
-def finished_event(state: RunState, report: JobReport, clock_offset: float = 0.0) -> JobFinished:
+def coverage_figure(pattern: str, log: str) -> str:
+    """The coverage a ``/regex/`` finds in a job's log, as GitLab reads it: the last
+    match (its first group, if it has one), and in it the first number; "" if none."""
+    if not pattern:
+        return ""
+    try:
+        regex = compile_pattern(pattern)
+    except ExpressionError:
+        return ""
+    matches = list(regex.finditer(log))
+    if not matches:
+        return ""
+    last = matches[-1]
+    text = last.group(1) if regex.groups and last.group(1) is not None else last.group(0)
+    number = re.search(r"\d+(?:\.\d+)?", text)
+    return number.group(0) if number else ""
+
+
+def finished_event(
+    state: RunState, report: JobReport, clock_offset: float = 0.0, coverage: str = ""
+) -> JobFinished:
     """The ``JobFinished`` a worker's report of how an attempt ended amounts to.
 
     A failure without a reason the worker could name is a ``system_failure``; a cancel
@@ -153,4 +176,5 @@ def finished_event(state: RunState, report: JobReport, clock_offset: float = 0.0
         artifacts_blob=report.artifacts_blob,
         worker_at=stamp_text(report.at),
         clock_offset=clock_offset,
+        coverage=coverage,
     )

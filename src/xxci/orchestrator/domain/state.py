@@ -110,6 +110,8 @@ class JobState:
     """A manual job someone played: it is queued as soon as it may."""
     due_at: datetime | None = None
     """When a DELAYED job is to be queued."""
+    coverage: str = ""
+    """What the job's ``coverage`` regex found in the log of its last attempt."""
 
     @property
     def finished(self) -> bool:
@@ -397,6 +399,7 @@ def _on_job_finished(state: RunState, ev: JobFinished, at: datetime, seq: int) -
             job,
             allowed_failure=ev.allowed and status is JobStatus.FAILED,
             artifacts_blob=ev.artifacts_blob,
+            coverage=ev.coverage,
             attempts=_with_attempt(job, **outcome),
             **outcome,
         ),

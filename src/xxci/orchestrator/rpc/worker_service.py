@@ -28,7 +28,7 @@ import grpc
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK, Clock
-from xxci.common.errors import NotFoundError
+from xxci.common.errors import NotFoundError, XxciError
 from xxci.common.events import Event, JobAttemptLost, JobStarted, MessageRejected, StepFinished
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.orchestrator.domain.lookup import is_current, repeats_finish, repeats_start, repeats_step
@@ -46,7 +46,7 @@ from xxci.orchestrator.domain.messages import (
     Welcome,
     WorkerMessage,
 )
-from xxci.orchestrator.domain.results import finished_event
+from xxci.orchestrator.domain.results import coverage_figure, finished_event
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.domain.worker_time import stamp_text
 from xxci.orchestrator.rpc import worker_wire
@@ -242,12 +242,27 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         # Free the slot first: the job ends by the worker's word, nothing to stop.
         self._hub.release(report.key)
         offset = session.clock_offset.seconds
+        coverage = await self._coverage(report)
         await self._apply(
             session,
             report,
-            lambda st: [finished_event(st, report, offset)],
+            lambda st: [finished_event(st, report, offset, coverage)],
             repeat=lambda st: repeats_finish(st, finished_event(st, report), session.worker_id),
         )
+
+    async def _coverage(self, report: JobReport) -> str:
+        """The figure the job's ``coverage`` regex finds in the attempt's log."""
+        key = report.key
+        try:
+            state = await self._runs.get(key.run_id)
+        except XxciError:
+            return ""
+        spec = state.specs.get(key.job)
+        if spec is None or not spec.coverage:
+            return ""
+        chunks = await self._logs.read(key.run_id, key.job, key.attempt)
+        log = b"".join(c.data for c in chunks if c.stream != "system").decode(errors="replace")
+        return coverage_figure(spec.coverage, log)
 
     # --- applying a message to its run -------------------------------------------------
 

@@ -59,6 +59,7 @@ def job_report(state: RunState, js: JobState) -> dict[str, Any]:
         "failure_reason": js.failure_reason.value if js.failure_reason else None,
         "exit_code": js.exit_code,
         "message": js.message,
+        "coverage": js.coverage or None,
         "worker": js.worker_name or js.worker_id or None,
         "attempt": js.attempt,
         "image": spec.image,
