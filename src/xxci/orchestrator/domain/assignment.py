@@ -31,6 +31,7 @@ def predefined_variables(state: RunState, job: str, attempt: int) -> dict[str, s
         "CI_JOB_STAGE": spec.stage,
         "CI_JOB_ID": str(js.queued_seq if js is not None and js.queued_seq else attempt),
         "CI_JOB_ATTEMPT": str(attempt),
+        "CI_JOB_STATUS": "running",  # after_script sees success or failed
         "CI_COMMIT_SHA": state.commit,
         "CI_REPOSITORY": state.repo,
         "CI_PROJECT_DIR": "/workspace",
