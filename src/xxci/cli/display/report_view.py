@@ -159,6 +159,7 @@ def job_detail(job: dict[str, Any]) -> list[RenderableType]:
         ("finished", local_time(job["finished_at"])),
         ("duration", fmt_seconds(job["duration"])),
         ("message", plain(job["message"])),
+        ("coverage", f"{job['coverage']}%" if job.get("coverage") else ""),
     ]
     width = max(len(label) for label, _ in facts)
     lines = [Text(f"  {label:<{width}}  {value}") for label, value in facts if value]
