@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 from tests.fakes.clock import FakeClock
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
-from xxci.common.clock import Clock
+from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.events import Event, MessageRejected, RecordedEvent, run_stream, worker_stream
 from xxci.common.spec.loader import load_pipeline_text
 from xxci.orchestrator.domain.settings import Settings
@@ -405,11 +405,13 @@ class Cluster:
         labels: Iterable[str] = (),
         jobs: dict[str, FakeJob] | None = None,
         wait: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> Worker:
         """Start a worker; with ``wait``, return once the orchestrator has its session.
 
         ``jobs`` scripts particular jobs; any other job prints one line per script
-        command and, if held, waits at a gate before the first.
+        command and, if held, waits at a gate before the first. ``clock`` is the
+        worker's (the machine's, unless a test sets it off).
         """
         link = Link(self.port)
         await link.start()
@@ -426,6 +428,7 @@ class Cluster:
             backoff_max=0.2,
             flush_timeout=2.0,
             grace_seconds=self.settings.cancel_grace,
+            clock=clock,
         )
         worker = Worker(name, agent, executor, link)
         executor.default = lambda assignment: self._script(worker, assignment)
