@@ -89,3 +89,20 @@ async def test_an_attempt_whose_worker_came_home_elsewhere_is_left_alone(
 
 def _key(run_id: str) -> AttemptKey:
     return AttemptKey(run_id, "j", 1)
+
+
+async def test_an_attempt_its_worker_never_received_is_lost_where_the_worker_is(
+    survivor: Orchestrator,
+) -> None:
+    """Assigned by an orchestrator that died before the assignment reached the worker,
+    which then came home here without it: nobody renews it, so it is lost."""
+    clock = survivor.clock
+    assert isinstance(clock, FakeClock)
+    await survivor.members.set_home("w-here", survivor.id, clock.now().timestamp())
+    run_id = await assigned_run(survivor, "w-here")
+    await tick(survivor, clock, 1.0)
+    assert survivor.hub.owner_of(_key(run_id)) == "w-here"
+    await tick(survivor, clock, SETTINGS.lease_ttl)
+    events = [r.event for r in await survivor.store.read_stream(run_stream(run_id))]
+    assert any(isinstance(e, JobAttemptLost) and e.attempt == 1 for e in events)
+    assert (await survivor.runs.get(run_id)).jobs["j"].status is JobStatus.QUEUED

@@ -19,7 +19,10 @@ the lease of an attempt whose worker came home elsewhere, and gives a fresh leas
 every assigned attempt of a run it owns whose worker has no live home (its
 orchestrator died, or it was never back after a restart): if the worker reconnects
 to any orchestrator in time it re-adopts the attempt there, otherwise the lease
-runs out and the attempt is lost and queued again, as after a worker's death.
+runs out and the attempt is lost and queued again, as after a worker's death. An
+attempt whose worker is at home here but did not re-adopt it (it was assigned by an
+orchestrator that died before the assignment reached the worker) gets a lease too,
+which the worker's heartbeats never renew: it is lost and queued again.
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ class Cluster:
                 held = self._hub.owner_of(key) is not None
                 home = homes.get(js.worker_id)
                 if home == self.me:
+                    if not held:  # assigned here, but the worker came back without it
+                        self._hub.leases.grant(key, js.worker_id)
                     continue
                 if home is not None and home in self.alive:
                     if held and self._hub.session(js.worker_id) is None:

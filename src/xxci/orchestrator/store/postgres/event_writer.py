@@ -39,86 +39,127 @@ Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
 async def write_group(conn: Conn, appends: Sequence[Append]) -> tuple[list[Outcome], int]:
     """Apply ``appends`` in order inside the caller's transaction; one outcome each,
-    and the new last seq (unchanged if nothing was appended)."""
+    and the new last seq (unchanged if nothing was appended).
+
+    A handful of statements for the whole group, however many appends it holds: the
+    streams' versions and the pipelines' last run numbers are read once, each append
+    is checked against them (and the ones before it in the group) here, and what
+    holds is written by one INSERT per table.
+    """
     cur = await conn.execute(b"SELECT seq, hash FROM log_head WHERE id = 1 FOR UPDATE")
     row = await cur.fetchone()
     assert row is not None, "the schema creates the log_head row"
     last_seq, head = int(row[0]), str(row[1])
-    start = last_seq
+    versions = await _versions(conn, sorted({a.stream for a in appends}))
+    numbers = await _numbers(conn, sorted({a.pipeline for a in appends if a.make_run_created}))
+    batch = _Batch()
     outcomes: list[Outcome] = []
     for append in appends:
         try:
-            recorded, sealed = await _apply(conn, append, last_seq + 1, head)
+            recorded, head = _apply(append, last_seq + 1, head, versions, numbers, batch)
         except (ConflictError, ValueError) as exc:  # decided before anything was written
             outcomes.append(exc)
             continue
         last_seq += len(recorded)
-        head = sealed
         outcomes.append(recorded)
-    if last_seq != start:
+    if batch.events:
+        await batch.write(conn)
         await conn.execute(
-            b"UPDATE log_head SET seq = %s, hash = %s WHERE id = 1", (last_seq, head)
+            b"WITH moved AS (UPDATE log_head SET seq = %s, hash = %s WHERE id = 1 RETURNING seq)"
+            b" SELECT pg_notify(%s, (SELECT seq FROM moved)::text)",
+            (last_seq, head, EVENTS_CHANNEL),
         )
-        await conn.execute(b"SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, str(last_seq)))
     return outcomes, last_seq
 
 
-async def _apply(
-    conn: Conn, append: Append, first_seq: int, head: str
+class _Batch:
+    """The rows of a group's appends that hold, written together."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[int, str, int, str, str, str, str]] = []
+        self.runs: list[Sequence[object]] = []
+        self.finished: list[tuple[str, int]] = []
+
+    async def write(self, conn: Conn) -> None:
+        columns = list(zip(*self.events, strict=True))
+        await conn.execute(
+            b"INSERT INTO events (seq, stream, version, type, data, at, hash)"
+            b" SELECT * FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::text[],"
+            b" %s::text[], %s::text[], %s::text[])",
+            [list(c) for c in columns],
+        )
+        if self.runs:
+            marks = ", ".join(["%s"] * 10)
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    f"INSERT INTO runs ({COLUMNS}) VALUES ({marks})".encode(), self.runs
+                )
+        if self.finished:
+            await conn.execute(
+                b"UPDATE runs SET finished_seq = f.seq FROM unnest(%s::text[], %s::bigint[])"
+                b" AS f(stream, seq) WHERE runs.stream = f.stream AND runs.finished_seq IS NULL",
+                ([s for s, _ in self.finished], [q for _, q in self.finished]),
+            )
+
+
+async def _versions(conn: Conn, streams: list[str]) -> dict[str, int]:
+    cur = await conn.execute(
+        b"SELECT stream, MAX(version) FROM events WHERE stream = ANY(%s) GROUP BY stream",
+        (streams,),
+    )
+    return {str(s): int(v) for s, v in await cur.fetchall()}
+
+
+async def _numbers(conn: Conn, pipelines: list[str]) -> dict[str, int]:
+    if not pipelines:
+        return {}
+    cur = await conn.execute(
+        b"SELECT pipeline, MAX(number) FROM runs WHERE pipeline = ANY(%s) GROUP BY pipeline",
+        (pipelines,),
+    )
+    return {str(p): int(n) for p, n in await cur.fetchall()}
+
+
+def _apply(
+    append: Append,
+    first_seq: int,
+    head: str,
+    versions: dict[str, int],
+    numbers: dict[str, int],
+    batch: _Batch,
 ) -> tuple[list[RecordedEvent], str]:
+    """Check one append against the group so far; add its rows to ``batch``."""
     stream, events = append.stream, append.events
     if append.make_run_created is not None:
-        events = [await _numbered(conn, append)]
-    cur = await conn.execute(
-        b"SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = %s", (stream,)
-    )
-    found = await cur.fetchone()
-    current = int(found[0]) if found is not None else 0
+        events = [_numbered(append, numbers.get(append.pipeline, 0) + 1)]
+    current = versions.get(stream, 0)
     if current != append.expected_version:
         raise ConflictError(
             f"stream {stream!r} is at version {current}, not {append.expected_version}:"
             " re-read and retry"
         )
     at = parse_time(append.at_text)
-    rows = []
     recorded = []
     for offset, event in enumerate(events):
         seq, version = first_seq + offset, append.expected_version + offset + 1
         type_name, data = encode_event(event)
         head = event_hash(head, stream, version, type_name, data, append.at_text)
-        rows.append((seq, stream, version, type_name, data, append.at_text, head))
+        batch.events.append((seq, stream, version, type_name, data, append.at_text, head))
         recorded.append(RecordedEvent(seq=seq, stream=stream, version=version, at=at, event=event))
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            b"INSERT INTO events (seq, stream, version, type, data, at, hash)"
-            b" VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            rows,
-        )
-        created = [
-            run_params(row_from_event(r)) for r in recorded if isinstance(r.event, RunCreated)
-        ]
-        if created:
-            marks = ", ".join(["%s"] * 10)
-            await cur.executemany(
-                f"INSERT INTO runs ({COLUMNS}) VALUES ({marks})".encode(), created
-            )
-        for rec in recorded:
-            if finishes_run(rec):
-                await cur.execute(
-                    b"UPDATE runs SET finished_seq = %s WHERE stream = %s AND finished_seq IS NULL",
-                    (rec.seq, rec.stream),
-                )
+    versions[stream] = append.expected_version + len(events)
+    for rec in recorded:
+        if isinstance(rec.event, RunCreated):
+            run = row_from_event(rec)
+            batch.runs.append(run_params(run))
+            numbers[run.pipeline] = max(numbers.get(run.pipeline, 0), run.number)
+        if finishes_run(rec):
+            batch.finished.append((rec.stream, rec.seq))
     return recorded, head
 
 
-async def _numbered(conn: Conn, append: Append) -> RunCreated:
+def _numbered(append: Append, number: int) -> RunCreated:
     """The new run's ``RunCreated``, with the pipeline's next number."""
     assert append.make_run_created is not None
-    cur = await conn.execute(
-        b"SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE pipeline = %s", (append.pipeline,)
-    )
-    found = await cur.fetchone()
-    number = int(found[0]) if found is not None else 1
     event = append.make_run_created(number)
     if (run_stream(event.run_id), pipeline_name(event), event.number) != (
         append.stream,
