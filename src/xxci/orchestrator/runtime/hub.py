@@ -163,8 +163,8 @@ class Hub:
         # it at once, whatever grace a cancel would give, since another may run it now.
         session.send(self._revoke(key))
         if mine:
-            # Stopping takes a while (SIGTERM, grace): until the worker reports the end
-            # (JobFinished or Reject, which release it), it still takes one of its slots.
+            # Killing it takes a moment: until the worker reports the end (JobFinished or
+            # Reject, which release it), it still takes one of its slots.
             session.attempts.add(key)
             self.leases.hold(key, session.worker_id)
 
