@@ -49,7 +49,7 @@ async def test_dry_run_shows_manual_jobs_and_what_rules_leave_out(repo: Path) ->
         "      when:          manual (blocks what follows until played: xxci play RUN 'deploy')\n"
         in result.stdout
     )
-    assert "      environment:   staging\n" in result.stdout
+    assert "      environment:   staging (start, staging)\n" in result.stdout
     assert result.stdout.endswith(
         "not in this run (1 job):\n  job docs (stage test): no rule matched\n"
     )

@@ -55,3 +55,16 @@ def test_failures_other_than_the_script_are_explained() -> None:
     lines = out.getvalue().splitlines()
     assert "b: image_pull_failure: image 'x:1' could not be pulled" in lines
     assert lines[-1] == "pipeline demo #7 FAILED in 0.0s"
+
+
+def test_job_names_with_brackets_are_shown_as_written() -> None:
+    s = Scenario(pipeline(job("deploy: [aws, eu]"), job("test 1/2")))
+    s.run("deploy: [aws, eu]")
+    s.run("test 1/2")
+    out = io.StringIO()
+    progress = Progress(Console(file=out, width=100))
+    for rec in s.records:
+        progress.feed(rec)
+    progress.summary()
+    rows = [line.split() for line in out.getvalue().splitlines()]
+    assert ["test", "deploy:", "[aws,", "eu]", "SUCCESS", "0.0s"] in rows

@@ -64,3 +64,24 @@ def test_with_needs_only_the_needed_artifacts_come() -> None:
     assert command.artifact_blobs == ("sha256:app",)
     assert command.source_blob == ""
     assert (command.artifact_paths, command.artifact_when) == ((), ArtifactWhen.ON_SUCCESS)
+
+
+def test_a_deployment_job_sees_its_environment_as_gitlab_names_it() -> None:
+    deploy = dataclasses.replace(
+        job("deploy", "deploy"),
+        environment="Stage Domain",
+        environment_url="https://stage.example.com",
+        environment_action="stop",
+        environment_tier="staging",
+    )
+    s = Scenario(pipeline(job("plain"), deploy, stages=["test", "deploy"]))
+    variables = assignment(s.state, "deploy", 1).variables
+    assert {k: v for k, v in variables.items() if k.startswith("CI_ENVIRONMENT_")} == {
+        "CI_ENVIRONMENT_NAME": "Stage Domain",
+        "CI_ENVIRONMENT_SLUG": "stage-domain-ip33nk",
+        "CI_ENVIRONMENT_URL": "https://stage.example.com",
+        "CI_ENVIRONMENT_ACTION": "stop",
+        "CI_ENVIRONMENT_TIER": "staging",
+    }
+    plain = assignment(s.state, "plain", 1).variables
+    assert not [k for k in plain if k.startswith("CI_ENVIRONMENT_")]

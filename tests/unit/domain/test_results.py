@@ -86,6 +86,16 @@ def test_failure_allowed(
         (r"/Lines:\s+(\d+)/", "nothing here\n", ""),
         (r"/cover (\d+)/i", "COVER 42 of 50\n", "42"),
         ("", "Coverage: 1%", ""),
+        # ^ anchors to each line; the last matching line wins.
+        (r"/^\s*Lines:\s*(\d+.\d+)\%/", "  Lines: 48.46% (1/2)\n  Lines: 78.46% (1/2)\n", "78.46"),
+        # The last group of the match, not the first number of the line.
+        (
+            r"/All files.*?\|.*?\|.*?([\d\.]+)/",
+            "All files            |    99.3 |    97.91 |     100 |\n",
+            "97.91",
+        ),
+        # A later line that matches without a number leaves the figure to an earlier one.
+        (r"/Coverage: (\S+)/", "Coverage: 12.5%\nCoverage: n/a\n", "12.5"),
     ],
 )
 def test_coverage_figure_as_gitlab_reads_it(pattern: str, log: str, figure: str) -> None:

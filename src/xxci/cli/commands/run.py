@@ -74,6 +74,7 @@ async def submit_and_follow(
         + (f" on {checkout.branch}" if checkout.branch else "")
         + (f" at {checkout.commit[:12]}" if checkout.commit else ""),
         highlight=False,
+        markup=False,
     )
     return await follow_run(
         api, submitted.run_id, console, verbose=verbose, local=local, again=again

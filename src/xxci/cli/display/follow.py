@@ -89,7 +89,7 @@ async def follow_run(
     progress.summary()
     if not verbose:
         for hint in log_hints(progress.state, again):
-            console.print(hint, highlight=False, style="dim")
+            console.print(hint, highlight=False, markup=False, soft_wrap=True, style="dim")
     return progress.succeeded
 
 

@@ -47,9 +47,11 @@ def _job_lines(job: Job) -> list[str]:
     details.append(("timeout", format_duration(job.timeout_seconds)))
     if (when := _when(job)) is not None:
         details.append(("when", when))
-    if job.needs or job.dag:
+    if job.dag and not job.needs:
+        details.append(("needs", "[] (starts at once, whatever the stage)"))
+    elif job.needs:
         across = " (starts when they are done, whatever the stage)" if job.dag else ""
-        details.append(("needs", (", ".join(job.needs) or "nothing") + across))
+        details.append(("needs", ", ".join(job.needs) + across))
     if job.dependencies is not None and tuple(job.dependencies) != tuple(job.needs):
         details.append(("artifacts of", ", ".join(job.dependencies) or "no job"))
     if job.node_total:
@@ -100,6 +102,13 @@ def _artifact_details(job: Job) -> list[tuple[str, str]]:
     return details
 
 
+def _environment(job: Job) -> str:
+    if not job.environment:
+        return ""
+    url = f" at {job.environment_url}" if job.environment_url else ""
+    return f"{job.environment}{url} ({job.environment_action or 'start'}, {job.environment_tier})"
+
+
 def _extra_details(job: Job) -> list[tuple[str, str]]:
     details = []
     for service in job.services:
@@ -110,7 +119,7 @@ def _extra_details(job: Job) -> list[tuple[str, str]]:
     for key, value in (
         ("coverage", job.coverage),
         ("resource group", job.resource_group),
-        ("environment", job.environment),
+        ("environment", _environment(job)),
         ("release", job.release),
     ):
         if value:

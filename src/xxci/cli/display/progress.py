@@ -94,8 +94,8 @@ def jobs_table(state: RunState, now: datetime, title: str | None = None) -> Tabl
             if js.allowed_failure:
                 style = "yellow"
             table.add_row(
-                stage,
-                spec.name,
+                Text(stage),
+                Text(spec.name),  # a Text: "deploy: [aws]" is not markup
                 Text(job_label(js), style=style),
                 js.worker_name or "",
                 time_cell(js, now),

@@ -10,14 +10,15 @@ actually in the run. Both formats end here, so both mean the same.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from xxci.common.spec import keyword_messages as km
 from xxci.common.spec import messages
-from xxci.common.spec.context import RunContext, predefined_variables
+from xxci.common.spec.connect import Candidate, connect
+from xxci.common.spec.context import RunContext, predefined_variables, slug
+from xxci.common.spec.environments import EnvironmentSpec, environment_tier
 from xxci.common.spec.fields import Collector
 from xxci.common.spec.graph import GraphJob, StageList, check_graph
 from xxci.common.spec.jobs import JobDraft
@@ -31,10 +32,9 @@ from xxci.common.spec.model import (
     Job,
     When,
 )
-from xxci.common.spec.needs import NEVER, NeedSpec
+from xxci.common.spec.needs import NEVER
 from xxci.common.spec.rules import Decision, decide_only_except, decide_rules
 from xxci.common.spec.services_cache import Service
-from xxci.common.spec.tree import Loc
 from xxci.common.spec.variables import expand, expand_all
 
 __all__ = ["Globals", "Planned", "assemble_jobs"]
@@ -57,16 +57,6 @@ class Planned:
     excluded: list[ExcludedJob] = field(default_factory=list)
 
 
-@dataclass
-class _Candidate:
-    """One instance in the run, before its needs are resolved."""
-
-    draft: JobDraft
-    job: Job
-    needs: tuple[NeedSpec, ...] | None
-    values: tuple[tuple[str, str], ...]
-
-
 def assemble_jobs(
     c: Collector,
     drafts: Sequence[JobDraft],
@@ -78,10 +68,10 @@ def assemble_jobs(
 ) -> Planned:
     """The run's jobs; every problem is recorded in ``c``."""
     predefined = predefined_variables(context)
-    candidates: list[_Candidate] = []
+    candidates: list[Candidate] = []
     broken: set[str] = set()
     planned = Planned()
-    instances_of: dict[str, list[_Candidate]] = {}
+    instances_of: dict[str, list[Candidate]] = {}
     for draft in drafts:
         if draft.name is None or draft.stage is None:
             values, _ = _inherited(draft, globals_)
@@ -102,7 +92,7 @@ def assemble_jobs(
     written = set(dict.fromkeys(d.name for d in drafts if d.name is not None))
     graph_jobs: list[GraphJob] = []
     for candidate in candidates:
-        job, needs = _connect(c, candidate, instances_of, written, broken, globals_.kind, stages)
+        job, needs = connect(c, candidate, instances_of, written, broken, globals_.kind, stages)
         planned.jobs.append(job)
         draft = candidate.draft
         graph_jobs.append(
@@ -167,15 +157,16 @@ def _instances(
     globals_: Globals,
     context: RunContext,
     predefined: Mapping[str, str],
-) -> list[_Candidate | ExcludedJob] | None:
+) -> list[Candidate | ExcludedJob] | None:
     """The job's instances in the run or left out; None when it is invalid."""
     assert draft.name is not None and draft.stage is not None
     values, global_variables = _inherited(draft, globals_)
     parallel: ParallelSpec | None = values.get("parallel")
-    found: list[_Candidate | ExcludedJob] = []
+    found: list[Candidate | ExcludedJob] = []
     for instance in instances(draft.name, parallel) if parallel else [Instance(draft.name, 0, 0)]:
         own = {**global_variables, **(values.get("variables") or {}), **dict(instance.values)}
-        seen = {**predefined, **own, **context.variables}
+        job_level = {**predefined, **_job_variables(instance, draft.stage)}
+        seen = {**job_level, **own, **context.variables}
         decision = _decide(values, seen, context)
         if not decision.included:
             found.append(ExcludedJob(instance.name, draft.stage, decision.reason))
@@ -184,13 +175,24 @@ def _instances(
         rule_variables = dict(rule.variables or {}) if rule else {}
         variables = {**own, **rule_variables, **context.variables}
         job = _job(
-            c, draft, instance, values, variables, rule, {**predefined, **variables}, globals_.kind
+            c, draft, instance, values, variables, rule, {**job_level, **variables}, globals_.kind
         )
         if job is None or ("needs" in draft.present and values.get("needs") is None):
             return None  # invalid, already reported: it neither runs nor is left out
         needs = rule.needs if rule and rule.needs is not None else values.get("needs")
-        found.append(_Candidate(draft, job, needs, instance.values))
+        found.append(Candidate(draft, job, needs, instance.values))
     return found
+
+
+def _job_variables(instance: Instance, stage: str) -> dict[str, str]:
+    """The job's own predefined variables that its keywords may use (``environment:
+    review/$CI_JOB_STAGE``), as the worker will set them."""
+    values = {"CI_JOB_NAME": instance.name, "CI_JOB_NAME_SLUG": slug(instance.name)}
+    values["CI_JOB_STAGE"] = stage
+    if instance.total:
+        values["CI_NODE_INDEX"] = str(instance.index)
+        values["CI_NODE_TOTAL"] = str(instance.total)
+    return values
 
 
 def _decide(
@@ -235,6 +237,7 @@ def _job(
         or values.get("start_in")
         or 0
     )
+    env = _environment(values.get("environment"), expanded)
     artifacts: Artifacts | None = values.get("artifacts")
     if artifacts is not None and not (artifacts.paths or artifacts.untracked):
         artifacts = None if not artifacts.reports else artifacts
@@ -262,10 +265,23 @@ def _job(
         coverage=values.get("coverage") or "",
         resource_group=expand(values.get("resource_group") or "", expanded),
         interruptible=bool(values.get("interruptible")),
-        environment=expand(values.get("environment") or "", expanded),
+        environment=env.name,
+        environment_url=env.url,
+        environment_action=env.action,
+        environment_tier=env.tier,
         release=values.get("release") or "",
         services=services,
         caches=values.get("cache") or (),
+    )
+
+
+def _environment(spec: EnvironmentSpec | None, variables: Mapping[str, str]) -> EnvironmentSpec:
+    """The environment expanded, its tier decided; all "" for a job without one."""
+    if spec is None:
+        return EnvironmentSpec("", action="")
+    name = expand(spec.name, variables)
+    return EnvironmentSpec(
+        name, expand(spec.url, variables), spec.action, environment_tier(name, spec.tier)
     )
 
 
@@ -309,89 +325,3 @@ def _services(
             Service(name, service.aliases, service.entrypoint, service.command, service.variables)
         )
     return tuple(result)
-
-
-def _connect(
-    c: Collector,
-    candidate: _Candidate,
-    instances_of: Mapping[str, list[_Candidate]],
-    written: set[str],
-    broken: set[str],
-    kind: str,
-    stages: StageList | None,
-) -> tuple[Job, tuple[tuple[str, Loc], ...]]:
-    """The job with its needs and dependencies resolved to the run's jobs, and its
-    needs where they are written (for the graph checks)."""
-    job, draft = candidate.job, candidate.draft
-    needs: list[str] = []
-    located: list[tuple[str, Loc]] = []
-    from_needs: list[str] = []
-    for need in candidate.needs or ():
-        for target in _targets(c, job.name, need, instances_of, written, broken):
-            located.append((target, need.loc))
-            if target not in needs:
-                needs.append(target)
-                if need.artifacts:
-                    from_needs.append(target)
-    dependencies: tuple[str, ...] | None = None
-    if (listed := draft.values.get("dependencies")) is not None:
-        dependencies = tuple(_dependencies(c, job, listed, instances_of, written, needs, stages))
-    elif candidate.needs is not None and (kind == "gitlab" or candidate.needs):
-        dependencies = tuple(from_needs)
-    dag = kind == "gitlab" and candidate.needs is not None
-    return _replace(job, needs=tuple(needs), dependencies=dependencies, dag=dag), tuple(located)
-
-
-def _targets(
-    c: Collector,
-    job: str,
-    need: NeedSpec,
-    instances_of: Mapping[str, list[_Candidate]],
-    written: set[str],
-    broken: set[str],
-) -> list[str]:
-    if need.job not in written:
-        c.error(need.loc, messages.unknown_need(job, need.job, sorted(written)))
-        return []
-    if need.job in broken:
-        return [need.job]  # invalid itself, already reported
-    found = instances_of.get(need.job, [])
-    if need.matrix is not None:
-        wanted = [set(combo) for combo in need.matrix]
-        found = [f for f in found if any(w <= set(f.values) for w in wanted)]
-        if not found and not need.optional:
-            c.error(need.loc, km.needs_matrix_none(job, need.job))
-    elif not found and not need.optional:
-        c.error(need.loc, km.needs_excluded(job, need.job))
-    return [f.job.name for f in found]
-
-
-def _dependencies(
-    c: Collector,
-    job: Job,
-    listed: tuple[tuple[str, Loc], ...],
-    instances_of: Mapping[str, list[_Candidate]],
-    written: set[str],
-    needs: list[str],
-    stages: StageList | None,
-) -> list[str]:
-    order = {name: i for i, (name, _) in enumerate(stages.names)} if stages else {}
-    result: list[str] = []
-    for name, loc in listed:
-        if name not in written:
-            c.error(loc, km.dependency_unknown(job.name, name, sorted(written - {job.name})))
-            continue
-        found = instances_of.get(name, [])
-        if not found:
-            c.error(loc, km.needs_excluded(job.name, name))
-        for target in found:
-            earlier = order.get(target.job.stage, -1) < order.get(job.stage, -1)
-            if not earlier and target.job.name not in needs:
-                c.error(loc, km.dependency_not_earlier(job.name, name))
-                break
-            result.append(target.job.name)
-    return result
-
-
-def _replace(job: Job, **changes: Any) -> Job:
-    return dataclasses.replace(job, **changes)

@@ -4,10 +4,11 @@
     or         := and ('||' and)*
     and        := operand ('&&' operand)*
     operand    := '(' expression ')' | value [('==' | '!=') value | ('=~' | '!~') pattern]
-    value      := $VAR | ${VAR} | "text" | 'text' | null
+    value      := $VAR | "text" | 'text' | null
     pattern    := /regex/flags | $VAR (whose value is /regex/flags)
 
-A variable that is not defined is ``null``; a lone value is true when it is defined
+As in GitLab, ``${VAR}`` is not a variable here (only ``$VAR``). A variable that is not
+defined is ``null``; a lone value is true when it is defined
 and not empty. ``=~`` searches (it is not anchored); flags are ``i``, ``m`` and ``s``.
 :func:`parse` raises :class:`ExpressionError` for text that is not an expression;
 evaluating a parsed one never raises.
@@ -27,7 +28,7 @@ _Test = Callable[[Variables], bool]
 
 _TOKENS = re.compile(
     r"""\s*(?:
-      (?P<var>\$\{[A-Za-z0-9_]+\}|\$[A-Za-z_][A-Za-z0-9_]*)
+      (?P<var>\$[A-Za-z0-9_]+)
     | (?P<dq>"[^"]*")
     | (?P<sq>'[^']*')
     | (?P<regex>/(?:\\.|[^/\\])*/[a-z]*)
@@ -81,6 +82,8 @@ def _tokenize(text: str) -> list[_Token]:
         match = _TOKENS.match(text, position)
         if match is None or match.end() == position:
             rest = text[position:].strip()
+            if rest.startswith("${"):
+                raise ExpressionError(f"write $VAR, not {rest.split('}')[0][:20]}}}")
             raise ExpressionError(f"cannot read {rest[:20]!r}")
         kind = match.lastgroup or ""
         tokens.append(_Token(kind, match.group(kind)))
@@ -140,7 +143,7 @@ class _Parser:
 
     def _value(self, token: _Token) -> _Value:
         if token.kind == "var":
-            name = token.text.strip("${}")
+            name = token.text[1:]
             return lambda v: v.get(name)
         if token.kind in ("dq", "sq"):
             literal = token.text[1:-1]
@@ -156,7 +159,7 @@ class _Parser:
             compiled = compile_pattern(token.text)
             return lambda v: compiled
         if token.kind == "var":
-            name = token.text.strip("${}")
+            name = token.text[1:]
             return lambda v: _pattern_of(v.get(name))
         if token.kind in ("dq", "sq"):
             # GitLab accepts a quoted pattern too: "/x/" behaves as /x/.

@@ -22,6 +22,8 @@ from xxci.common.spec.model import AllowFailure, Artifacts, ArtifactWhen
 from xxci.common.spec.tree import Entry, Loc, Map, Node, Scalar, Seq, describe, shorten
 
 MAX_RETRY = 10
+MAX_NESTING = 10
+"""How deep GitLab lets a script nest lists (``!reference`` puts lists in lists)."""
 MAX_DURATION = 30 * 86400
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ALLOW_FAILURE_SHAPE = "true, false or {exit_codes: [...]}"
@@ -176,6 +178,9 @@ def script(c: Collector, entry: Entry, where: str) -> tuple[str, ...] | None:
     if isinstance(node, Scalar) and isinstance(node.value, str):
         commands = (node.value,) if node.value.strip() else ()
     elif isinstance(node, Seq):
+        if node.nesting > MAX_NESTING:
+            c.error(node.loc, messages.nested_too_deep(entry.name, where, MAX_NESTING))
+            return None
         commands = strings(c, Entry(entry.key, entry.key_loc, flatten(node)), where)
     else:
         wrong_type(c, entry, where, "a string or a list of strings")

@@ -9,6 +9,7 @@ tree (:class:`DirectoryFiles`), the orchestrator the source archive it was sent
 from __future__ import annotations
 
 import functools
+import re
 import tarfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -16,7 +17,15 @@ from typing import Protocol
 
 from wcmatch import glob
 
-__all__ = ["NO_FILES", "ArchiveFiles", "DirectoryFiles", "RepoFiles", "glob_match", "matching"]
+__all__ = [
+    "NO_FILES",
+    "ArchiveFiles",
+    "DirectoryFiles",
+    "RepoFiles",
+    "glob_match",
+    "matching",
+    "wildcard_matching",
+]
 
 GLOB_FLAGS = glob.GLOBSTAR | glob.DOTMATCH | glob.EXTGLOB | glob.BRACE
 """GitLab matches ``exists``, ``changes`` and include globs with Ruby's fnmatch and
@@ -38,6 +47,17 @@ class RepoFiles(Protocol):
 def glob_match(path: str, pattern: str) -> bool:
     """Whether ``path`` (relative) matches ``pattern`` as GitLab matches paths."""
     return glob.globmatch(path, pattern.lstrip("/"), flags=GLOB_FLAGS)
+
+
+def wildcard_matching(files: RepoFiles, pattern: str) -> list[str]:
+    """The files an ``include: local`` wildcard names, sorted, as GitLab finds them: the
+    pattern is literal but for ``*`` (any characters but ``/``) and ``**`` (any
+    characters at all), so ``ci/**.yml`` reaches every folder under ``ci`` and
+    ``ci/**/*.yml`` only its subfolders."""
+    regex = re.compile(
+        re.escape(pattern.lstrip("/")).replace(r"\*\*", ".*?").replace(r"\*", "[^/]*?")
+    )
+    return sorted(name for name in files.names() if regex.fullmatch(name))
 
 
 def matching(files: RepoFiles, pattern: str) -> list[str]:

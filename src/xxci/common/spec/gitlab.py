@@ -12,7 +12,6 @@ expanded, then made a valid pipeline name), else ``gitlab-ci``.
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 from typing import Any
 
 from xxci.common.spec import fields
@@ -25,7 +24,7 @@ from xxci.common.spec.graph import StageList
 from xxci.common.spec.jobs import GITLAB_DEFAULT_KEYS, JOB_KEYS, note_runtime_gaps, read_settings
 from xxci.common.spec.layout import Header, JobSource, Layout
 from xxci.common.spec.model import GITLAB_STAGES
-from xxci.common.spec.parser import Document
+from xxci.common.spec.parser import Document, gitlab_shaped
 from xxci.common.spec.rules import decide_rules, read_rules
 from xxci.common.spec.tree import Entry, Map, Scalar, describe, shorten
 from xxci.common.spec.variables import expand
@@ -42,11 +41,9 @@ WORKFLOW_KEYS = ("name", "rules", "auto_cancel")
 def is_gitlab(document: Document) -> bool:
     """A ``.gitlab-ci.yml`` (or ``*.gitlab-ci.yml``): by its name, or, for any other
     name, by its shape (no ``pipeline:`` section and no ``jobs:``)."""
-    name = PurePosixPath(document.file).name
-    if name.endswith((".gitlab-ci.yml", ".gitlab-ci.yaml")):
-        return True
     root = document.root
-    return root.get("pipeline") is None and root.get("jobs") is None
+    keys = {entry.key for entry in root}
+    return gitlab_shaped(document.file, dict.fromkeys(keys))
 
 
 def _is_job_key(key: object) -> bool:
@@ -75,7 +72,7 @@ def _jobs(c: Collector, root: Map) -> tuple[list[JobSource], dict[str, Entry], b
         sources.append(
             JobSource(f"job '{shorten(name)}'", entry.key_loc, entry.value, name, entry.key_loc)
         )
-    if not sources and all_read:
+    if not sources and all_read and not c.diagnostics:  # else an include explains it
         c.error(root.loc, "the file has no jobs; a job is a top-level key with a 'script'")
     return sources, templates, all_read
 

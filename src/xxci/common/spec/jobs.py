@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xxci.common.spec import fields, keywords, messages
+from xxci.common.spec import environments, fields, keywords, messages
 from xxci.common.spec import keyword_messages as km
 from xxci.common.spec.fields import Collector
 from xxci.common.spec.matrix import read_parallel
@@ -63,7 +63,7 @@ READERS: Mapping[str, Callable[[Collector, Entry, str], Any]] = {
     "parallel": read_parallel,
     "coverage": keywords.coverage,
     "resource_group": fields.string,
-    "environment": keywords.environment,
+    "environment": environments.environment,
     "release": keywords.release,
     "inherit": keywords.inherit,
     "manual_confirmation": fields.string,

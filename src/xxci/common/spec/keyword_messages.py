@@ -46,6 +46,13 @@ def include_not_found(path: str) -> str:
     return f"included file '{_q(path)}' does not exist in the repository"
 
 
+LAST_WINS = "; the last value is used, as GitLab reads the file"
+
+
+def include_not_yaml(path: str) -> str:
+    return f"included file '{_q(path)}' does not have a YAML extension (.yml or .yaml)"
+
+
 def include_outside(path: str) -> str:
     return f"included file '{_q(path)}' must be inside the repository"
 
@@ -132,6 +139,12 @@ def dependency_not_earlier(job: str, name: str) -> str:
     return (
         f"job '{_q(job)}' lists '{_q(name)}' in 'dependencies', which is not in an earlier"
         " stage or in its needs"
+    )
+
+
+def dependency_not_needed(job: str, name: str) -> str:
+    return (
+        f"job '{_q(job)}' lists '{_q(name)}' in 'dependencies', which should be part of its needs"
     )
 
 

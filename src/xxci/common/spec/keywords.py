@@ -1,5 +1,5 @@
 """Readers for the job keywords beyond the basic ones: ``image`` in its long form,
-``services``, ``cache``, ``retry`` with ``when``, ``environment``, ``release``,
+``services``, ``cache``, ``retry`` with ``when``, ``release``,
 ``inherit``, ``coverage`` and the plain flags.
 
 They follow :mod:`xxci.common.spec.fields`: each takes an :class:`Entry` and the
@@ -33,7 +33,6 @@ __all__ = [
     "boolean",
     "cache",
     "coverage",
-    "environment",
     "image",
     "inherit",
     "release",
@@ -61,15 +60,6 @@ RETRY_WHEN = {
     "archived_failure": (),
 }
 """GitLab's ``retry: when`` failure types, as the xxci failure reasons they stand for."""
-ENVIRONMENT_KEYS = (
-    "name",
-    "url",
-    "action",
-    "on_stop",
-    "auto_stop_in",
-    "kubernetes",
-    "deployment_tier",
-)
 INHERIT_KEYS = ("default", "variables")
 
 
@@ -341,20 +331,6 @@ def coverage(c: Collector, entry: Entry, where: str) -> str | None:
         c.error(entry.value.loc, km.invalid_regex("coverage", where, str(error)))
         return None
     return text
-
-
-def environment(c: Collector, entry: Entry, where: str) -> str | None:
-    """The environment's name (``environment: NAME`` or ``{name, url, ...}``)."""
-    node = entry.value
-    if isinstance(node, Map):
-        of = f"'environment' of {where}"
-        fields.check_keys(c, node, of, ENVIRONMENT_KEYS)
-        name_entry = node.get("name")
-        if name_entry is None:
-            c.error(node.loc, messages.missing_key("name", of))
-            return None
-        return fields.string(c, name_entry, of)
-    return fields.string(c, entry, where)
 
 
 def release(c: Collector, entry: Entry, where: str) -> str | None:

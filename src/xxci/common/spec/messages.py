@@ -52,6 +52,10 @@ def cannot_read(reason: str) -> str:
     return f"cannot read the file: {reason}"
 
 
+def nested_too_deep(key: str, where: str, limit: int) -> str:
+    return f"'{key}' of {where} nests lists more than {limit} levels deep (GitLab's limit)"
+
+
 def duplicate_key(key: str, first_line: int) -> str:
     return f"duplicate key '{_q(key)}' (first defined at line {first_line})"
 

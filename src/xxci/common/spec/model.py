@@ -162,6 +162,11 @@ class Job:
     """At most one job of a group runs at a time, across every run."""
     interruptible: bool = False
     environment: str = ""
+    environment_url: str = ""
+    environment_action: str = ""
+    environment_tier: str = ""
+    """The ``environment`` a deployment job names (expanded): xxci sets its
+    ``CI_ENVIRONMENT_*`` variables and keeps no deployments."""
     release: str = ""
     services: tuple[Service, ...] = ()
     caches: tuple[Cache, ...] = ()
@@ -205,6 +210,9 @@ class Job:
             "resource_group": self.resource_group,
             "interruptible": self.interruptible,
             "environment": self.environment,
+            "environment_url": self.environment_url,
+            "environment_action": self.environment_action,
+            "environment_tier": self.environment_tier,
             "release": self.release,
             "services": [s.to_dict() for s in self.services],
             "caches": [c.to_dict() for c in self.caches],
@@ -241,6 +249,9 @@ class Job:
             resource_group=str(data.get("resource_group", "")),
             interruptible=bool(data.get("interruptible", False)),
             environment=str(data.get("environment", "")),
+            environment_url=str(data.get("environment_url", "")),
+            environment_action=str(data.get("environment_action", "")),
+            environment_tier=str(data.get("environment_tier", "")),
             release=str(data.get("release", "")),
             services=tuple(Service.from_dict(s) for s in data.get("services", ())),
             caches=tuple(Cache.from_dict(c) for c in data.get("caches", ())),

@@ -14,6 +14,7 @@ import datetime
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -46,14 +47,11 @@ def parse_document(text: str, file: str, *, stamp_file: bool = False) -> Documen
     ``stamp_file`` every position names ``file`` (for an included file, whose nodes
     end up in the tree of the file that includes it).
     """
-    yaml = YAML(typ="rt", pure=True)
-    yaml.Constructor = _RecordingConstructor
     try:
-        with warnings.catch_warnings():
-            # A reused anchor is valid YAML (the later one wins); ruamel warns on stderr.
-            warnings.simplefilter("ignore")
-            data = yaml.load(text)
-        constructor: _RecordingConstructor = yaml.constructor
+        data, constructor = _load(text, last_wins=False)
+        if constructor.duplicates and gitlab_shaped(file, data):
+            # GitLab (Ruby's YAML) keeps the last value of a repeated key.
+            data, constructor = _load(text, last_wins=True)
         root = to_node(data, _container_loc(data), file=file if stamp_file else "")
     except MarkedYAMLError as error:
         raise SpecError([_marked_error(file, error)]) from error
@@ -83,6 +81,26 @@ def parse_document(text: str, file: str, *, stamp_file: bool = False) -> Documen
     return Document(file=file, root=root, duplicates=duplicates)
 
 
+def gitlab_shaped(file: str, data: object) -> bool:
+    """Whether a file is read as a ``.gitlab-ci.yml``: by its name (``*.gitlab-ci.yml``)
+    or, for any other name, by its shape (no ``pipeline:`` section and no ``jobs:``)."""
+    if PurePosixPath(file).name.endswith((".gitlab-ci.yml", ".gitlab-ci.yaml")):
+        return True
+    return isinstance(data, Mapping) and "pipeline" not in data and "jobs" not in data
+
+
+def _load(text: str, *, last_wins: bool) -> tuple[Any, _RecordingConstructor]:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.Constructor = _RecordingConstructor
+    with warnings.catch_warnings():
+        # A reused anchor is valid YAML (the later one wins); ruamel warns on stderr.
+        warnings.simplefilter("ignore")
+        yaml.constructor.last_wins = last_wins
+        data = yaml.load(text)
+    constructor: _RecordingConstructor = yaml.constructor
+    return data, constructor
+
+
 def to_node(value: object, loc: Loc, file: str = "") -> Node:
     """Convert loaded YAML data (round-trip or plain) into tree nodes.
 
@@ -94,11 +112,13 @@ def to_node(value: object, loc: Loc, file: str = "") -> Node:
 
 
 class _RecordingConstructor(RoundTripConstructor):
-    """Round-trip constructor that records duplicate keys instead of raising."""
+    """Round-trip constructor that records duplicate keys instead of raising; the
+    first value of a repeated key is kept, or the last one with ``last_wins``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.duplicates: list[tuple[str, Loc, int]] = []
+        self.last_wins = False
 
     def check_mapping_key(
         self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any
@@ -107,6 +127,15 @@ class _RecordingConstructor(RoundTripConstructor):
             return True
         first_line = mapping.lc.key(key)[0] + 1
         self._record(key, key_node, first_line)
+        if not self.last_wins:
+            return False
+        # The last value, in the first one's place, as Ruby's YAML keeps it.
+        mapping[key] = value
+        value_node = next((v for k, v in node.value if k is key_node), key_node)
+        key_mark, value_mark = key_node.start_mark, value_node.start_mark
+        mapping._yaml_set_kv_line_col(
+            key, [key_mark.line, key_mark.column, value_mark.line, value_mark.column]
+        )
         return False
 
     def check_set_key(self, node: Any, key_node: Any, setting: Any, key: Any) -> None:

@@ -148,6 +148,7 @@ class _Resolver:
         self._c = c
         self._top = top
         self._origin = Loc()
+        self._problems = 0
 
     def node(self, node: Node, depth: int, active: tuple[tuple[str, ...], ...]) -> Node:
         if isinstance(node, Seq) and node.tag == REFERENCE:
@@ -159,13 +160,19 @@ class _Resolver:
             return Map(entries, node.loc, node.tag)
         if isinstance(node, Seq):
             items: list[Node] = []
+            inner = 0
+            problems = self._problems
             for item in node.items:
                 resolved = self.node(item, depth, active)
+                if isinstance(resolved, Seq):
+                    inner = max(inner, resolved.nesting)
                 if isinstance(item, Seq) and item.tag == REFERENCE and isinstance(resolved, Seq):
-                    items.extend(resolved.items)
+                    items.extend(resolved.items)  # GitLab nests it; its readers flatten
                 else:
                     items.append(resolved)
-            return Seq(tuple(items), node.loc, node.tag)
+            if self._problems > problems:
+                inner = 0  # a broken reference inside: its own error says it all
+            return Seq(tuple(items), node.loc, node.tag, 1 + inner)
         return node
 
     def _reference(self, node: Seq, depth: int, active: tuple[tuple[str, ...], ...]) -> Node:
@@ -196,5 +203,6 @@ class _Resolver:
         if problem or found is None:
             where = self._origin if depth else node.loc
             self._c.root_cause(where, problem)
+            self._problems += 1
             return Scalar(None, where)
         return self.node(found, depth + 1, (*active, tuple(path)))

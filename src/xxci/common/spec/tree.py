@@ -47,6 +47,10 @@ class Seq:
     loc: Loc
     tag: str | None = None
     """An application tag on the list (``!reference [a, b]``), else None."""
+    nesting: int = 1
+    """How deep lists are nested in it, itself included, as GitLab counts them: the
+    lists that ``!reference`` puts in its place count (set once references are
+    resolved)."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from xxci.common.errors import SpecError
+from xxci.common.errors import Diagnostic, SpecError
 from xxci.common.spec import course, fields, gitlab, messages
 from xxci.common.spec import keyword_messages as km
 from xxci.common.spec.assemble import assemble_jobs
@@ -49,7 +49,8 @@ def build_with_notes(document: Document, context: RunContext) -> tuple[Pipeline 
 def _build(document: Document, context: RunContext) -> tuple[Pipeline | None, Collector]:
     layout = gitlab.LAYOUT if gitlab.is_gitlab(document) else course.LAYOUT
     c = Collector(document.file)
-    c.diagnostics.extend(document.duplicates)
+    duplicates = _duplicates_reporter(c, layout.kind)
+    duplicates(document.duplicates)
     context_variables = {**predefined_variables(context), **context.variables}
     root = resolve_includes(
         c,
@@ -58,6 +59,8 @@ def _build(document: Document, context: RunContext) -> tuple[Pipeline | None, Co
         context_variables,
         _include_rules(context_variables, context),
         layout.combine,
+        document.file,
+        duplicates,
     )
     check_tags(c, root)
     sources, templates, all_read = layout.jobs(c, root)
@@ -95,6 +98,22 @@ def _build(document: Document, context: RunContext) -> tuple[Pipeline | None, Co
         ),
         c,
     )
+
+
+def _duplicates_reporter(c: Collector, kind: str) -> Callable[[Sequence[Diagnostic]], None]:
+    """How repeated keys are reported: errors in a ``.pipelines/`` file; in a
+    ``.gitlab-ci.yml`` notes, since GitLab takes the last value without a word."""
+
+    def report(duplicates: Sequence[Diagnostic]) -> None:
+        if kind == "xxci":
+            c.diagnostics.extend(duplicates)
+            return
+        for d in duplicates:
+            note = Diagnostic(d.file, d.line, d.column, "note: " + d.message + km.LAST_WINS)
+            if note not in c.notes:
+                c.notes.append(note)
+
+    return report
 
 
 def _nothing_to_run(jobs: Sequence[Job], excluded: Sequence[object]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.spec.context import slug
+from xxci.common.spec.environments import environment_slug
 from xxci.common.spec.model import ArtifactWhen, When
 from xxci.common.spec.variables import expand_all
 from xxci.orchestrator.domain.messages import Assign
@@ -43,6 +44,13 @@ def predefined_variables(state: RunState, job: str, attempt: int) -> dict[str, s
         values["CI_NODE_TOTAL"] = str(spec.node_total)
     if spec.when is When.MANUAL:
         values["CI_JOB_MANUAL"] = "true"
+    if spec.environment:
+        values["CI_ENVIRONMENT_NAME"] = spec.environment
+        values["CI_ENVIRONMENT_SLUG"] = environment_slug(spec.environment)
+        values["CI_ENVIRONMENT_ACTION"] = spec.environment_action or "start"
+        values["CI_ENVIRONMENT_TIER"] = spec.environment_tier or "other"
+        if spec.environment_url:
+            values["CI_ENVIRONMENT_URL"] = spec.environment_url
     return values
 
 

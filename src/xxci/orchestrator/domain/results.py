@@ -128,21 +128,25 @@ def failure_allowed(job: Job, reason: FailureReason | None, exit_code: int | Non
 
 
 def coverage_figure(pattern: str, log: str) -> str:
-    """The coverage a ``/regex/`` finds in a job's log, as GitLab reads it: the last
-    match (its first group, if it has one), and in it the first number; "" if none."""
+    """The coverage a ``/regex/`` finds in a job's log, as GitLab reads it: the last line
+    it matches, in that line its last match (that match's last group, if it has
+    groups), and in that the first number; "" if no matching line holds one."""
     if not pattern:
         return ""
     try:
         regex = compile_pattern(pattern)
     except ExpressionError:
         return ""
-    matches = list(regex.finditer(log))
-    if not matches:
-        return ""
-    last = matches[-1]
-    text = last.group(1) if regex.groups and last.group(1) is not None else last.group(0)
-    number = re.search(r"\d+(?:\.\d+)?", text)
-    return number.group(0) if number else ""
+    for line in reversed(log.splitlines()):
+        found = regex.findall(line)
+        if not found:
+            continue
+        last = found[-1]
+        text = last[-1] if isinstance(last, tuple) else last
+        number = re.search(r"\d+(?:\.\d+)?", text)
+        if number:
+            return number.group(0)
+    return ""
 
 
 def finished_event(

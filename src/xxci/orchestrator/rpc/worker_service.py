@@ -261,7 +261,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         if spec is None or not spec.coverage:
             return ""
         chunks = await self._logs.read(key.run_id, key.job, key.attempt)
-        log = b"".join(c.data for c in chunks if c.stream != "system").decode(errors="replace")
+        # The whole log, as GitLab reads its trace: the "$ command" lines too.
+        log = b"".join(c.data for c in chunks).decode(errors="replace")
         return coverage_figure(spec.coverage, log)
 
     # --- applying a message to its run -------------------------------------------------
