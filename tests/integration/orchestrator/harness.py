@@ -376,6 +376,19 @@ class Cluster:
         )
         return result
 
+    async def wait_refusals(self, worker_id: str, count: int) -> list[tuple[str, str, int, str]]:
+        """Wait until ``count`` messages of the worker were refused; returns
+        :meth:`rejected`."""
+
+        async def found() -> list[tuple[str, str, int, str]] | None:
+            refused = await self.rejected(worker_id)
+            return refused if len(refused) >= count else None
+
+        result: list[tuple[str, str, int, str]] = await self.wait_until(
+            found, what=f"{count} refused messages of worker {worker_id}"
+        )
+        return result
+
     async def wait_finished(self, run_id: str, timeout: float = WAIT_SECONDS) -> RunState:  # noqa: ASYNC109
         async def finished() -> RunState | None:
             state = await self.state(run_id)

@@ -17,7 +17,17 @@ from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.store.backends import check_store_url
-from xxci.orchestrator.web import WebServer
+from xxci.orchestrator.web import WebServer, is_loopback
+
+
+def exposed_without_auth(listen: str, http_listen: str | None, token: str | None) -> list[str]:
+    """The addresses among ``listen`` and ``http_listen`` that others could reach
+    (not loopback), when there is no token to keep them out; [] with a token."""
+    if token:
+        return []
+    addresses = [listen, *([http_listen] if http_listen else [])]
+    return [a for a in addresses if not is_loopback(a.rpartition(":")[0].strip("[]"))]
+
 
 DEFAULTS = Settings()
 
@@ -52,7 +62,17 @@ DEFAULTS = Settings()
     help="Also serve the web view and its JSON API on HOST:PORT (e.g. 127.0.0.1:7421). "
     "Off by default.",
 )
-@click.option("--token", envvar="XXCI_TOKEN", help="Bearer token every call must carry.")
+@click.option(
+    "--token",
+    envvar="XXCI_TOKEN",
+    help="Bearer token every client call must carry, and workers to register with.",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Serve a non-loopback address without --token (anyone who reaches it may run "
+    "jobs). Refused otherwise.",
+)
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(
@@ -99,6 +119,7 @@ async def server(
     member_ttl: float,
     http_listen: str | None,
     token: str | None,
+    insecure_no_auth: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
     lease_ttl: float,
@@ -117,12 +138,28 @@ async def server(
     With --store postgresql://..., the log, logs, reports and blobs live in that
     database, and several servers may serve it at once: give workers and clients every
     address (--server a:7420,b:7420) and they move to the next when one is down.
+
+    Without --token it serves loopback addresses only, unless --insecure-no-auth says
+    otherwise (with a warning).
     """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    exposed = ", ".join(exposed_without_auth(listen, http_listen, token))
+    if exposed and not insecure_no_auth:
+        raise UsageError(
+            f"refusing to serve {exposed} without a token (anyone who can reach it could run"
+            " jobs and read every log): pass --token or set XXCI_TOKEN, listen on a loopback"
+            " address, or pass --insecure-no-auth"
+        )
+    if exposed:
+        click.echo(
+            f"warning: serving {exposed} without a token (--insecure-no-auth): anyone who"
+            " can reach it can run jobs, read every log and register workers",
+            err=True,
+        )
     try:
         settings = Settings(
             lease_ttl=lease_ttl,

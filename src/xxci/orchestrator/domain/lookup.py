@@ -13,6 +13,7 @@ from xxci.orchestrator.domain.state import JobState, RunState
 
 __all__ = [
     "NeedsCheck",
+    "assigned_to",
     "cancel_requested_at",
     "check_needs",
     "is_current",
@@ -37,6 +38,23 @@ def is_current(state: RunState, job: str, attempt: int, worker_id: str | None = 
     if current.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return False
     return worker_id is None or current.worker_id == worker_id
+
+
+def assigned_to(state: RunState, job: str, attempt: int, worker_id: str) -> str:
+    """Why ``worker_id`` may not speak for attempt ``attempt`` of ``job`` ("" if it may:
+    that attempt was assigned to it, whether it is still current or not).
+
+    Output, an Accept or a late report of an attempt belongs to the worker it was
+    given to and to no other: a worker that names an attempt it never got is refused.
+    """
+    current = state.jobs.get(job)
+    if current is None:
+        return "no such job"
+    for past in current.attempts:
+        if past.number == attempt and past.worker_id:
+            mine = past.worker_id == worker_id
+            return "" if mine else "the attempt is not assigned to this worker"
+    return f"attempt {attempt} of the job was never assigned"
 
 
 def _held(state: RunState, job: str, attempt: int, worker_id: str) -> JobState | None:

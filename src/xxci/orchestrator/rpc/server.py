@@ -68,7 +68,7 @@ class OrchestratorServer:
             PipelineServicer(OrchestratorService(o)), server
         )
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(
-            WorkerServicer(o.runs, o.hub, o.logs, o.clock), server
+            WorkerServicer(o.runs, o.hub, o.logs, o.blobs, o.clock), server
         )
         blob_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(o.blobs), server)
         cert, key = self._tls

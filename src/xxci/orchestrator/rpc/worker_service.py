@@ -6,6 +6,14 @@ about an attempt is checked against the run's current attempt and turned into a 
 event (or a log chunk); one about an attempt that is not current is recorded as
 ``MessageRejected`` on the worker's stream and never applied.
 
+A worker speaks only for the attempts it was given, and only over its current
+connection. A message about anyone else's attempt (or one of a run that does not
+exist), or one that arrives on a stream the worker has since replaced, is rejected
+before it has any effect: no output stored, no lease released, no slot freed. A
+worker's report of how an attempt ended frees its slot only when the attempt is its
+own. A JobFinished naming artifacts the orchestrator does not hold ends the attempt
+as a ``system_failure`` (its dependents would otherwise run without them).
+
 Delivery: the worker keeps every attempt message until it is acknowledged (see
 :mod:`xxci.orchestrator.rpc.acks`), and after a reconnect sends again those that were
 not, so some arrive twice. A repeat is harmless: a log chunk is stored once by its
@@ -22,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -31,10 +40,18 @@ from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import NotFoundError, XxciError
 from xxci.common.events import Event, JobAttemptLost, JobStarted, MessageRejected, StepFinished
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
-from xxci.orchestrator.domain.lookup import is_current, repeats_finish, repeats_start, repeats_step
+from xxci.common.status import FailureReason, JobStatus
+from xxci.orchestrator.domain.lookup import (
+    assigned_to,
+    is_current,
+    repeats_finish,
+    repeats_start,
+    repeats_step,
+)
 from xxci.orchestrator.domain.messages import (
     ATTEMPT_MESSAGES,
     Accepted,
+    AttemptMessage,
     Draining,
     Heartbeat,
     Hello,
@@ -54,11 +71,15 @@ from xxci.orchestrator.rpc.acks import AckBatcher
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.runtime.sessions import WorkerSession
-from xxci.orchestrator.store import LogStorage
+from xxci.orchestrator.store import BlobStorage, LogStorage
 
 log = logging.getLogger("xxci.orchestrator")
 
+ABOUT_ATTEMPTS = (*ATTEMPT_MESSAGES, Rejected)
+
 Handler = Callable[[Any, WorkerSession], Awaitable[None]]
+
+NOT_CURRENT_CONNECTION = "sent over a connection that is not the worker's current one"
 
 
 class HandlingFailed(Exception):
@@ -67,11 +88,17 @@ class HandlingFailed(Exception):
 
 class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     def __init__(
-        self, runs: RunBook, hub: Hub, logs: LogStorage, clock: Clock = SYSTEM_CLOCK
+        self,
+        runs: RunBook,
+        hub: Hub,
+        logs: LogStorage,
+        blobs: BlobStorage,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._runs = runs
         self._hub = hub
         self._logs = logs
+        self._blobs = blobs
         self._clock = clock
         self._handlers: dict[type[WorkerMessage], Handler] = {
             Heartbeat: self._heartbeat,
@@ -163,6 +190,11 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         """Handle message ``seq`` (0 if unnumbered) of the worker's stream; raises
         HandlingFailed if its handler fails."""
         try:
+            if not self._hub.is_current(session):
+                # Replaced by a newer stream, or closed: whatever it still says is void.
+                if isinstance(message, ABOUT_ATTEMPTS):
+                    await self._reject(session, message, NOT_CURRENT_CONNECTION)
+                return
             await self._handlers[type(message)](message, session)
         except asyncio.CancelledError:
             raise
@@ -182,12 +214,19 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         log.warning("worker %s sent a second Hello; ignored", session.name)
 
     async def _accepted(self, message: Accepted, session: WorkerSession) -> None:
-        pass  # the assignment is recorded already; the Accept is only acknowledged
+        # The assignment is recorded already; the Accept is only acknowledged.
+        why = await self._not_given(session, message.key)
+        if why:
+            await self._reject(session, message, why)
 
     async def _output(self, chunk: Output, session: WorkerSession) -> None:
         key = chunk.key
         if chunk.seq < 1 or key.attempt < 1:
             await self._reject(session, chunk, "log chunk without a seq or attempt")
+            return
+        why = await self._not_given(session, key)
+        if why:
+            await self._reject(session, chunk, why)
             return
         at = self._clock.now()
         await self._logs.append(
@@ -196,7 +235,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
 
     async def _rejected(self, message: Rejected, session: WorkerSession) -> None:
         key = message.key
-        self._hub.release(key)
+        self._release_own(session, key)
         lost = JobAttemptLost(
             job=key.job, attempt=key.attempt, reason=f"rejected: {message.reason}"
         )
@@ -240,7 +279,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
 
     async def _job_report(self, report: JobReport, session: WorkerSession) -> None:
         # Free the slot first: the job ends by the worker's word, nothing to stop.
-        self._hub.release(report.key)
+        self._release_own(session, report.key)
+        report = self._with_held_artifacts(report)
         offset = session.clock_offset.seconds
         coverage = await self._coverage(report)
         await self._apply(
@@ -264,6 +304,44 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         # The whole log, as GitLab reads its trace: the "$ command" lines too.
         log = b"".join(c.data for c in chunks).decode(errors="replace")
         return coverage_figure(spec.coverage, log)
+    # --- whose attempt it is ------------------------------------------------------------
+
+    async def _not_given(self, session: WorkerSession, key: AttemptKey) -> str:
+        """Why the session's worker may not speak for ``key`` ("" if it may)."""
+        if self._hub.owner_of(key) == session.worker_id:
+            return ""  # it holds the attempt now: the usual case, asked of memory only
+        try:
+            state = await self._runs.get(key.run_id)
+        except NotFoundError:
+            return "no such run"
+        return assigned_to(state, key.job, key.attempt, session.worker_id)
+
+    def _release_own(self, session: WorkerSession, key: AttemptKey) -> None:
+        """The worker says ``key`` ended: free its slot, if the attempt is its own."""
+        if self._hub.owner_of(key) == session.worker_id:
+            self._hub.release(key)
+
+    def _with_held_artifacts(self, report: JobReport) -> JobReport:
+        """``report``, or a system failure if it names artifacts this orchestrator does
+        not hold (never uploaded, or not a digest at all)."""
+        digest = report.artifacts_blob
+        if not digest:
+            return report
+        try:
+            held = self._blobs.exists(digest)
+        except ValueError:
+            problem = f"reported artifacts {digest!r}, which is not a blob digest"
+        else:
+            if held:
+                return report
+            problem = f"reported artifacts {digest} that were never uploaded"
+        return replace(
+            report,
+            status=JobStatus.FAILED,
+            failure_reason=FailureReason.SYSTEM_FAILURE,
+            message=f"the worker {problem}",
+            artifacts_blob="",
+        )
 
     # --- applying a message to its run -------------------------------------------------
 
@@ -299,7 +377,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     async def _reject(
         self,
         session: WorkerSession,
-        message: Rejected | Output | Started | StepEnded | JobReport,
+        message: Rejected | AttemptMessage,
         reason: str,
     ) -> None:
         key = message.key

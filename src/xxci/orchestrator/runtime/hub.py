@@ -81,6 +81,11 @@ class Hub:
     def session(self, worker_id: str) -> WorkerSession | None:
         return self._sessions.get(worker_id)
 
+    def is_current(self, session: WorkerSession) -> bool:
+        """Whether ``session`` is its worker's live stream (not replaced, not closed):
+        only what comes over that stream speaks for the worker."""
+        return not session.closed and self._sessions.get(session.worker_id) is session
+
     async def connect(self, hello: Hello, peer: str) -> WorkerSession:
         """Register a worker's stream. A worker that comes back with its old id takes
         over its session (the old stream is closed): the newest connection wins.
