@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from asyncclick.testing import CliRunner
 
-from xxci.cli.main import cli
 from xxci.cli.commands.server import exposed_without_auth
+from xxci.cli.main import cli
 
 
 @pytest.mark.parametrize(
