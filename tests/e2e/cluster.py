@@ -105,11 +105,25 @@ class Cluster:
         self.server.wait(10)
         self.server = None
 
-    def start_worker(self, name: str, capacity: int = 2, labels: tuple[str, ...] = ()) -> None:
+    def start_worker(
+        self,
+        name: str,
+        capacity: int = 2,
+        labels: tuple[str, ...] = (),
+        *,
+        work_dir: Path | None = None,
+        register: bool = False,
+    ) -> None:
+        """Start ``xxci worker`` (in a temporary work dir unless ``work_dir`` is given:
+        a new identity each start); its output goes to ``worker-NAME.log``."""
         log = open(self.tmp / f"worker-{name}.log", "ab")  # noqa: SIM115
         args = [*XXCI, "worker", "--name", name, "--capacity", str(capacity)]
         for label in labels:
             args += ["--label", label]
+        if work_dir is not None:
+            args += ["--work-dir", str(work_dir)]
+        if register:
+            args.append("--register")
         self.workers.append(
             subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         )

@@ -1,7 +1,9 @@
 """A tiny scripted orchestrator for worker tests: a real ``grpc.aio`` server on port 0.
 
-:class:`FakeWorkerService` records every ``WorkerMessage`` (with the number of the
-connection it came on), acknowledges each attempt message as it arrives (unless told
+:class:`FakeWorkerService` registers workers (each gets ``worker_id`` and a fresh
+secret; ``refuse`` makes the stream refuse them with that status and text), records
+every ``WorkerMessage`` (with the number of the connection it came on) and the bearer
+each connection presented, acknowledges each attempt message as it arrives (unless told
 not to: ``acking = False``), and lets the test push ``OrchestratorMessage``s to the
 current connection. :class:`FakeBlobService` keeps blobs in memory. :class:`FakeServer` runs
 both, and can be stopped and started again on the same port.
@@ -18,7 +20,8 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from xxci.common.auth import TokenAuthInterceptor
+from xxci.common.auth import AccessInterceptor, token_from_metadata
+from xxci.common.credentials import WorkerCredential
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc, worker_pb2, worker_pb2_grpc
 
 
@@ -42,6 +45,7 @@ async def eventually(predicate: Callable[[], Any], within: float = 5.0, what: st
 class Connection:
     number: int
     hello: worker_pb2.Hello
+    bearer: str | None = None
     outgoing: asyncio.Queue[worker_pb2.OrchestratorMessage | None] = field(
         default_factory=asyncio.Queue
     )
@@ -62,6 +66,9 @@ class FakeWorkerService(worker_pb2_grpc.WorkerServiceServicer):
         self.acking = acking
         self.connections: list[Connection] = []
         self.received: list[tuple[int, worker_pb2.WorkerMessage]] = []
+        self.registered: list[tuple[str, WorkerCredential]] = []
+        """(name, credential) of each registration, in order."""
+        self.refuse: tuple[grpc.StatusCode, str] | None = None
 
     # -- what the test looks at --------------------------------------------------
 
@@ -107,6 +114,22 @@ class FakeWorkerService(worker_pb2_grpc.WorkerServiceServicer):
 
     # -- the service -------------------------------------------------------------
 
+    async def Register(
+        self, request: worker_pb2.RegisterRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> worker_pb2.RegisterResponse:
+        credential = WorkerCredential.issue(self.worker_id)
+        self.registered.append((request.name, credential))
+        return worker_pb2.RegisterResponse(
+            worker_id=credential.worker_id, credential=credential.bearer
+        )
+
+    def vouch(self, presented: str) -> str | None:
+        """The worker a bearer is the credential of, if this service issued it."""
+        for _, credential in self.registered:
+            if credential.bearer == presented:
+                return credential.worker_id
+        return None
+
     async def Connect(
         self,
         request_iterator: AsyncIterator[worker_pb2.WorkerMessage],
@@ -116,8 +139,11 @@ class FakeWorkerService(worker_pb2_grpc.WorkerServiceServicer):
         number = len(self.connections) + 1
         self.received.append((number, first))
         assert first.WhichOneof("kind") == "hello", first
-        conn = Connection(number, first.hello)
+        conn = Connection(number, first.hello, token_from_metadata(context.invocation_metadata()))
         self.connections.append(conn)
+        if self.refuse is not None:
+            conn.closed = True
+            await context.abort(*self.refuse)
         reader = asyncio.create_task(self._read(conn, request_iterator))
         try:
             yield worker_pb2.OrchestratorMessage(
@@ -227,7 +253,10 @@ class FakeServer:
         return f"127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        interceptors = [TokenAuthInterceptor(self.token)] if self.token else []
+        async def vouch(presented: str) -> str | None:
+            return self.workers.vouch(presented)
+
+        interceptors = [AccessInterceptor(self.token, vouch)] if self.token else []
         server = grpc.aio.server(interceptors=interceptors)
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(self.workers, server)
         blob_pb2_grpc.add_BlobServiceServicer_to_server(self.blobs, server)

@@ -29,8 +29,8 @@ import cannot slip past. The rules, inner layers first:
   connection to the orchestrator.
 - ``worker.attempt``: one attempt; the contract, no wire, no executor of its own.
 - ``worker.connection``: the link to the orchestrator; protobuf only in the stream
-  (``session``), the converter (``wire``) and the blob client, gRPC only there and
-  where the channel opens (``agent``).
+  (``session``), the converter (``wire``), the blob client and the registration call
+  (``registration``), gRPC only there and where the channel opens (``agent``).
 """
 
 from __future__ import annotations
@@ -233,6 +233,7 @@ RULES = [
             "xxci.worker.connection.wire",
             "xxci.worker.connection.session",
             "xxci.worker.connection.blob_client",
+            "xxci.worker.connection.registration",
         ),
     ),
     Rule(
@@ -243,6 +244,7 @@ RULES = [
             "xxci.worker.connection.agent",
             "xxci.worker.connection.session",
             "xxci.worker.connection.blob_client",
+            "xxci.worker.connection.registration",
         ),
     ),
 ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -39,6 +40,7 @@ __all__ = [
     "LogPiece",
     "OrchestratorApi",
     "Outcome",
+    "RegisteredWorker",
     "ReportLevel",
     "ReportQuery",
     "Submission",
@@ -88,6 +90,19 @@ class Outcome:
 
     accepted: bool
     message: str
+
+
+@dataclass(frozen=True)
+class RegisteredWorker:
+    """A worker identity, as ``xxci worker ls`` shows it. ``last_seen_at``: its last
+    message (None: it never connected); ``revoked_at``: None while it is valid."""
+
+    worker_id: str
+    name: str
+    registered_at: datetime
+    last_seen_at: datetime | None
+    connected: bool
+    revoked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -257,6 +272,16 @@ class OrchestratorApi(Protocol):
 
     async def pipelines(self) -> list[str]:
         """Names of the pipelines that have runs, sorted."""
+        ...
+
+    async def workers(self) -> list[RegisteredWorker]:
+        """Every worker that registered (revoked ones too), oldest first."""
+        ...
+
+    async def revoke_worker(self, worker_id: str) -> Outcome:
+        """Revoke a worker's credential: its stream is closed, its attempts run again
+        elsewhere, it cannot connect until it registers anew. NotFoundError for an id
+        that never registered; not accepted if it was revoked already."""
         ...
 
     async def last_seq(self) -> int:

@@ -1,11 +1,26 @@
 """The gRPC boundary shared by the CLI, the worker and the server: tokens, channels, errors.
 
-Every call carries ``authorization: Bearer <token>``. Clients get a channel that adds
-it from :func:`open_channel` (TLS when a CA certificate is given); the server checks
-it with :class:`TokenAuthInterceptor`, which answers ``UNAUTHENTICATED`` ("missing or
-invalid token") before the handler ever runs. A server configured without a token is
-open. :func:`translate_rpc_error` turns a failed call into the
-:class:`~xxci.common.errors.XxciError` a user should see, once, at the boundary.
+Every call carries ``authorization: Bearer <token>``: the shared token of clients
+(and of a worker registering), or a registered worker's own credential
+(:mod:`xxci.common.credentials`). Clients get a channel that adds it from
+:func:`open_channel` (TLS when a CA certificate is given); the server checks it with
+:class:`AccessInterceptor`, which answers ``UNAUTHENTICATED`` ("missing or invalid
+token") before the handler ever runs:
+
+=====================================  =============================================
+calls                                  who may make them
+=====================================  =============================================
+the worker stream (Connect)            a worker credential (the stream checks it and
+                                       records who was claimed) or the shared token
+                                       (refused there too, but recorded)
+blobs, caches (:data:`WORKER_CALLS`)   the shared token, or a valid worker credential
+everything else (Register included)    the shared token
+=====================================  =============================================
+
+A server configured without a token lets every call through to its handler (the
+worker stream still admits registered workers only). :func:`translate_rpc_error`
+turns a failed call into the :class:`~xxci.common.errors.XxciError` a user should see,
+once, at the boundary.
 """
 
 from __future__ import annotations
@@ -20,6 +35,7 @@ import grpc
 import grpc.aio
 
 from xxci.common.addresses import channel_target
+from xxci.common.credentials import WorkerCredential
 from xxci.common.errors import (
     AuthError,
     ConflictError,
@@ -34,7 +50,9 @@ __all__ = [
     "AUTHORIZATION_KEY",
     "CHANNEL_OPTIONS",
     "INVALID_TOKEN_DETAILS",
-    "TokenAuthInterceptor",
+    "WORKER_CALLS",
+    "WORKER_STREAM",
+    "AccessInterceptor",
     "bearer_value",
     "client_interceptors",
     "connection_reason",
@@ -173,24 +191,43 @@ def _denying_handler(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethod
     return factory(_deny, **kwargs)
 
 
-class TokenAuthInterceptor(_ServerInterceptor):
-    """Server interceptor: rejects calls without the right bearer token.
+WORKER_STREAM = "/xxci.v1.WorkerService/Connect"
+WORKER_CALLS = ("/xxci.v1.BlobService/", "/xxci.v1.CacheService/")
+"""Services a registered worker calls beside its stream, with its own credential."""
 
-    The comparison is constant-time. ``token=None`` (or empty) means the server is
-    open and every call passes.
+Vouch = Callable[[str], Awaitable[str | None]]
+"""The id of the worker whose valid credential a bearer is, else None."""
+
+
+class AccessInterceptor(_ServerInterceptor):
+    """Server interceptor: lets a call through only if its bearer may make it (see
+    the module docstring).
+
+    ``token`` is the shared token (None or empty: the server is open and every call
+    passes); ``vouch`` checks a worker credential (none: worker credentials open
+    nothing but the stream). Token comparisons are constant-time.
     """
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, vouch: Vouch | None = None) -> None:
         self._token = token.encode() if token else None
+        self._vouch = vouch
 
-    def allows(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> bool:
-        """Whether a call with ``metadata`` may proceed."""
+    async def allows(self, method: str, metadata: Iterable[tuple[str, str | bytes]] | None) -> bool:
+        """Whether a call of ``method`` with ``metadata`` may proceed."""
         if self._token is None:
             return True
         presented = token_from_metadata(metadata)
         if presented is None:
             return False
-        return hmac.compare_digest(presented.encode(), self._token)
+        if hmac.compare_digest(presented.encode(), self._token):
+            return True
+        if WorkerCredential.parse(presented) is None:
+            return False
+        if method == WORKER_STREAM:
+            return True  # the stream admits it, and records whom it claimed to be
+        if method.startswith(WORKER_CALLS) and self._vouch is not None:
+            return await self._vouch(presented) is not None
+        return False
 
     async def intercept_service(
         self,
@@ -201,7 +238,10 @@ class TokenAuthInterceptor(_ServerInterceptor):
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         # No handler means an unknown method: let grpc answer UNIMPLEMENTED.
-        if handler is None or self.allows(handler_call_details.invocation_metadata):
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if await self.allows(method, handler_call_details.invocation_metadata):
             return handler
         return _denying_handler(handler)
 

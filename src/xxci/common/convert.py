@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
+from xxci.common.api import RegisteredWorker
 from xxci.common.attempts import AttemptKey, LogStream
 from xxci.common.events import RecordedEvent, decode_event, encode_event
 from xxci.common.pb.v1 import pipeline_pb2, types_pb2, worker_pb2
@@ -32,6 +33,8 @@ __all__ = [
     "log_stream_to_pb",
     "record_from_pb",
     "record_to_pb",
+    "registered_worker_from_pb",
+    "registered_worker_to_pb",
     "time_from_pb",
     "time_to_pb",
 ]
@@ -69,6 +72,32 @@ def time_to_pb(at: datetime) -> timestamp_pb2.Timestamp:
 def time_from_pb(stamp: timestamp_pb2.Timestamp) -> datetime:
     """A ``Timestamp`` as a UTC time."""
     return stamp.ToDatetime(tzinfo=UTC)
+
+
+def registered_worker_to_pb(worker: RegisteredWorker) -> pipeline_pb2.RegisteredWorker:
+    return pipeline_pb2.RegisteredWorker(
+        worker_id=worker.worker_id,
+        name=worker.name,
+        registered_at=worker.registered_at.isoformat(),
+        last_seen_at=_time(worker.last_seen_at),
+        connected=worker.connected,
+        revoked_at=_time(worker.revoked_at),
+    )
+
+
+def registered_worker_from_pb(msg: pipeline_pb2.RegisteredWorker) -> RegisteredWorker:
+    return RegisteredWorker(
+        worker_id=msg.worker_id,
+        name=msg.name,
+        registered_at=datetime.fromisoformat(msg.registered_at),
+        last_seen_at=datetime.fromisoformat(msg.last_seen_at) if msg.last_seen_at else None,
+        connected=msg.connected,
+        revoked_at=datetime.fromisoformat(msg.revoked_at) if msg.revoked_at else None,
+    )
+
+
+def _time(at: datetime | None) -> str:
+    return at.isoformat() if at is not None else ""
 
 
 def attempt_key(ref: worker_pb2.AttemptRef) -> AttemptKey:

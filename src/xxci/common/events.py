@@ -5,7 +5,8 @@ to its type name; decoding is version tolerant: unknown fields are ignored and m
 ones take their defaults, so an old log replays on new code and the other way round.
 
 Streams: ``run:<id>`` holds one run's events (``RunCreated`` first); ``worker:<id>``
-holds a worker's connections and the messages of it that were rejected.
+holds a worker's identity (registered, revoked), its connections, the connections
+refused that claimed to be it, and the messages of it that were rejected.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import orjson
 __all__ = [
     "EVENT_TYPES",
     "CancelRequested",
+    "ConnectionRefused",
     "Event",
     "JobAssigned",
     "JobAttemptLost",
@@ -40,6 +42,8 @@ __all__ = [
     "StepFinished",
     "WorkerConnected",
     "WorkerDisconnected",
+    "WorkerRegistered",
+    "WorkerRevoked",
     "decode_event",
     "encode_event",
     "run_stream",
@@ -251,6 +255,40 @@ class WorkerConnected(Event):
 class WorkerDisconnected(Event):
     worker_id: str
     reason: str = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class WorkerRegistered(Event):
+    """A worker registered with the shared token and was given its own credential
+    (only a hash of its secret is kept, and not here)."""
+
+    worker_id: str
+    name: str
+    peer: str = ""
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class WorkerRevoked(Event):
+    """An operator revoked the worker's credential: it may not connect again."""
+
+    worker_id: str
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class ConnectionRefused(Event):
+    """A connection that claimed to be this worker was refused; the worker's own
+    connection, if any, went on. ``presented`` says what the caller proved instead:
+    ``worker:<id>`` (another worker's credential), ``shared token``, ``wrong secret``,
+    ``revoked credential`` or ``nothing``."""
+
+    worker_id: str
+    reason: str
+    presented: str = ""
+    name: str = ""
+    peer: str = ""
 
 
 @_register

@@ -4,11 +4,13 @@ both sides, and served from there."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.integration.reports.recorder import record_history, run_cli
 from xxci.common.api import ReportQuery
-from xxci.orchestrator.store import BlobStore
+from xxci.orchestrator.domain.identity import IdentityRecord
+from xxci.orchestrator.store import BlobStore, WorkerIdentityStore
 from xxci.orchestrator.store.backends import open_storage
 from xxci.orchestrator.views.queries import query_report
 
@@ -19,13 +21,17 @@ async def test_migrate_copies_everything_and_both_sides_verify(
     home = tmp_path / "home"
     runs = await record_history(home)
     blob = await BlobStore(home / "blobs").put_bytes(b"a source tree")
+    registered = IdentityRecord("w1", "box", "sha256:" + "ab" * 32, datetime.now(UTC))
+    async with await WorkerIdentityStore.open(home / "local.db") as identities:
+        await identities.add(registered)
 
     result = await run_cli("store", "migrate", "--from", str(home), "--to", postgres_url)
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert re.fullmatch(
-        r"copied \d+ events, 4 runs, \d+ log chunks, \d+ cached reports? and 1 blob to"
+        r"copied \d+ events, 4 runs, \d+ log chunks, \d+ cached reports?, 1 registered worker"
+        r" and 1 blob to"
         r" postgresql://127\.0\.0\.1:\d+/\w+",
         lines[0],
     ), lines
@@ -37,6 +43,7 @@ async def test_migrate_copies_everything_and_both_sides_verify(
     storage = await open_storage(postgres_url, tmp_path)
     try:
         assert await storage.blobs.stat(blob.digest) == blob
+        assert await storage.identities.all() == [registered]  # its credential still holds
         report = await query_report(storage.events, storage.reports, ReportQuery())
         assert {r["run_id"] for r in report["runs"]} == {s.run_id for s in runs.values()}
         build1 = runs["build#1"].run_id

@@ -239,7 +239,8 @@ class Cluster:
 
     ``hold`` says which jobs wait at a gate: True for every job, or a set of names.
     ``clock`` is the orchestrator's (a :class:`FakeClock` unless given); the workers
-    get ``settings.cancel_grace`` as their grace.
+    get ``settings.cancel_grace`` as their grace. ``token`` guards the orchestrator
+    (None: open); its workers register with it.
     """
 
     def __init__(
@@ -249,12 +250,15 @@ class Cluster:
         settings: Settings = SETTINGS,
         clock: Clock | None = None,
         hold: bool | Collection[str] = True,
+        token: str | None = None,
     ) -> None:
         self.tmp_path = tmp_path
         self.data_dir = tmp_path / "data"
         self.settings = settings
         self.clock = clock if clock is not None else FakeClock()
         self.hold = hold
+        self.token = token
+        """The orchestrator's token (None: open); workers register with it."""
         self.port = 0
         self.workers: list[Worker] = []
         self._server: OrchestratorServer | None = None
@@ -273,7 +277,7 @@ class Cluster:
     async def start(self) -> None:
         """Start the orchestrator (on the same port and data dir as before, if any)."""
         orchestrator = Orchestrator(self.data_dir, settings=self.settings, clock=self.clock)
-        server = OrchestratorServer(orchestrator, f"127.0.0.1:{self.port}")
+        server = OrchestratorServer(orchestrator, f"127.0.0.1:{self.port}", token=self.token)
         await server.start()
         self._server = server
         self.port = server.port
@@ -431,7 +435,7 @@ class Cluster:
         executor = FakeExecutor(jobs)
         agent = WorkerAgent(
             target=f"127.0.0.1:{link.port}",
-            token=None,
+            token=self.token,
             name=name,
             capacity=capacity,
             labels=list(labels),

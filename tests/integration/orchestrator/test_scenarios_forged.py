@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fakes.raw_worker import RawWorker, ref
 from tests.integration.orchestrator.harness import Cluster, Entry
-from tests.integration.orchestrator.raw_worker import RawWorker, ref
 from xxci.common.attempts import AttemptKey, LogStream
 from xxci.common.pb.v1 import types_pb2, worker_pb2
 from xxci.common.status import FailureReason, JobStatus, RunStatus
@@ -180,7 +180,7 @@ async def test_what_a_replaced_stream_still_says_is_refused(cluster: Cluster) ->
     )
     assert old is not None
     o = cluster.orchestrator
-    servicer = WorkerServicer(o.runs, o.hub, o.logs, o.blobs, o.clock)
+    servicer = WorkerServicer(o.runs, o.hub, o.identities, o.logs, o.blobs, o.clock)
     key = AttemptKey(run_id, "job", 1)
 
     # Messages the old stream still delivers (read before it was torn down) are void.

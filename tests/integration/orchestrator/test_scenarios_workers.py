@@ -11,11 +11,12 @@ import grpc
 import pytest
 
 from tests.fakes.executor import FakeJob, FakeStep
+from tests.fakes.raw_worker import RawWorker
 from tests.integration.orchestrator.conftest import ClusterFactory
 from tests.integration.orchestrator.harness import Cluster, Entry
 from xxci.common.attempts import AttemptKey
 from xxci.common.events import WorkerConnected, WorkerDisconnected
-from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
+from xxci.common.pb.v1 import worker_pb2
 from xxci.common.status import FailureReason, JobStatus, RunStatus
 from xxci.orchestrator.domain.messages import Ack, Command, Started, StepEnded, WorkerMessage
 from xxci.orchestrator.rpc.worker_service import WorkerServicer
@@ -91,7 +92,12 @@ async def test_a_short_disconnect_keeps_the_running_attempt(cluster: Cluster) ->
     assert state.status is RunStatus.SUCCESS
     assert await cluster.history(run_id) == DONE_ON_ATTEMPT_1
     events = await cluster.worker_events(worker.worker_id)
-    assert kinds(events) == ["WorkerConnected", "WorkerDisconnected", "WorkerConnected"]
+    assert kinds(events) == [
+        "WorkerRegistered",
+        "WorkerConnected",
+        "WorkerDisconnected",
+        "WorkerConnected",
+    ]
     assert not worker.canceled("job")
 
 
@@ -277,10 +283,15 @@ async def test_a_message_that_cannot_be_handled_ends_the_stream_and_comes_again(
     # The output is stored once, after the worker sent it again on its next stream.
     assert await cluster.log_text(run_id, "job") == "job: make\njob: make check\n"
     events = await cluster.worker_events(worker.worker_id)
-    assert events[1] == WorkerDisconnected(
+    assert events[2] == WorkerDisconnected(
         worker_id=worker.worker_id, reason="could not handle a log_chunk message: disk full"
     )
-    assert kinds(events) == ["WorkerConnected", "WorkerDisconnected", "WorkerConnected"]
+    assert kinds(events) == [
+        "WorkerRegistered",
+        "WorkerConnected",
+        "WorkerDisconnected",
+        "WorkerConnected",
+    ]
 
 
 # --- lost workers: the attempt runs again ---------------------------------------------
@@ -322,6 +333,7 @@ async def test_a_vanished_worker_s_attempt_is_lost_and_runs_again(cluster: Clust
     assert lost.worker_id == gone.worker_id
     assert (second.number, second.status) == (2, JobStatus.SUCCESS)
     assert kinds(await cluster.worker_events(gone.worker_id)) == [
+        "WorkerRegistered",
         "WorkerConnected",
         "WorkerDisconnected",
     ]
@@ -468,6 +480,7 @@ async def test_a_draining_worker_finishes_its_job_and_takes_no_more(cluster: Clu
         assert await cluster.history(run_id) == DONE_ON_ATTEMPT_1
     assert not leaving.canceled("job")
     assert kinds(await cluster.worker_events(leaving.worker_id)) == [
+        "WorkerRegistered",
         "WorkerConnected",
         "WorkerDisconnected",
     ]
@@ -476,57 +489,31 @@ async def test_a_draining_worker_finishes_its_job_and_takes_no_more(cluster: Clu
 # --- duplicate connections (raw worker streams the test drives) -----------------------
 
 
-RawStream = grpc.aio.StreamStreamCall[worker_pb2.WorkerMessage, worker_pb2.OrchestratorMessage]
-
-
-def connect(channel: grpc.aio.Channel) -> RawStream:
-    return worker_pb2_grpc.WorkerServiceStub(channel).Connect(None)
-
-
-def hello(
-    name: str, capacity: int, worker_id: str = "", *running: worker_pb2.AttemptRef
-) -> worker_pb2.WorkerMessage:
-    return worker_pb2.WorkerMessage(
-        hello=worker_pb2.Hello(
-            name=name, capacity=capacity, worker_id=worker_id, running=list(running)
-        )
-    )
-
-
-async def receive(stream: RawStream) -> worker_pb2.OrchestratorMessage | None:
-    """The next message from the orchestrator; None once it has ended the stream."""
-    message = await stream.read()
-    return message if isinstance(message, worker_pb2.OrchestratorMessage) else None
-
-
-async def expect(stream: RawStream, kind: str) -> worker_pb2.OrchestratorMessage:
-    message = await receive(stream)
-    assert message is not None and message.WhichOneof("kind") == kind, message
-    return message
-
-
-async def test_a_second_connection_with_the_same_id_replaces_the_first(cluster: Cluster) -> None:
-    async with grpc.aio.insecure_channel(cluster.address) as channel:
-        first = connect(channel)
-        await first.write(hello("dup", 1))
-        worker_id = (await expect(first, "welcome")).welcome.worker_id
+async def test_a_second_connection_of_the_same_worker_replaces_the_first(
+    cluster: Cluster,
+) -> None:
+    async with (
+        RawWorker(cluster.address, "dup", capacity=1) as first,
+        RawWorker(cluster.address, "dup", capacity=2) as second,
+    ):
+        worker_id = await first.connect()
         run_id = await cluster.submit(ONE_JOB)
-        assignment = (await expect(first, "assign")).assign
+        assignment = (await first.expect("assign")).assign
         assert (assignment.ref.job, assignment.ref.attempt) == ("job", 1)
 
-        second = connect(channel)
-        await second.write(hello("dup", 2, worker_id, assignment.ref))
-        welcome = (await expect(second, "welcome")).welcome
+        # The same worker (the same credential) dials again, the first stream still open.
+        welcome = await second.connect(worker_id, assignment.ref, bearer=first.credential)
 
         # The newest connection wins; the old stream is closed, cleanly.
-        assert welcome.worker_id == worker_id
-        assert await receive(first) is None
-        assert await first.code() == grpc.StatusCode.OK
+        assert welcome == worker_id
+        assert await first.receive() is None
+        assert await first.stream.code() == grpc.StatusCode.OK
         (session,) = cluster.orchestrator.hub.sessions()
         assert (session.worker_id, session.capacity) == (worker_id, 2)
         assert session.attempts == {AttemptKey(run_id, "job", 1)}, "the attempt was not handed over"
         events = await cluster.worker_events(worker_id)
         assert [(type(e).__name__, getattr(e, "capacity", 0)) for e in events] == [
+            ("WorkerRegistered", 0),
             ("WorkerConnected", 1),
             ("WorkerConnected", 2),
         ]
@@ -534,58 +521,29 @@ async def test_a_second_connection_with_the_same_id_replaces_the_first(cluster: 
         # The attempt goes on over the new connection, past the lease of the old one.
         ref = assignment.ref
         key = AttemptKey(ref.run_id, ref.job, ref.attempt)
-        started = worker_pb2.JobStarted(ref=ref)
-        await second.write(worker_pb2.WorkerMessage(job_started=started, seq=1))
-        beat = worker_pb2.WorkerMessage(heartbeat=worker_pb2.Heartbeat(running=[ref]))
+        await second.send(seq=1, job_started=worker_pb2.JobStarted(ref=ref))
         lease = cluster.settings.lease_ttl
         for _ in range(3):  # heartbeats over one and a half leases
             renewed = cluster.clock.monotonic() + lease
-            await second.write(beat)
+            await second.send(heartbeat=worker_pb2.Heartbeat(running=[ref]))
             await cluster.wait_until(
                 lambda: cluster.orchestrator.hub.leases.deadline(key) == renewed,  # noqa: B023
                 what="the heartbeat to renew the lease",
             )
             await cluster.advance(lease / 2)
         # JobStarted was acked a moment after it was handled; JobFinished is at once.
-        ack = (await expect(second, "ack")).ack
+        ack = (await second.expect("ack")).ack
         assert (ack.ref.job, ack.through) == ("job", 1)
         done = worker_pb2.JobFinished(ref=ref, status=worker_pb2.JOB_RESULT_SUCCESS, exit_code=0)
-        await second.write(worker_pb2.WorkerMessage(job_finished=done, seq=2))
-        ack = (await expect(second, "ack")).ack
+        await second.send(seq=2, job_finished=done)
+        ack = (await second.expect("ack")).ack
         assert (ack.ref.job, ack.through) == ("job", 2)
-        await second.done_writing()
-        assert await receive(second) is None
+        await second.stream.done_writing()
+        assert await second.receive() is None
 
     state = await cluster.wait_finished(run_id)
     assert state.status is RunStatus.SUCCESS
     assert "JobAttemptLost" not in [e.type for e in await cluster.history(run_id)]
     events = await cluster.worker_events(worker_id)
     assert isinstance(events[-1], WorkerDisconnected)
-    assert [type(e) for e in events[:2]] == [WorkerConnected, WorkerConnected]
-
-
-async def test_a_replaced_worker_reconnects_and_keeps_its_job(cluster: Cluster) -> None:
-    worker = await cluster.add_worker("w1")
-    run_id = await cluster.submit(ONE_JOB)
-    await cluster.wait_for_event(run_id, "JobStarted", "job", 1)
-
-    # Someone else connects with the worker's id: the real worker's stream is closed,
-    # it dials again and, being newest now, takes its session back.
-    async with grpc.aio.insecure_channel(cluster.address) as channel:
-        intruder = connect(channel)
-        await intruder.write(hello("intruder", 1, worker.worker_id))
-        assert (await expect(intruder, "welcome")).welcome.worker_id == worker.worker_id
-        assert await receive(intruder) is None
-    await cluster.wait_until(
-        lambda: (
-            (s := cluster.session_of(worker)) is not None
-            and s.name == "w1"
-            and AttemptKey(run_id, "job", 1) in s.attempts
-        ),
-        what="the worker to take its session and its attempt back",
-    )
-    await cluster.release("job")
-    state = await cluster.wait_finished(run_id)
-
-    assert state.status is RunStatus.SUCCESS
-    assert await cluster.history(run_id) == DONE_ON_ATTEMPT_1
+    assert [type(e) for e in events[1:3]] == [WorkerConnected, WorkerConnected]

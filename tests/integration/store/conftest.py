@@ -16,12 +16,20 @@ from xxci.orchestrator.store import (
     BlobStore,
     EventStorage,
     EventStore,
+    IdentityStorage,
     LogStorage,
     LogStore,
     ReportCache,
     ReportStorage,
+    WorkerIdentityStore,
 )
-from xxci.orchestrator.store.postgres import PgBlobStore, PgEventStore, PgLogStore, PgReportCache
+from xxci.orchestrator.store.postgres import (
+    PgBlobStore,
+    PgEventStore,
+    PgIdentityStore,
+    PgLogStore,
+    PgReportCache,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,11 @@ class Backend:
         if self.url:
             return await PgReportCache.open(self.url)
         return await ReportCache.open(self.root / "xxci.db")
+
+    async def open_identities(self) -> IdentityStorage:
+        if self.url:
+            return await PgIdentityStore.open(self.url)
+        return await WorkerIdentityStore.open(self.root / "xxci.db")
 
     async def open_blobs(self) -> BlobStorage:
         if self.url:
@@ -97,6 +110,15 @@ async def report_cache(backend: Backend) -> AsyncIterator[ReportStorage]:
         yield cache
     finally:
         await cache.close()
+
+
+@pytest.fixture
+async def identity_store(backend: Backend) -> AsyncIterator[IdentityStorage]:
+    store = await backend.open_identities()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 @pytest.fixture

@@ -154,5 +154,6 @@ async def test_errors_are_one_line(site: Site, history: dict[str, RunState]) -> 
         "error": "type must be one of RunCreated, StageStarted, JobQueued, JobAssigned,"
         " JobStarted, StepFinished, JobFinished, JobAwaitingPlay, JobPlayed, JobDelayed,"
         " JobAttemptLost, CancelRequested, StageFinished, RunFinished, WorkerConnected,"
-        " WorkerDisconnected, MessageRejected, not 'Nope'"
+        " WorkerDisconnected, WorkerRegistered, WorkerRevoked, ConnectionRefused,"
+        " MessageRejected, not 'Nope'"
     }

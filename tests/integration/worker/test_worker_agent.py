@@ -14,9 +14,11 @@ import xxci
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from tests.fakes.orchestrator import FakeServer, digest_of, eventually
 from xxci.common.convert import log_stream_from_pb
+from xxci.common.credentials import WorkerCredential
 from xxci.common.errors import AuthError
 from xxci.common.pb.v1 import types_pb2, worker_pb2
 from xxci.worker.connection.agent import WorkerAgent
+from xxci.worker.connection.credential_file import save_credential
 
 AgentFactory = Callable[..., WorkerAgent]
 
@@ -125,7 +127,8 @@ async def test_job_runs_and_reports_in_order(
     # the attempt directory is cleaned up afterwards; the blobs it fetched stay, by
     # digest, for the next attempts
     work = tmp_path / "work"
-    await eventually(lambda: [p.name for p in work.iterdir()] == ["blobs"], what="cleanup")
+    left = ["blobs", "worker-credential", "worker-credential.lock"]
+    await eventually(lambda: sorted(p.name for p in work.iterdir()) == left, what="cleanup")
     kept = sorted(p.read_bytes() for p in (work / "blobs").iterdir())
     assert kept == sorted([source, earlier])
 
@@ -394,12 +397,16 @@ async def test_wrong_token_is_fatal(agent_for: AgentFactory) -> None:
 
 
 async def test_unreachable_orchestrator_is_retried(
-    agent_for: AgentFactory, caplog: pytest.LogCaptureFixture
+    agent_for: AgentFactory, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="xxci.worker")
     srv = FakeServer()
     await srv.start()
     await srv.stop()  # keep the port, but nobody listens
+    # Registered before: it only has to connect.
+    save_credential(
+        tmp_path / "work" / "worker-credential", WorkerCredential.issue("w-1"), srv.target
+    )
     agent_for(srv)
 
     def retries(level: int) -> list[str]:
@@ -415,6 +422,33 @@ async def test_unreachable_orchestrator_is_retried(
     assert warning.startswith(f"cannot connect to {srv.target}: connection refused; reconnecting")
     await srv.start()
     await eventually(lambda: srv.workers.of_kind("hello"), what="connect once it is back")
+    await srv.stop()
+
+
+async def test_registering_with_an_unreachable_orchestrator_is_retried(
+    agent_for: AgentFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="xxci.worker")
+    srv = FakeServer()
+    await srv.start()
+    await srv.stop()
+    agent_for(srv)
+
+    def retries(level: int) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == level and "registering again" in r.getMessage()
+        ]
+
+    await eventually(lambda: len(retries(logging.DEBUG)) >= 3, what="retries")
+    [warning] = retries(logging.WARNING)
+    assert warning.startswith(
+        f"cannot reach the orchestrator at {srv.target}: connection refused; registering again"
+    )
+    await srv.start()
+    await eventually(lambda: srv.workers.registered, what="registered once it is back")
+    await eventually(lambda: srv.workers.of_kind("hello"), what="then connected")
     await srv.stop()
 
 

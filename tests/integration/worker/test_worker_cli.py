@@ -7,6 +7,7 @@ import os
 import signal
 from pathlib import Path
 
+import grpc
 import pytest
 from asyncclick.testing import CliRunner, Result
 
@@ -30,7 +31,7 @@ def start(args: list[str], env: dict[str, str | None] | None = None) -> asyncio.
     return asyncio.create_task(CliRunner().invoke(cli, args, env=env, catch_exceptions=False))
 
 
-async def test_connects_prints_one_line_and_drains_on_sigterm(
+async def test_registers_connects_prints_a_line_each_and_drains_on_sigterm(
     server: FakeServer, fake_executor: FakeExecutor, tmp_path: Path
 ) -> None:
     task = start(
@@ -55,7 +56,11 @@ async def test_connects_prints_one_line_and_drains_on_sigterm(
     async with asyncio.timeout(5):
         result = await task
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"worker 'box' connected to {server.target} as w-1 (capacity 3)\n"
+    credential = tmp_path / "w" / "worker-credential"
+    assert result.stdout == (
+        f"worker 'box' registered with {server.target} as w-1 (credential in {credential})\n"
+        f"worker 'box' connected to {server.target} as w-1 (capacity 3)\n"
+    )
     assert server.workers.of_kind("draining")
 
 
@@ -103,3 +108,17 @@ async def test_server_is_required() -> None:
     result = await CliRunner().invoke(cli, ["worker"], env={"XXCI_SERVER": None})
     assert result.exit_code == 2
     assert "--server" in result.stderr
+
+
+async def test_a_revoked_worker_stops_with_one_line_and_exit_code_1(
+    server: FakeServer, fake_executor: FakeExecutor, tmp_path: Path
+) -> None:
+    refusal = "worker w-1 was revoked: register it again (xxci worker --register)"
+    server.workers.refuse = (grpc.StatusCode.UNAUTHENTICATED, refusal)
+    async with asyncio.timeout(5):
+        result = await start(["worker", "--server", server.target, "--work-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: the orchestrator at {server.target} refused this worker: {refusal}"
+    )
+    assert "Traceback" not in result.stderr

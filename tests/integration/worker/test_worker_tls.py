@@ -12,7 +12,7 @@ import grpc.aio
 import pytest
 
 from tests.fakes.orchestrator import FakeBlobService, digest_of
-from xxci.common.auth import TokenAuthInterceptor, open_channel
+from xxci.common.auth import AccessInterceptor, open_channel
 from xxci.common.errors import UsageError
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc
 
@@ -54,7 +54,7 @@ async def test_tls_channel_with_token(tmp_path: Path) -> None:
     key, cert = await asyncio.to_thread(self_signed, tmp_path)
     blobs = FakeBlobService()
     blobs.put(b"hello")
-    server = grpc.aio.server(interceptors=[TokenAuthInterceptor("t")])
+    server = grpc.aio.server(interceptors=[AccessInterceptor("t")])
     blob_pb2_grpc.add_BlobServiceServicer_to_server(blobs, server)
     credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
     port = server.add_secure_port("127.0.0.1:0", credentials)

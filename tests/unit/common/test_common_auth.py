@@ -7,7 +7,7 @@ import grpc.aio
 import pytest
 
 from xxci.common.auth import (
-    TokenAuthInterceptor,
+    AccessInterceptor,
     bearer_value,
     client_interceptors,
     token_from_metadata,
@@ -39,18 +39,47 @@ def test_token_from_metadata(
     assert token_from_metadata(metadata) == token
 
 
-def test_server_check() -> None:
-    auth = TokenAuthInterceptor("right")
-    assert auth.allows([("authorization", "Bearer right")])
-    assert not auth.allows([("authorization", "Bearer wrong")])
-    assert not auth.allows([("authorization", "Bearer righ")])
-    assert not auth.allows([])
-    assert not auth.allows(None)
+SUBMIT = "/xxci.v1.PipelineService/SubmitRun"
+REGISTER = "/xxci.v1.WorkerService/Register"
+CONNECT = "/xxci.v1.WorkerService/Connect"
+DOWNLOAD = "/xxci.v1.BlobService/Download"
+GOOD = "xxci-worker.w1." + "s" * 43
+FORGED = "xxci-worker.w1." + "f" * 43
 
 
-def test_no_token_configured_means_open() -> None:
-    assert TokenAuthInterceptor(None).allows([])
-    assert TokenAuthInterceptor("").allows([("authorization", "Bearer anything")])
+def bearer(token: str) -> list[tuple[str, str | bytes]]:
+    return [("authorization", f"Bearer {token}")]
+
+
+async def vouch(presented: str) -> str | None:
+    return "w1" if presented == GOOD else None
+
+
+@pytest.mark.parametrize("method", [SUBMIT, REGISTER, CONNECT, DOWNLOAD])
+async def test_the_shared_token_opens_every_call(method: str) -> None:
+    auth = AccessInterceptor("right", vouch)
+    assert await auth.allows(method, bearer("right"))
+    assert not await auth.allows(method, bearer("wrong"))
+    assert not await auth.allows(method, bearer("righ"))
+    assert not await auth.allows(method, [])
+    assert not await auth.allows(method, None)
+
+
+async def test_a_worker_credential_opens_only_the_worker_s_calls() -> None:
+    auth = AccessInterceptor("right", vouch)
+    assert await auth.allows(DOWNLOAD, bearer(GOOD))
+    assert not await auth.allows(DOWNLOAD, bearer(FORGED))  # vouched for by nobody
+    assert not await auth.allows(SUBMIT, bearer(GOOD))
+    assert not await auth.allows(REGISTER, bearer(GOOD))
+    assert not await auth.allows("/xxci.v1.SecretService/SetSecret", bearer(GOOD))
+    # The stream admits credentials itself, so that it can record whom they claimed.
+    assert await auth.allows(CONNECT, bearer(FORGED))
+    assert not await auth.allows(CONNECT, bearer("not-a-credential"))
+
+
+async def test_no_token_configured_means_open() -> None:
+    assert await AccessInterceptor(None).allows(SUBMIT, [])
+    assert await AccessInterceptor("").allows(REGISTER, bearer("anything"))
 
 
 def test_client_interceptors_cover_every_call_shape() -> None:

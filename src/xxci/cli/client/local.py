@@ -47,6 +47,8 @@ from xxci.worker.connection.agent import WorkerAgent
 __all__ = ["LOCAL_DB", "local_api"]
 
 LOCAL_DB = "local.db"
+LOCAL_WORKER_CREDENTIAL = "local-worker.credential"
+"""The credential of the holder's worker, beside the log that knows it."""
 
 ENDPOINT_WAIT_SECONDS = 30.0
 """How long to wait for a holder that is still starting to publish its endpoint."""
@@ -113,6 +115,8 @@ class _Host:
         self.server = OrchestratorServer(self.orchestrator, "127.0.0.1:0", token=self.token)
 
     async def start(self) -> None:
+        # A new log knows no worker: the local worker's saved credential is void then.
+        self.fresh_log = not self.db.exists()
         try:
             await self.server.start()
         except sqlite3.DatabaseError as err:
@@ -125,7 +129,8 @@ class _Host:
         are gone, then drain this process's worker and stop."""
         own: set[str] = set()
         try:
-            async with _worker(self.server.address, self.token, jobs, own.add, holder=True):
+            identity = (self.db.parent / LOCAL_WORKER_CREDENTIAL, self.fresh_log)
+            async with _worker(self.server.address, self.token, jobs, own.add, identity=identity):
                 yield OrchestratorService(self.orchestrator)
                 await self._serve_others(own)
         finally:
@@ -193,10 +198,21 @@ class _LocalPeer(GrpcClient):
 
 @contextlib.asynccontextmanager
 async def _worker(
-    address: str, token: str, jobs: int, connected: Callable[[str], None], *, holder: bool = False
+    address: str,
+    token: str,
+    jobs: int,
+    connected: Callable[[str], None],
+    *,
+    identity: tuple[Path, bool] | None = None,
 ) -> AsyncIterator[None]:
     """A worker of capacity ``jobs`` (none for 0) running jobs in the local Docker
-    engine; on the way out it drains (a job it has taken finishes), a Ctrl-C stops it."""
+    engine; on the way out it drains (a job it has taken finishes), a Ctrl-C stops it.
+
+    ``identity``: the holder's worker keeps one identity in that credential file (and
+    registers anew if the flag says so); a worker of another process registers for
+    its own lifetime only.
+    """
+    holder = identity is not None
     if not jobs:
         yield
         return
@@ -220,6 +236,8 @@ async def _worker(
         executor=executor,
         work_dir=work_dir,
         on_connected=connected,
+        credential_file=identity[0] if identity else None,
+        register=identity[1] if identity else False,
     )
     task = asyncio.create_task(agent.run(), name="local-worker")
     try:

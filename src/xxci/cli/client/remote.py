@@ -21,6 +21,7 @@ from xxci.common.addresses import split_addresses
 from xxci.common.api import (
     LogPiece,
     Outcome,
+    RegisteredWorker,
     ReportQuery,
     Submission,
     Submitted,
@@ -29,7 +30,7 @@ from xxci.common.api import (
 from xxci.common.auth import open_channel
 from xxci.common.blobs import upload_file
 from xxci.common.closing import AsyncClosing
-from xxci.common.convert import log_stream_from_pb, record_from_pb
+from xxci.common.convert import log_stream_from_pb, record_from_pb, registered_worker_from_pb
 from xxci.common.errors import ConnectionFailed
 from xxci.common.events import RecordedEvent
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc, pipeline_pb2, pipeline_pb2_grpc
@@ -217,6 +218,17 @@ class GrpcClient(AsyncClosing):
         async with self._translated():
             head = await self._stub.GetLogHead(pipeline_pb2.GetLogHeadRequest())
         return head.last_seq
+
+    async def workers(self) -> list[RegisteredWorker]:
+        async with self._translated():
+            reply = await self._stub.ListWorkers(pipeline_pb2.ListWorkersRequest())
+        return [registered_worker_from_pb(w) for w in reply.workers]
+
+    async def revoke_worker(self, worker_id: str) -> Outcome:
+        async with self._translated():
+            request = pipeline_pb2.RevokeWorkerRequest(worker_id=worker_id)
+            reply = await self._stub.RevokeWorker(request)
+        return Outcome(reply.accepted, reply.message)
 
     async def blob(self, digest: str) -> AsyncGenerator[bytes, None]:
         async with self._translated():

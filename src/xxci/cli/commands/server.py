@@ -17,7 +17,7 @@ from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.store.backends import check_store_url
-from xxci.orchestrator.web import WebServer, is_loopback
+from xxci.orchestrator.web import WebServer, is_loopback, split_listen
 
 
 def exposed_without_auth(listen: str, http_listen: str | None, token: str | None) -> list[str]:
@@ -25,8 +25,10 @@ def exposed_without_auth(listen: str, http_listen: str | None, token: str | None
     (not loopback), when there is no token to keep them out; [] with a token."""
     if token:
         return []
-    addresses = [listen, *([http_listen] if http_listen else [])]
-    return [a for a in addresses if not is_loopback(a.rpartition(":")[0].strip("[]"))]
+    hosts = [(listen, listen.rpartition(":")[0].strip("[]"))]
+    if http_listen:
+        hosts.append((http_listen, split_listen(http_listen)[0]))  # UsageError if malformed
+    return [address for address, host in hosts if not is_loopback(host)]
 
 
 DEFAULTS = Settings()

@@ -57,7 +57,8 @@ async def migrate(source: Path, target: str) -> None:
         sides.append((storage.where if store_url else name, result))
     click.echo(
         f"copied {plural(copied.events, 'event')}, {plural(copied.runs, 'run')},"
-        f" {plural(copied.log_chunks, 'log chunk')}, {plural(copied.reports, 'cached report')}"
+        f" {plural(copied.log_chunks, 'log chunk')}, {plural(copied.reports, 'cached report')},"
+        f" {plural(copied.workers, 'registered worker')}"
         f" and {plural(copied.blobs, 'blob')} to {sides[1][0]}"
     )
     for where, result in sides:

@@ -1,4 +1,6 @@
-"""``xxci worker``: run a worker that serves an orchestrator, jobs in Docker."""
+"""``xxci worker``: run a worker that serves an orchestrator, jobs in Docker; its
+subcommands (``ls``, ``revoke``, in :mod:`xxci.cli.commands.workers`) manage the
+workers' identities."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import asyncclick as click
 
+from xxci.cli.commands import workers
 from xxci.common.errors import XxciError
 from xxci.worker.connection.agent import WorkerAgent
 
@@ -81,16 +84,19 @@ async def _serve(agent: WorkerAgent) -> None:
             loop.remove_signal_handler(sig)
 
 
-@click.command("worker")
+@click.group("worker", invoke_without_command=True)
 @click.option(
     "--server",
     envvar="XXCI_SERVER",
-    required=True,
     metavar="HOST:PORT",
     help="Orchestrator address; several, comma-separated, for orchestrators sharing a "
-    "store: the next is used when one is down [env XXCI_SERVER].",
+    "store: the next is used when one is down [env XXCI_SERVER]; required.",
 )
-@click.option("--token", envvar="XXCI_TOKEN", help="Bearer token [env XXCI_TOKEN].")
+@click.option(
+    "--token",
+    envvar="XXCI_TOKEN",
+    help="The orchestrator's token, to register with [env XXCI_TOKEN].",
+)
 @click.option("--name", default=socket.gethostname, show_default="hostname", help="Worker name.")
 @click.option(
     "--capacity",
@@ -103,7 +109,14 @@ async def _serve(agent: WorkerAgent) -> None:
 @click.option(
     "--work-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where job files are staged [default: a temporary directory].",
+    help="Where job files are staged and the worker's credential is kept [default: a"
+    " temporary directory, so a new identity each start].",
+)
+@click.option(
+    "--register",
+    is_flag=True,
+    help="Register anew (with --token), replacing the credential in the work dir: after"
+    " a revocation, or to become a new worker.",
 )
 @click.option(
     "--tls-ca",
@@ -118,13 +131,16 @@ async def _serve(agent: WorkerAgent) -> None:
     " [env XXCI_DEFAULT_IMAGE; default: xxci-test/busybox:latest if the engine has it,"
     " else alpine:latest].",
 )
+@click.pass_context
 async def worker(
-    server: str,
+    ctx: click.Context,
+    server: str | None,
     token: str | None,
     name: str,
     capacity: int,
     labels: tuple[str, ...],
     work_dir: Path | None,
+    register: bool,
     tls_ca: Path | None,
     default_image: str | None,
 ) -> None:
@@ -133,7 +149,17 @@ async def worker(
     The worker dials out and reconnects by itself; running jobs survive a short
     disconnect. Ctrl-C (or SIGTERM) drains: no new jobs, running ones finish. A second
     one cancels the running jobs.
+
+    The first time, the worker registers with --token and keeps the credential it is
+    given in its work dir (mode 0600); from then on it connects as that worker, with
+    that credential alone. A worker whose credential was revoked stops: start it again
+    with --register. `xxci worker ls` lists the workers, `xxci worker revoke ID`
+    revokes one.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not server:
+        raise click.UsageError("Missing option '--server' (or XXCI_SERVER).")
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
@@ -144,6 +170,11 @@ async def worker(
 
     def connected(worker_id: str) -> None:
         click.echo(f"worker '{name}' connected to {server} as {worker_id} (capacity {capacity})")
+
+    def registered(worker_id: str, path: Path) -> None:
+        click.echo(
+            f"worker '{name}' registered with {server} as {worker_id} (credential in {path})"
+        )
 
     try:
         executor = _make_executor(root, default_image)
@@ -158,6 +189,8 @@ async def worker(
             root,
             tls_ca=tls_ca,
             on_connected=connected,
+            on_registered=registered,
+            register=register,
         )
         await _serve(agent)
     except XxciError as err:
@@ -167,5 +200,8 @@ async def worker(
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
 
+
+worker.add_command(workers.ls)
+worker.add_command(workers.revoke)
 
 command = worker

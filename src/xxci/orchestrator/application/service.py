@@ -19,6 +19,7 @@ from xxci.common.anchor import parse_anchor
 from xxci.common.api import (
     LogPiece,
     Outcome,
+    RegisteredWorker,
     ReportQuery,
     Submission,
     Submitted,
@@ -30,6 +31,7 @@ from xxci.common.spec import load_pipeline_text
 from xxci.common.spec.context import DEFAULT_BRANCH, RunContext
 from xxci.common.spec.files import NO_FILES, ArchiveFiles, RepoFiles
 from xxci.common.spec.runtime_support import refuse_unsupported
+from xxci.orchestrator.domain.identity import IdentityRecord
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.views.feeds import event_feed, job_output
 from xxci.orchestrator.views.queries import query_report, resolve_run
@@ -156,6 +158,44 @@ class OrchestratorService:
 
     async def last_seq(self) -> int:
         return await self._o.store.last_seq()
+
+    async def workers(self) -> list[RegisteredWorker]:
+        return [self._worker(record) for record in await self._o.identities.all()]
+
+    def _worker(self, record: IdentityRecord) -> RegisteredWorker:
+        """The identity, with what its live stream (if any) says now."""
+        session = self._o.hub.session(record.worker_id)
+        if session is None or session.closed:
+            return RegisteredWorker(
+                record.worker_id,
+                record.name,
+                record.registered_at,
+                record.last_seen_at,
+                connected=False,
+                revoked_at=record.revoked_at,
+            )
+        return RegisteredWorker(
+            record.worker_id,
+            session.name,
+            record.registered_at,
+            session.last_seen or record.last_seen_at,
+            connected=True,
+            revoked_at=record.revoked_at,
+        )
+
+    async def revoke_worker(self, worker_id: str) -> Outcome:
+        revocation = await self._o.revoke_worker(worker_id)
+        record = revocation.record
+        who = f"worker {record.worker_id} ({record.name})"
+        if not revocation.now:
+            assert record.revoked_at is not None
+            when = record.revoked_at.isoformat(timespec="seconds")
+            return Outcome(False, f"{who} was revoked already, at {when}")
+        return Outcome(
+            True,
+            f"{who} revoked: it is disconnected, its jobs run again elsewhere, and it"
+            " cannot connect until it registers again (xxci worker --register)",
+        )
 
     async def blob(self, digest: str) -> AsyncGenerator[bytes, None]:
         async for chunk in self._o.blobs.read_chunks(digest):

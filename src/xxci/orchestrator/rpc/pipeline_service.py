@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 
 from xxci.common.api import OrchestratorApi, ReportQuery, Submission
-from xxci.common.convert import log_stream_to_pb, record_to_pb
+from xxci.common.convert import log_stream_to_pb, record_to_pb, registered_worker_to_pb
 from xxci.common.errors import ConflictError, NotFoundError, XxciError
 from xxci.common.pb.v1 import pipeline_pb2, pipeline_pb2_grpc
 from xxci.common.spec.context import RunContext
@@ -120,6 +120,22 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             return pipeline_pb2.LogHead(
                 last_seq=await self._api.last_seq(), pipelines=await self._api.pipelines()
             )
+
+    async def ListWorkers(
+        self, request: pipeline_pb2.ListWorkersRequest, context: Context
+    ) -> pipeline_pb2.ListWorkersResponse:
+        async with _answering(context):
+            workers = await self._api.workers()
+        return pipeline_pb2.ListWorkersResponse(
+            workers=[registered_worker_to_pb(w) for w in workers]
+        )
+
+    async def RevokeWorker(
+        self, request: pipeline_pb2.RevokeWorkerRequest, context: Context
+    ) -> pipeline_pb2.CancelRunResponse:
+        async with _answering(context):
+            outcome = await self._api.revoke_worker(request.worker_id)
+        return pipeline_pb2.CancelRunResponse(accepted=outcome.accepted, message=outcome.message)
 
     async def CancelRun(
         self, request: pipeline_pb2.CancelRunRequest, context: Context

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-from xxci.common.auth import TokenAuthInterceptor
+from xxci.common.auth import AccessInterceptor
 from xxci.common.errors import UsageError
 from xxci.common.pb.v1 import blob_pb2_grpc, pipeline_pb2_grpc, worker_pb2_grpc
 from xxci.orchestrator.application import OrchestratorService
@@ -61,14 +61,15 @@ class OrchestratorServer:
 
     async def start(self) -> None:
         await self.orchestrator.start()
-        interceptors = [TokenAuthInterceptor(self._token)] if self._token else []
-        server = grpc.aio.server(interceptors=interceptors, options=GRPC_OPTIONS)
         o = self.orchestrator
+        access = AccessInterceptor(self._token, o.identities.vouch)
+        interceptors = [access] if self._token else []
+        server = grpc.aio.server(interceptors=interceptors, options=GRPC_OPTIONS)
         pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(
             PipelineServicer(OrchestratorService(o)), server
         )
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(
-            WorkerServicer(o.runs, o.hub, o.logs, o.blobs, o.clock), server
+            WorkerServicer(o.runs, o.hub, o.identities, o.logs, o.blobs, o.clock), server
         )
         blob_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(o.blobs), server)
         cert, key = self._tls

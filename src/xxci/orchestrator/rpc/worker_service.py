@@ -1,4 +1,7 @@
-"""``WorkerService.Connect``: the orchestrator's end of a worker's stream.
+"""``WorkerService``: the orchestrator's end of a worker's stream, and registration.
+
+A stream is admitted as the registered worker whose credential it presents (see
+:mod:`xxci.orchestrator.rpc.worker_admission`), and as no other.
 
 The stream's protobuf is converted at once (:mod:`xxci.orchestrator.rpc.worker_wire`);
 each message goes, as a plain value, to its handler in a table by type. A message
@@ -68,7 +71,9 @@ from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.domain.worker_time import stamp_text
 from xxci.orchestrator.rpc import worker_wire
 from xxci.orchestrator.rpc.acks import AckBatcher
+from xxci.orchestrator.rpc.worker_admission import admitted, register
 from xxci.orchestrator.runtime.hub import Hub
+from xxci.orchestrator.runtime.identities import Identities
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.runtime.sessions import WorkerSession
 from xxci.orchestrator.store import BlobStorage, LogStorage
@@ -91,12 +96,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         self,
         runs: RunBook,
         hub: Hub,
+        identities: Identities,
         logs: LogStorage,
         blobs: BlobStorage,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._runs = runs
         self._hub = hub
+        self._identities = identities
         self._logs = logs
         self._blobs = blobs
         self._clock = clock
@@ -125,7 +132,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION, "the first message must be Hello"
             )
-        session = await self._hub.connect(worker_wire.hello_from_pb(first.hello), context.peer())
+        hello = worker_wire.hello_from_pb(first.hello)
+        peer = context.peer()
+        worker_id = await admitted(self._identities, hello, context)
+        session = await self._hub.connect(worker_id, hello, peer)
+        session.last_seen = self._clock.now()
+        await self._identities.seen(worker_id, session.name)
+        if await self._identities.revoked(worker_id):
+            session.close("credential revoked")  # while it was being admitted
         log.info(
             "worker %s connected as %s (capacity %d, labels %s)",
             session.name,
@@ -168,7 +182,25 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             with contextlib.suppress(asyncio.CancelledError):
                 await acker
             await self._hub.disconnect(session, reason)
+            await self._last_seen(session)
             log.info("worker %s disconnected: %s", session.name, reason)
+
+    async def _last_seen(self, session: WorkerSession) -> None:
+        """Keep when the worker was last heard from (best effort: when the
+        orchestrator stops, its stores may close before its streams end)."""
+        if session.last_seen is None:
+            return
+        try:
+            await self._identities.seen(session.worker_id, at=session.last_seen)
+        except Exception as err:
+            log.warning("could not note when worker %s was last seen: %s", session.name, err)
+
+    async def Register(
+        self,
+        request: worker_pb2.RegisterRequest,
+        context: grpc.aio.ServicerContext[worker_pb2.RegisterRequest, worker_pb2.RegisterResponse],
+    ) -> worker_pb2.RegisterResponse:
+        return await register(self._identities, request, context)
 
     async def _read(
         self,
@@ -182,6 +214,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
                 log.debug("ignoring a message of an unknown kind from %s", session.name)
                 continue
             message, seq = read
+            session.last_seen = self._clock.now()
             await self._handle(seq, message, session)
             if isinstance(message, ATTEMPT_MESSAGES):
                 acks.handled(message.key, seq, now=isinstance(message, JobReport))
@@ -280,7 +313,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
     async def _job_report(self, report: JobReport, session: WorkerSession) -> None:
         # Free the slot first: the job ends by the worker's word, nothing to stop.
         self._release_own(session, report.key)
-        report = self._with_held_artifacts(report)
+        report = await self._with_held_artifacts(report)
         offset = session.clock_offset.seconds
         coverage = await self._coverage(report)
         await self._apply(
@@ -304,6 +337,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         # The whole log, as GitLab reads its trace: the "$ command" lines too.
         log = b"".join(c.data for c in chunks).decode(errors="replace")
         return coverage_figure(spec.coverage, log)
+
     # --- whose attempt it is ------------------------------------------------------------
 
     async def _not_given(self, session: WorkerSession, key: AttemptKey) -> str:
@@ -321,14 +355,14 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         if self._hub.owner_of(key) == session.worker_id:
             self._hub.release(key)
 
-    def _with_held_artifacts(self, report: JobReport) -> JobReport:
+    async def _with_held_artifacts(self, report: JobReport) -> JobReport:
         """``report``, or a system failure if it names artifacts this orchestrator does
         not hold (never uploaded, or not a digest at all)."""
         digest = report.artifacts_blob
         if not digest:
             return report
         try:
-            held = self._blobs.exists(digest)
+            held = await self._blobs.stat(digest) is not None
         except ValueError:
             problem = f"reported artifacts {digest!r}, which is not a blob digest"
         else:

@@ -19,7 +19,6 @@ revoking cancel: it kills the attempt's container at once, without a grace.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -86,15 +85,15 @@ class Hub:
         only what comes over that stream speaks for the worker."""
         return not session.closed and self._sessions.get(session.worker_id) is session
 
-    async def connect(self, hello: Hello, peer: str) -> WorkerSession:
-        """Register a worker's stream. A worker that comes back with its old id takes
-        over its session (the old stream is closed): the newest connection wins.
+    async def connect(self, worker_id: str, hello: Hello, peer: str) -> WorkerSession:
+        """Register the stream of ``worker_id`` (admitted: it proved to be that
+        worker). A worker that connects again takes over its session (the old stream
+        is closed): the newest connection wins.
 
         The attempts the worker says it still runs are re-adopted before the session
         is registered: until then dispatch must not see it, or it would count the
         worker's busy slots as free and hand it work it can only reject.
         """
-        worker_id = hello.worker_id or uuid.uuid4().hex[:12]
         self._replace(worker_id)
         session = WorkerSession(
             worker_id=worker_id,
@@ -244,21 +243,34 @@ class Hub:
         for expired in self.leases.expired():
             key, worker_id = expired.key, expired.worker_id
             session = self._sessions.get(worker_id)
-            self.release(key)
             if session is not None:
                 session.close("lease expired: the worker stopped answering")
             why = expired.why or f"worker {self._names.get(worker_id, worker_id)} stopped answering"
-
-            def make(state: RunState, key: AttemptKey = key, why: str = why) -> list[Event]:
-                js = state.jobs.get(key.job)
-                if js is None or js.attempt != key.attempt or js.status.finished:
-                    return []
-                return [JobAttemptLost(job=key.job, attempt=key.attempt, reason=why)]
-
             log.warning(
                 "attempt %s of %s in run %s lost: %s", key.attempt, key.job, key.run_id, why
             )
-            await self._runs.record_if(key.run_id, make)
+            await self._lose(key, why)
+
+    async def revoke(self, worker_id: str) -> None:
+        """The worker's credential was revoked: close its stream and lose, at once,
+        every attempt it holds (it cannot come back to finish them)."""
+        session = self._sessions.get(worker_id)
+        if session is not None:
+            session.close("credential revoked")
+        for key in self.leases.owned_by(worker_id):
+            await self._lose(key, f"worker {self._names.get(worker_id, worker_id)} revoked")
+
+    async def _lose(self, key: AttemptKey, reason: str) -> None:
+        """Free ``key``'s slot and record it lost, if it is still the current attempt."""
+        self.release(key)
+
+        def make(state: RunState) -> list[Event]:
+            js = state.jobs.get(key.job)
+            if js is None or js.attempt != key.attempt or js.status.finished:
+                return []
+            return [JobAttemptLost(job=key.job, attempt=key.attempt, reason=reason)]
+
+        await self._runs.record_if(key.run_id, make)
 
     # --- cancel ---------------------------------------------------------------------
 

@@ -98,6 +98,10 @@ class Leases:
         """The attempts ``worker_id`` holds a lease on, in order."""
         return sorted(k for k in self._deadline if self._owner.get(k) == worker_id)
 
+    def owned_by(self, worker_id: str) -> list[AttemptKey]:
+        """Every attempt ``worker_id`` holds, with a lease or without, in order."""
+        return sorted(k for k, owner in self._owner.items() if owner == worker_id)
+
     def _set_why(self, key: AttemptKey, why: str) -> None:
         if why:
             self._why[key] = why

@@ -29,7 +29,7 @@ from typing import Any
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK, Clock
-from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished
+from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished, WorkerRevoked
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
 from xxci.orchestrator.domain.play import decide_play
@@ -40,6 +40,7 @@ from xxci.orchestrator.runtime.cluster import Cluster
 from xxci.orchestrator.runtime.dispatcher import Dispatcher
 from xxci.orchestrator.runtime.follower import follow_log
 from xxci.orchestrator.runtime.hub import Hub
+from xxci.orchestrator.runtime.identities import Identities, Revocation
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store.backends import Storage, is_store_url, open_storage
 from xxci.orchestrator.store.dir_lock import DataDirLock, Endpoint
@@ -134,8 +135,10 @@ class Orchestrator:
         self.reports = storage.reports
         self.blobs = storage.blobs
         self.members = storage.members
+        self.identity_store = storage.identities
         self.runs = RunBook(self.store, self.settings, self.clock)
         self.hub = Hub(self.runs, self.store, self.settings, self.clock, wake=self.wake)
+        self.identities = Identities(self.identity_store, self.hub.record_worker_event, self.clock)
         self.dispatcher = Dispatcher(self.runs, self.hub)
         self.runs.subscribe(self._on_change)
         seen = await self.store.last_seq()
@@ -154,7 +157,8 @@ class Orchestrator:
             )
             await self.cluster.sync()
             self._follower = asyncio.create_task(
-                follow_log(self.store, self.runs, seen, self.settings.tick), name="log follower"
+                follow_log(self.store, self.runs, seen, self.settings.tick, self._observed),
+                name="log follower",
             )
         for state in resumed:
             if self.cluster is None:
@@ -239,6 +243,21 @@ class Orchestrator:
             if not s.closed
         ]
         return status_report(self.runs.active(), workers)
+
+    async def revoke_worker(self, worker_id: str) -> Revocation:
+        """Revoke a worker's credential, close its stream and lose its attempts (they
+        run again elsewhere). NotFoundError for a worker that never registered."""
+        revocation = await self.identities.revoke(worker_id)
+        await self.hub.revoke(worker_id)
+        self.wake()
+        return revocation
+
+    async def _observed(self, records: Sequence[RecordedEvent]) -> None:
+        """Events of the shared log (some from other orchestrators): a worker revoked
+        through another orchestrator but connected to this one is cut off here."""
+        for rec in records:
+            if isinstance(rec.event, WorkerRevoked):
+                await self.hub.revoke(rec.event.worker_id)
 
     async def play(self, run_id: str, job: str, by: str = "") -> CancelDecision:
         """Record that someone played a manual job; the scheduler queues it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from xxci.common.attempts import AttemptKey
 from xxci.orchestrator.domain.messages import Command
@@ -37,6 +38,8 @@ class WorkerSession:
     closed: bool = False
     close_reason: str = ""
     clock_offset: ClockOffset = field(default_factory=ClockOffset)
+    last_seen: datetime | None = None
+    """When the last message came over the stream."""
 
     @property
     def free(self) -> int:

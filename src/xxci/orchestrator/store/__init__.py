@@ -17,12 +17,14 @@ from xxci.orchestrator.store.blob_store import (
 )
 from xxci.orchestrator.store.chain import Anchor, ChainReport, parse_anchor
 from xxci.orchestrator.store.event_store import EventStore
+from xxci.orchestrator.store.identity_store import IdentityRecord, WorkerIdentityStore
 from xxci.orchestrator.store.log_store import LogChunk, LogStore
 from xxci.orchestrator.store.ports import (
     BlobStorage,
     ChangeFeed,
     EventLog,
     EventStorage,
+    IdentityStorage,
     LogStorage,
     ReportStorage,
     RunIndex,
@@ -46,6 +48,8 @@ __all__ = [
     "EventLog",
     "EventStorage",
     "EventStore",
+    "IdentityRecord",
+    "IdentityStorage",
     "LogChunk",
     "LogStorage",
     "LogStore",
@@ -53,6 +57,7 @@ __all__ = [
     "ReportStorage",
     "RunIndex",
     "RunRow",
+    "WorkerIdentityStore",
     "parse_anchor",
     "parse_digest",
 ]

@@ -14,11 +14,13 @@ from pathlib import Path
 from xxci.common.errors import UsageError
 from xxci.orchestrator.store.blob_store import BlobStore
 from xxci.orchestrator.store.event_store import EventStore
+from xxci.orchestrator.store.identity_store import WorkerIdentityStore
 from xxci.orchestrator.store.log_store import LogStore
 from xxci.orchestrator.store.membership import SqliteMembership
 from xxci.orchestrator.store.ports import (
     BlobStorage,
     EventStorage,
+    IdentityStorage,
     LogStorage,
     Membership,
     ReportStorage,
@@ -55,12 +57,14 @@ class Storage:
     reports: ReportStorage
     blobs: BlobStorage
     members: Membership
+    identities: IdentityStorage
     shared: bool
     where: str
 
     async def close(self) -> None:
         """Close every store (each even if another fails)."""
-        for store in (self.members, self.reports, self.logs, self.blobs, self.events):
+        stores = (self.identities, self.members, self.reports, self.logs, self.blobs, self.events)
+        for store in stores:
             with contextlib.suppress(Exception):
                 await store.close()
 
@@ -75,6 +79,7 @@ async def open_storage(store: str | None, data_dir: Path, db_name: str = "events
             from xxci.orchestrator.store.postgres import (  # only when asked for
                 PgBlobStore,
                 PgEventStore,
+                PgIdentityStore,
                 PgLogStore,
                 PgMembership,
                 PgReportCache,
@@ -90,7 +95,9 @@ async def open_storage(store: str | None, data_dir: Path, db_name: str = "events
             blobs: BlobStorage = await PgBlobStore.open(store)
             opened.append(blobs)
             members: Membership = await PgMembership.open(store)
-            return Storage(events, logs, reports, blobs, members, True, redact(store))
+            opened.append(members)
+            identities: IdentityStorage = await PgIdentityStore.open(store)
+            return Storage(events, logs, reports, blobs, members, identities, True, redact(store))
         path = data_dir / db_name
         events = await EventStore.open(path)
         opened.append(events)
@@ -99,8 +106,11 @@ async def open_storage(store: str | None, data_dir: Path, db_name: str = "events
         reports = await ReportCache.open(path)
         opened.append(reports)
         members = await SqliteMembership.open(path)
+        opened.append(members)
+        identities = await WorkerIdentityStore.open(path)
+        opened.append(identities)
         blobs = BlobStore(data_dir / "blobs")
-        return Storage(events, logs, reports, blobs, members, False, str(data_dir))
+        return Storage(events, logs, reports, blobs, members, identities, False, str(data_dir))
     except BaseException:
         for done in reversed(opened):
             with contextlib.suppress(Exception):

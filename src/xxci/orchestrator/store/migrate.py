@@ -2,7 +2,8 @@
 
 Everything moves: the events with their hash chain (rows as stored, so both sides
 check the same and end at the same head), the chain's metadata, the run index, job
-logs, the report cache and every blob. The data directory is locked meanwhile (no
+logs, the report cache, the worker identities (registered workers keep their
+credentials) and every blob. The data directory is locked meanwhile (no
 orchestrator may write it), blobs are copied first (they must exist before any event
 names them), and the rest is one transaction on the target.
 """
@@ -19,6 +20,7 @@ from xxci.orchestrator.store._sqlite import Database
 from xxci.orchestrator.store.blob_store import BlobStore, parse_digest
 from xxci.orchestrator.store.dir_lock import DataDirLock
 from xxci.orchestrator.store.event_store import EventStore
+from xxci.orchestrator.store.identity_store import WorkerIdentityStore
 from xxci.orchestrator.store.log_store import LogStore
 from xxci.orchestrator.store.membership import SqliteMembership
 from xxci.orchestrator.store.report_cache import ReportCache
@@ -37,6 +39,10 @@ _TABLES = {
     ),
     "logs": ("run_id, job, attempt, seq", "run_id, job, attempt, seq, stream, data, at"),
     "report_cache": ("run_id", "run_id, version, last_seq, summary, report"),
+    "worker_identities": (
+        "worker_id",
+        "worker_id, name, secret_hash, registered_at, last_seen_at, revoked_at",
+    ),
 }
 
 
@@ -49,6 +55,7 @@ class Copied:
     log_chunks: int
     reports: int
     blobs: int
+    workers: int = 0
 
 
 def log_file(data_dir: Path) -> Path:
@@ -75,6 +82,7 @@ async def migrate_to_postgres(data_dir: Path, url: str, *, say: Callable[[str], 
             await LogStore.open(path),
             await ReportCache.open(path),
             await SqliteMembership.open(path),
+            await WorkerIdentityStore.open(path),
         ):
             await store.close()
         blobs = 0
@@ -106,6 +114,7 @@ async def migrate_to_postgres(data_dir: Path, url: str, *, say: Callable[[str], 
         log_chunks=counts.get("logs", 0),
         reports=counts.get("report_cache", 0),
         blobs=blobs,
+        workers=counts.get("worker_identities", 0),
     )
 
 

@@ -12,6 +12,7 @@ pass the shared contract suite in ``tests/integration/store``::
     ReportStorage                 finished runs' reports (derived; can be dropped)
     BlobStorage                   content-addressed bytes (sources, artifacts)
     Membership                    orchestrators' heartbeats, each worker's orchestrator
+    IdentityStorage               registered workers: secret hashes, revocations
 
 The contracts a backend must keep (each is a test of the suite):
 
@@ -24,6 +25,8 @@ The contracts a backend must keep (each is a test of the suite):
 * what was appended survives close and reopen (``synchronous=FULL`` on SQLite).
 * every event is sealed into one hash chain in seq order (``chain.py``), so
   ``check_chain`` finds any row edited, inserted, deleted or reordered behind its back.
+* a worker identity's id is never given twice; a revocation is read back at once by
+  every reader of the backend (no cache may keep a revoked credential valid).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from xxci.common.events import Event, RecordedEvent, RunCreated
+from xxci.orchestrator.domain.identity import IdentityRecord
 from xxci.orchestrator.store.blob_store import BlobRef
 from xxci.orchestrator.store.chain import Anchor, ChainReport
 from xxci.orchestrator.store.log_store import LogChunk
@@ -50,6 +54,7 @@ __all__ = [
     "ChangeFeed",
     "EventLog",
     "EventStorage",
+    "IdentityStorage",
     "LogStorage",
     "Membership",
     "ReportStorage",
@@ -295,3 +300,25 @@ class BlobStorage(Protocol):
     async def remove_stale_uploads(self, older_than_seconds: float = 3600.0) -> int: ...
 
     async def close(self) -> None: ...
+
+
+class IdentityStorage(AsyncResource, Protocol):
+    """Registered workers, each with the hash of its secret (never the secret)."""
+
+    async def add(self, record: IdentityRecord) -> None:
+        """Store a new identity; ConflictError if its id is taken (nothing written)."""
+        ...
+
+    async def get(self, worker_id: str) -> IdentityRecord | None: ...
+
+    async def all(self) -> list[IdentityRecord]:
+        """Every identity, revoked ones too, oldest registration first."""
+        ...
+
+    async def seen(self, worker_id: str, at: datetime, name: str | None = None) -> None:
+        """The worker was heard from at ``at`` (under ``name``); never moves back."""
+        ...
+
+    async def revoke(self, worker_id: str, at: datetime) -> bool:
+        """Revoke it; False if unknown or revoked already (the first time stays)."""
+        ...

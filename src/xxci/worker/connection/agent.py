@@ -16,6 +16,12 @@ again, in order. What retrying cannot fix is fatal: :meth:`WorkerAgent.run` rais
 :class:`~xxci.common.errors.TlsError` when one end speaks TLS and the other does not
 (or the certificate is not trusted).
 
+Identity: before its first stream the worker needs its own credential. It reads it
+from its work dir, or registers with the shared token and saves the answer there
+(:mod:`xxci.worker.connection.credential_file`); every call after that carries the
+credential, never the shared token. A refused credential (revoked, or unknown to this
+orchestrator) is fatal too: the worker must be registered again (``--register``).
+
 Stopping: :meth:`WorkerAgent.stop` ``(drain=True)`` sends Draining, rejects new
 work, waits for running attempts and for the orchestrator to acknowledge their
 messages (reconnecting for that if need be, for up to ``flush_timeout`` seconds),
@@ -31,16 +37,27 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import grpc.aio
+
 import xxci
 from xxci.common.auth import open_channel
 from xxci.common.clock import SYSTEM_CLOCK, Clock
+from xxci.common.credentials import WorkerCredential
+from xxci.common.errors import ConnectionFailed
 from xxci.common.file_cache import FileCache
 from xxci.worker.attempt.log_batcher import MAX_CHUNK_BYTES
 from xxci.worker.attempt.messages import MessageSink
 from xxci.worker.attempt.runner import AttemptRunner
+from xxci.worker.connection import registration
 from xxci.worker.connection.attempts import Attempts
 from xxci.worker.connection.blob_client import GrpcBlobStore
 from xxci.worker.connection.concurrency import backoff_delay
+from xxci.worker.connection.credential_file import (
+    CREDENTIAL_FILE,
+    CredentialLock,
+    load_credential,
+    save_credential,
+)
 from xxci.worker.connection.outbox import DEFAULT_MAX_LOG_BYTES, Outboxes
 from xxci.worker.connection.protocol import Hello
 from xxci.worker.connection.session import Disconnected, Session
@@ -58,10 +75,12 @@ REMIND_SECONDS = 30.0
 class WorkerAgent:
     """A long-lived worker connection; see the module docstring for the behaviour.
 
-    ``on_connected(worker_id)`` is called after each Welcome. The keyword-only knobs
-    exist for tests and embedding (local mode); their defaults suit a real worker.
-    ``clock`` stamps when jobs start and end, and the clock readings sent with Hello
-    and heartbeats.
+    ``on_connected(worker_id)`` is called after each Welcome, ``on_registered(worker_id,
+    path)`` after registering. The worker's credential lives in ``credential_file``
+    (default: ``work_dir/worker-credential``); ``register`` asks for a new one even if
+    that file holds one. ``clock`` stamps when jobs start and end, and the clock
+    readings sent with Hello and heartbeats. The other keyword-only knobs exist for
+    tests and embedding (local mode); their defaults suit a real worker.
     """
 
     def __init__(
@@ -77,6 +96,9 @@ class WorkerAgent:
         version: str = xxci.__version__,
         *,
         on_connected: Callable[[str], None] | None = None,
+        on_registered: Callable[[str, Path], None] | None = None,
+        credential_file: Path | None = None,
+        register: bool = False,
         backoff_initial: float = 0.5,
         backoff_max: float = 2.0,
         welcome_timeout: float = 30.0,
@@ -100,6 +122,9 @@ class WorkerAgent:
         self._executor = executor
         self._work_dir = work_dir
         self._on_connected = on_connected
+        self._on_registered = on_registered
+        self._credential_file = credential_file or work_dir / CREDENTIAL_FILE
+        self._register = register
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._welcome_timeout = welcome_timeout
@@ -119,27 +144,35 @@ class WorkerAgent:
         self._stopped = asyncio.Event()
 
     async def run(self) -> None:
-        """Serve until stopped; reconnects as needed. Raises AuthError on a bad token and
-        TlsError on a TLS mismatch."""
+        """Serve until stopped; reconnects as needed. Raises AuthError when the token
+        or the worker's credential is refused (revoked, or meant for another server),
+        and TlsError on a TLS mismatch."""
         if self._started:
             raise RuntimeError("WorkerAgent.run() can only be called once")
         self._started = True
-        self._work_dir.mkdir(parents=True, exist_ok=True)
-        channel = open_channel(self.target, self._token, self._tls_ca)
-        self._blobs = GrpcBlobStore(channel, self.target)
-        session = Session(
-            channel,
-            self.target,
-            hello=self._hello,
-            welcomed=self._welcomed,
-            welcome_timeout=self._welcome_timeout,
-            attempts=self._attempts,
-            outboxes=self._outboxes,
-            stopping=self._stopping,
-            clock=self._clock,
-            tls=self._tls_ca is not None,
-        )
+        channel: grpc.aio.Channel | None = None
+        lock: CredentialLock | None = None
         try:
+            self._work_dir.mkdir(parents=True, exist_ok=True)
+            lock = CredentialLock.acquire(self._credential_file)
+            credential = await self._credential()
+            if credential is None:
+                return  # stopped before it could register
+            self.worker_id = credential.worker_id
+            channel = open_channel(self.target, credential.bearer, self._tls_ca)
+            self._blobs = GrpcBlobStore(channel, self.target)
+            session = Session(
+                channel,
+                self.target,
+                hello=self._hello,
+                welcomed=self._welcomed,
+                welcome_timeout=self._welcome_timeout,
+                attempts=self._attempts,
+                outboxes=self._outboxes,
+                stopping=self._stopping,
+                clock=self._clock,
+                tls=self._tls_ca is not None,
+            )
             await self._connection_loop(session)
         finally:
             try:
@@ -147,8 +180,48 @@ class WorkerAgent:
                 await self._attempts.abort()
             finally:
                 self._blob_files.clear()
-                await channel.close(None)
+                if channel is not None:
+                    await channel.close(None)
+                if lock is not None:
+                    lock.release()
                 self._stopped.set()
+
+    async def _credential(self) -> WorkerCredential | None:
+        """The worker's own credential: the one in its work dir, or (if there is none,
+        or ``register``) a new one, registered with the shared token and saved there.
+        Registration is retried while the orchestrator cannot be reached; None if a
+        stop comes first."""
+        if not self._register:
+            saved = load_credential(self._credential_file)
+            if saved is not None:
+                return saved
+        failures = 0
+        told, told_at = "", 0.0  # as when reconnecting: a reason once, then every 30 s
+        while not self._stopping.over():
+            channel = open_channel(self.target, self._token, self._tls_ca)
+            try:
+                credential = await registration.register(
+                    channel, self.target, self.name, tls=self._tls_ca is not None
+                )
+            except ConnectionFailed as err:
+                failures += 1
+                delay = backoff_delay(failures, self._backoff_initial, self._backoff_max)
+                now = _loop_time()
+                if str(err) != told or now - told_at >= REMIND_SECONDS:
+                    log.warning("%s; registering again in %.1fs", err, delay)
+                    told, told_at = str(err), now
+                else:
+                    log.debug("%s; registering again in %.1fs", err, delay)
+                await self._pause(delay)
+                continue
+            finally:
+                await channel.close(None)
+            save_credential(self._credential_file, credential, self.target)
+            log.info("registered with %s as worker %s", self.target, credential.worker_id)
+            if self._on_registered is not None:
+                self._on_registered(credential.worker_id, self._credential_file)
+            return credential
+        return None
 
     def request_stop(self, drain: bool = True) -> None:
         """Start stopping without waiting (safe from a signal handler)."""
@@ -180,12 +253,16 @@ class WorkerAgent:
                 told, told_at = reason, now
             else:
                 log.debug("%s; reconnecting in %.1fs", reason, delay)
-            deadline = _loop_time() + delay
-            while not self._stopping.over():
-                remaining = deadline - _loop_time()
-                if remaining <= 0:
-                    break
-                await self._stopping.wait_changed(remaining)
+            await self._pause(delay)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or until the worker may stop."""
+        deadline = _loop_time() + seconds
+        while not self._stopping.over():
+            remaining = deadline - _loop_time()
+            if remaining <= 0:
+                break
+            await self._stopping.wait_changed(remaining)
 
     def _hello(self) -> Hello:
         return Hello(

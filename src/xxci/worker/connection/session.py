@@ -135,11 +135,15 @@ class Session:
             call.cancel()
 
     async def _rpc_failure(self, err: grpc.aio.AioRpcError, welcomed: bool) -> Exception:
-        """A refused token or a TLS mismatch, which retrying cannot fix, as they are;
-        anything else as Disconnected, with grpc's reason made short."""
+        """A refused credential or a TLS mismatch, which retrying cannot fix, as they
+        are; anything else as Disconnected, with grpc's reason made short."""
         translated = await explain(err, self._target, tls=self._tls)
-        if isinstance(translated, AuthError | TlsError):
+        if isinstance(translated, TlsError):
             return translated
+        if isinstance(translated, AuthError):
+            # The stream authenticates the worker's own credential, not a token.
+            refused = err.details() or err.code().name.lower()
+            return AuthError(f"the orchestrator at {self._target} refused this worker: {refused}")
         verb = "lost the connection to" if welcomed else "cannot connect to"
         why = connection_reason(err.details() or "") or err.code().name.lower()
         return Disconnected(f"{verb} {self._target}: {why}", welcomed)

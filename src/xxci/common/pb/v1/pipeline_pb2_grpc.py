@@ -84,6 +84,16 @@ class PipelineServiceStub:
                 request_serializer=xxci_dot_v1_dot_pipeline__pb2.VerifyRequest.SerializeToString,
                 response_deserializer=xxci_dot_v1_dot_pipeline__pb2.ReportResponse.FromString,
                 _registered_method=True)
+        self.ListWorkers = channel.unary_unary(
+                '/xxci.v1.PipelineService/ListWorkers',
+                request_serializer=xxci_dot_v1_dot_pipeline__pb2.ListWorkersRequest.SerializeToString,
+                response_deserializer=xxci_dot_v1_dot_pipeline__pb2.ListWorkersResponse.FromString,
+                _registered_method=True)
+        self.RevokeWorker = channel.unary_unary(
+                '/xxci.v1.PipelineService/RevokeWorker',
+                request_serializer=xxci_dot_v1_dot_pipeline__pb2.RevokeWorkerRequest.SerializeToString,
+                response_deserializer=xxci_dot_v1_dot_pipeline__pb2.CancelRunResponse.FromString,
+                _registered_method=True)
         self.GetLogHead = channel.unary_unary(
                 '/xxci.v1.PipelineService/GetLogHead',
                 request_serializer=xxci_dot_v1_dot_pipeline__pb2.GetLogHeadRequest.SerializeToString,
@@ -168,6 +178,22 @@ class PipelineServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWorkers(self, request, context):
+        """Every worker that registered (revoked ones too), and whether it is connected.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeWorker(self, request, context):
+        """Revoke a worker's credential: its stream is closed, its attempts run again
+        elsewhere, and it cannot connect until it registers anew. NOT_FOUND for an id
+        that never registered; `accepted` false if it was revoked already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetLogHead(self, request, context):
         """Where the log stands: its newest global position and the pipelines with runs.
         """
@@ -227,6 +253,16 @@ def add_PipelineServiceServicer_to_server(servicer, server):
                     servicer.Verify,
                     request_deserializer=xxci_dot_v1_dot_pipeline__pb2.VerifyRequest.FromString,
                     response_serializer=xxci_dot_v1_dot_pipeline__pb2.ReportResponse.SerializeToString,
+            ),
+            'ListWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkers,
+                    request_deserializer=xxci_dot_v1_dot_pipeline__pb2.ListWorkersRequest.FromString,
+                    response_serializer=xxci_dot_v1_dot_pipeline__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'RevokeWorker': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeWorker,
+                    request_deserializer=xxci_dot_v1_dot_pipeline__pb2.RevokeWorkerRequest.FromString,
+                    response_serializer=xxci_dot_v1_dot_pipeline__pb2.CancelRunResponse.SerializeToString,
             ),
             'GetLogHead': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLogHead,
@@ -504,6 +540,60 @@ class PipelineService:
             '/xxci.v1.PipelineService/Verify',
             xxci_dot_v1_dot_pipeline__pb2.VerifyRequest.SerializeToString,
             xxci_dot_v1_dot_pipeline__pb2.ReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xxci.v1.PipelineService/ListWorkers',
+            xxci_dot_v1_dot_pipeline__pb2.ListWorkersRequest.SerializeToString,
+            xxci_dot_v1_dot_pipeline__pb2.ListWorkersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeWorker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xxci.v1.PipelineService/RevokeWorker',
+            xxci_dot_v1_dot_pipeline__pb2.RevokeWorkerRequest.SerializeToString,
+            xxci_dot_v1_dot_pipeline__pb2.CancelRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

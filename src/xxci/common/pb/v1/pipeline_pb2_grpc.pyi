@@ -59,6 +59,13 @@ class PipelineServiceStub:
     """Replay the whole log and check everything derived from it (run index, report
     cache): {"runs": N, "events": M, "problems": ["..."]}.
     """
+    ListWorkers: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.ListWorkersRequest, _pipeline_pb2.ListWorkersResponse]
+    """Every worker that registered (revoked ones too), and whether it is connected."""
+    RevokeWorker: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.RevokeWorkerRequest, _pipeline_pb2.CancelRunResponse]
+    """Revoke a worker's credential: its stream is closed, its attempts run again
+    elsewhere, and it cannot connect until it registers anew. NOT_FOUND for an id
+    that never registered; `accepted` false if it was revoked already.
+    """
     GetLogHead: _grpc.UnaryUnaryMultiCallable[_pipeline_pb2.GetLogHeadRequest, _pipeline_pb2.LogHead]
     """Where the log stands: its newest global position and the pipelines with runs."""
 
@@ -92,6 +99,13 @@ class PipelineServiceAsyncStub(PipelineServiceStub):
     Verify: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.VerifyRequest, _pipeline_pb2.ReportResponse]  # type: ignore[assignment]
     """Replay the whole log and check everything derived from it (run index, report
     cache): {"runs": N, "events": M, "problems": ["..."]}.
+    """
+    ListWorkers: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.ListWorkersRequest, _pipeline_pb2.ListWorkersResponse]  # type: ignore[assignment]
+    """Every worker that registered (revoked ones too), and whether it is connected."""
+    RevokeWorker: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.RevokeWorkerRequest, _pipeline_pb2.CancelRunResponse]  # type: ignore[assignment]
+    """Revoke a worker's credential: its stream is closed, its attempts run again
+    elsewhere, and it cannot connect until it registers anew. NOT_FOUND for an id
+    that never registered; `accepted` false if it was revoked already.
     """
     GetLogHead: _aio.UnaryUnaryMultiCallable[_pipeline_pb2.GetLogHeadRequest, _pipeline_pb2.LogHead]  # type: ignore[assignment]
     """Where the log stands: its newest global position and the pipelines with runs."""
@@ -183,6 +197,25 @@ class PipelineServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_pipeline_pb2.ReportResponse, _abc.Awaitable[_pipeline_pb2.ReportResponse]]:
         """Replay the whole log and check everything derived from it (run index, report
         cache): {"runs": N, "events": M, "problems": ["..."]}.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWorkers(
+        self,
+        request: _pipeline_pb2.ListWorkersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.ListWorkersResponse, _abc.Awaitable[_pipeline_pb2.ListWorkersResponse]]:
+        """Every worker that registered (revoked ones too), and whether it is connected."""
+
+    @_abc_1.abstractmethod
+    def RevokeWorker(
+        self,
+        request: _pipeline_pb2.RevokeWorkerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_pipeline_pb2.CancelRunResponse, _abc.Awaitable[_pipeline_pb2.CancelRunResponse]]:
+        """Revoke a worker's credential: its stream is closed, its attempts run again
+        elsewhere, and it cannot connect until it registers anew. NOT_FOUND for an id
+        that never registered; `accepted` false if it was revoked already.
         """
 
     @_abc_1.abstractmethod

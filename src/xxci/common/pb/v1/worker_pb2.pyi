@@ -89,6 +89,51 @@ ARTIFACT_WHEN_ALWAYS: ArtifactWhen.ValueType  # 3
 Global___ArtifactWhen: _TypeAlias = ArtifactWhen  # noqa: Y015
 
 @_typing.final
+class RegisterRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """How the worker calls itself (1 to 128 printable characters)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterRequest: _TypeAlias = RegisterRequest  # noqa: Y015
+
+@_typing.final
+class RegisterResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    credential: _builtins.str
+    """The bearer token of every later call: "xxci-worker.<worker_id>.<secret>". The
+    orchestrator keeps only a hash of the secret.
+    """
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+        credential: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterResponse: _TypeAlias = RegisterResponse  # noqa: Y015
+
+@_typing.final
 class AttemptRef(_message.Message):
     """Names one attempt of one job of one run. Messages about an attempt that is not
     the current one are rejected and recorded, never applied.
@@ -196,7 +241,9 @@ class Hello(_message.Message):
     capacity: _builtins.int
     version: _builtins.str
     worker_id: _builtins.str
-    """The id the orchestrator gave it before, if any."""
+    """The id of the credential the stream authenticates with ("" works too); any other
+    id is refused.
+    """
     @_builtins.property
     def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property

@@ -34,6 +34,11 @@ class WorkerServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Register = channel.unary_unary(
+                '/xxci.v1.WorkerService/Register',
+                request_serializer=xxci_dot_v1_dot_worker__pb2.RegisterRequest.SerializeToString,
+                response_deserializer=xxci_dot_v1_dot_worker__pb2.RegisterResponse.FromString,
+                _registered_method=True)
         self.Connect = channel.stream_stream(
                 '/xxci.v1.WorkerService/Connect',
                 request_serializer=xxci_dot_v1_dot_worker__pb2.WorkerMessage.SerializeToString,
@@ -44,9 +49,21 @@ class WorkerServiceStub:
 class WorkerServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
+    def Register(self, request, context):
+        """A new worker asks for its own credential, with the shared token (on a server
+        without one, anyone may). The answer is the only copy of the credential's secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Connect(self, request_iterator, context):
-        """A worker dials out and holds this stream open. It says Hello first; the
-        orchestrator answers Welcome, then sends AssignJob / CancelJob as work comes.
+        """A worker dials out and holds this stream open, authenticated by its credential
+        (`authorization: Bearer xxci-worker.<id>.<secret>`). It says Hello first; the
+        orchestrator answers Welcome, then sends AssignJob / CancelJob as work comes. A
+        connection without a valid credential, or whose Hello names another worker's id,
+        is refused (UNAUTHENTICATED / PERMISSION_DENIED) and recorded on the stream of
+        the worker it claimed to be; that worker's own stream goes on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -55,6 +72,11 @@ class WorkerServiceServicer:
 
 def add_WorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Register': grpc.unary_unary_rpc_method_handler(
+                    servicer.Register,
+                    request_deserializer=xxci_dot_v1_dot_worker__pb2.RegisterRequest.FromString,
+                    response_serializer=xxci_dot_v1_dot_worker__pb2.RegisterResponse.SerializeToString,
+            ),
             'Connect': grpc.stream_stream_rpc_method_handler(
                     servicer.Connect,
                     request_deserializer=xxci_dot_v1_dot_worker__pb2.WorkerMessage.FromString,
@@ -70,6 +92,33 @@ def add_WorkerServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class WorkerService:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Register(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/xxci.v1.WorkerService/Register',
+            xxci_dot_v1_dot_worker__pb2.RegisterRequest.SerializeToString,
+            xxci_dot_v1_dot_worker__pb2.RegisterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Connect(request_iterator,

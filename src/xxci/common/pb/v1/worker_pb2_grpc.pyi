@@ -31,28 +31,58 @@ class WorkerServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> WorkerServiceAsyncStub: ...
+    Register: _grpc.UnaryUnaryMultiCallable[_worker_pb2.RegisterRequest, _worker_pb2.RegisterResponse]
+    """A new worker asks for its own credential, with the shared token (on a server
+    without one, anyone may). The answer is the only copy of the credential's secret.
+    """
     Connect: _grpc.StreamStreamMultiCallable[_worker_pb2.WorkerMessage, _worker_pb2.OrchestratorMessage]
-    """A worker dials out and holds this stream open. It says Hello first; the
-    orchestrator answers Welcome, then sends AssignJob / CancelJob as work comes.
+    """A worker dials out and holds this stream open, authenticated by its credential
+    (`authorization: Bearer xxci-worker.<id>.<secret>`). It says Hello first; the
+    orchestrator answers Welcome, then sends AssignJob / CancelJob as work comes. A
+    connection without a valid credential, or whose Hello names another worker's id,
+    is refused (UNAUTHENTICATED / PERMISSION_DENIED) and recorded on the stream of
+    the worker it claimed to be; that worker's own stream goes on.
     """
 
 @_typing.type_check_only
 class WorkerServiceAsyncStub(WorkerServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
+    Register: _aio.UnaryUnaryMultiCallable[_worker_pb2.RegisterRequest, _worker_pb2.RegisterResponse]  # type: ignore[assignment]
+    """A new worker asks for its own credential, with the shared token (on a server
+    without one, anyone may). The answer is the only copy of the credential's secret.
+    """
     Connect: _aio.StreamStreamMultiCallable[_worker_pb2.WorkerMessage, _worker_pb2.OrchestratorMessage]  # type: ignore[assignment]
-    """A worker dials out and holds this stream open. It says Hello first; the
-    orchestrator answers Welcome, then sends AssignJob / CancelJob as work comes.
+    """A worker dials out and holds this stream open, authenticated by its credential
+    (`authorization: Bearer xxci-worker.<id>.<secret>`). It says Hello first; the
+    orchestrator answers Welcome, then sends AssignJob / CancelJob as work comes. A
+    connection without a valid credential, or whose Hello names another worker's id,
+    is refused (UNAUTHENTICATED / PERMISSION_DENIED) and recorded on the stream of
+    the worker it claimed to be; that worker's own stream goes on.
     """
 
 class WorkerServiceServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def Register(
+        self,
+        request: _worker_pb2.RegisterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_pb2.RegisterResponse, _abc.Awaitable[_worker_pb2.RegisterResponse]]:
+        """A new worker asks for its own credential, with the shared token (on a server
+        without one, anyone may). The answer is the only copy of the credential's secret.
+        """
+
     @_abc_1.abstractmethod
     def Connect(
         self,
         request_iterator: _MaybeAsyncIterator[_worker_pb2.WorkerMessage],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_worker_pb2.OrchestratorMessage], _abc.AsyncIterator[_worker_pb2.OrchestratorMessage]]:
-        """A worker dials out and holds this stream open. It says Hello first; the
-        orchestrator answers Welcome, then sends AssignJob / CancelJob as work comes.
+        """A worker dials out and holds this stream open, authenticated by its credential
+        (`authorization: Bearer xxci-worker.<id>.<secret>`). It says Hello first; the
+        orchestrator answers Welcome, then sends AssignJob / CancelJob as work comes. A
+        connection without a valid credential, or whose Hello names another worker's id,
+        is refused (UNAUTHENTICATED / PERMISSION_DENIED) and recorded on the stream of
+        the worker it claimed to be; that worker's own stream goes on.
         """
 
 def add_WorkerServiceServicer_to_server(servicer: WorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

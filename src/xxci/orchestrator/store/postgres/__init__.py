@@ -7,8 +7,16 @@ Through psycopg 3 (async, typed, LISTEN/NOTIFY built in); imported only when a
 
 from xxci.orchestrator.store.postgres.blob_store import PgBlobStore
 from xxci.orchestrator.store.postgres.event_store import PgEventStore
+from xxci.orchestrator.store.postgres.identity_store import PgIdentityStore
 from xxci.orchestrator.store.postgres.log_store import PgLogStore
 from xxci.orchestrator.store.postgres.membership import PgMembership
 from xxci.orchestrator.store.postgres.report_cache import PgReportCache
 
-__all__ = ["PgBlobStore", "PgEventStore", "PgLogStore", "PgMembership", "PgReportCache"]
+__all__ = [
+    "PgBlobStore",
+    "PgEventStore",
+    "PgIdentityStore",
+    "PgLogStore",
+    "PgMembership",
+    "PgReportCache",
+]

@@ -21,11 +21,12 @@ Rows = AsyncIterator[Sequence[tuple[Any, ...]]]
 TableRows = dict[str, tuple[str, Rows]]
 """Table name -> (its columns, comma-separated; its rows in pages)."""
 
-_ORDER = ("events", "log_meta", "runs", "logs", "report_cache")
+_ORDER = ("events", "log_meta", "runs", "logs", "report_cache", "worker_identities")
 
 
 async def import_rows(url: str, tables: TableRows) -> dict[str, int]:
-    """Copy ``tables`` (among events, log_meta, runs, logs, report_cache) into the
+    """Copy ``tables`` (among events, log_meta, runs, logs, report_cache,
+    worker_identities) into the
     empty store at ``url``; move the log's head to its last event. Returns the row
     count of each. XxciError if the store already holds events."""
     db = await PgDatabase.open(url, max_size=1)

@@ -13,6 +13,8 @@ The same tables as on SQLite, with these differences::
                           orchestrator (no local folder)
     orchestrators         each orchestrator's heartbeat; worker_homes: which
                           orchestrator each worker is connected to
+    worker_identities     registered workers and the hashes of their secrets, shared
+                          by every orchestrator (as on SQLite)
 
 Text that is ordered or hashed is stored as given (``COLLATE "C"``: code point order,
 as SQLite's; event data and times are TEXT, byte for byte what the hash chain sealed).
@@ -107,5 +109,13 @@ CREATE TABLE IF NOT EXISTS worker_homes (
     worker_id    TEXT PRIMARY KEY,
     orchestrator TEXT NOT NULL,
     since        DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS worker_identities (
+    worker_id     TEXT COLLATE "C" PRIMARY KEY,
+    name          TEXT NOT NULL,
+    secret_hash   TEXT NOT NULL,
+    registered_at TEXT COLLATE "C" NOT NULL,
+    last_seen_at  TEXT COLLATE "C",
+    revoked_at    TEXT
 );
 """
