@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 
 from tests.e2e.cluster import TOKEN, Cluster, make_repo, run_id_of
+from tests.e2e.test_recovery import wait_gone
 from tests.fakes.raw_worker import RawWorker, ref
 from xxci.common.pb.v1 import types_pb2, worker_pb2
 
@@ -71,17 +72,31 @@ async def attack(address: str, victim: str, run_id: str) -> dict[str, Any]:
         seen["own credential"] = await rogue.refused()
         # 3. Connected as itself, it reports the victim's attempt and forges its output.
         seen["rogue id"] = await rogue.connect()
-        chunk = worker_pb2.LogChunk(
-            ref=ref(run_id, "long"), seq=1, stream=types_pb2.LOG_STREAM_STDOUT, data=b"forged\n"
-        )
-        await rogue.send(seq=1, log_chunk=chunk)
-        done = worker_pb2.JobFinished(
-            ref=ref(run_id, "long"), status=worker_pb2.JOB_RESULT_SUCCESS, exit_code=0
-        )
-        await rogue.send(seq=2, job_finished=done)
-        acked = await rogue.expect("ack")  # handled (rejected) before the stream closes
-        seen["acked through"] = acked.ack.through
+        await forge_end(rogue, run_id, "long")
     return seen
+
+
+async def forge_end(rogue: RawWorker, run_id: str, job: str) -> None:
+    """``rogue`` (connected as itself) sends output for ``job``'s first attempt, then
+    reports it a success; returns once the orchestrator has handled both."""
+    chunk = worker_pb2.LogChunk(
+        ref=ref(run_id, job), seq=1, stream=types_pb2.LOG_STREAM_STDOUT, data=b"forged\n"
+    )
+    await rogue.send(seq=1, log_chunk=chunk)
+    done = worker_pb2.JobFinished(
+        ref=ref(run_id, job), status=worker_pb2.JOB_RESULT_SUCCESS, exit_code=0
+    )
+    await rogue.send(seq=2, job_finished=done)
+    while (await rogue.expect("ack")).ack.through < 2:
+        pass
+
+
+async def forge_as_a_worker_of_its_own(address: str, run_id: str, job: str) -> str:
+    """A rogue registers with the shared token and forges ``job``'s end; its id."""
+    async with RawWorker(address, "rogue", token=TOKEN) as rogue:
+        rogue_id = await rogue.connect()
+        await forge_end(rogue, run_id, job)
+    return rogue_id
 
 
 def test_an_impostor_with_the_shared_token_cannot_take_a_worker_s_job(
@@ -237,3 +252,53 @@ def test_a_revoked_worker_is_cut_off_and_comes_back_only_by_registering_again(
     unknown = cluster.xxci("worker", "revoke", "nope")
     assert (unknown.returncode, unknown.stdout) == (1, "")
     assert unknown.stderr == "error: no worker 'nope' (xxci worker ls lists them)\n"
+
+
+def test_a_forged_end_leaves_the_real_worker_s_lease_so_its_death_is_noticed(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    work_dir = tmp_path / "pinned-worker"
+    cluster.start_worker("pinned", capacity=1, labels=("pinned",), work_dir=work_dir)
+    cluster.wait_workers(3)
+    pinned = cluster.workers[-1]
+    repo = make_repo(tmp_path / "repo", {"r.yml": RETRIED})
+    proc = cluster.popen("run", "--pipeline", "retried", cwd=repo)
+    assert proc.stdout is not None
+    run_id = run_id_of(proc.stdout.readline())
+    wait_until_started(cluster, run_id, "pinned")
+
+    rogue = asyncio.run(forge_as_a_worker_of_its_own(cluster.address, run_id, "pinned"))
+    job = job_of(cluster, run_id, "pinned")
+    assert (job["status"], job["attempt"], job["worker"]) == ("RUNNING", 1, "pinned")
+
+    # The real worker dies without a word: its lease runs out and the attempt is lost
+    # (had the forged end released the lease, the job would stay RUNNING for ever).
+    pinned.kill()
+    pinned.wait(10)
+    deadline = time.monotonic() + 60
+    while job_of(cluster, run_id, "pinned")["attempt"] < 2:
+        assert time.monotonic() < deadline, (
+            f"the dead worker's attempt was never lost:\n{cluster.logs()}"
+        )
+        time.sleep(0.2)
+    # Back with the same credential, it clears the dead process's container and runs
+    # the second attempt.
+    cluster.start_worker("pinned", capacity=1, labels=("pinned",), work_dir=work_dir)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out + err + cluster.logs()
+
+    job = job_of(cluster, run_id, "pinned")
+    assert (job["status"], job["attempt"]) == ("SUCCESS", 2)
+    assert [a["failure_reason"] for a in job["attempts"]] == ["worker_lost", None]
+    logs = cluster.xxci("logs", run_id, "pinned", "--attempt", "1", check=True)
+    assert "forged" not in logs.stdout
+    rejected = [
+        (e["data"]["message"], e["data"]["job"], e["data"]["reason"])
+        for e in worker_stream(cluster, rogue)
+        if e["type"] == "MessageRejected"
+    ]
+    assert rejected == [
+        ("log_chunk", "pinned", "the attempt is not assigned to this worker"),
+        ("job_finished", "pinned", "the attempt is not assigned to this worker"),
+    ]
+    wait_gone(run_id)
