@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.executor import DockerExecutor
 
-from .test_docker_executor import execute
+from .test_docker_executor import Recorder, execute
 
 pytestmark = pytest.mark.docker
 
@@ -59,3 +61,73 @@ async def test_a_job_without_an_image_runs_in_the_default_one(docker_image: str)
     chosen = DockerExecutor(default_image=docker_image)
     result, rec = await execute("", ["echo chosen"], executor=chosen)
     assert (result.status, rec.text("stdout")) == (JobStatus.SUCCESS, "chosen\n")
+
+
+async def test_after_script_runs_after_a_timeout_and_sees_the_workspace(docker_image: str) -> None:
+    result, rec = await execute(
+        docker_image,
+        ["echo left > mark", "echo start; sleep 30"],
+        after_script=("echo after $CI_JOB_STATUS; cat mark",),
+        timeout_seconds=1,
+    )
+    assert result.status is JobStatus.FAILED
+    assert result.failure_reason is FailureReason.TIMEOUT
+    assert result.message == "job exceeded its timeout of 1s"
+    assert rec.transcript() == [
+        ("system", "$ echo left > mark\n$ echo start; sleep 30\n"),
+        ("stdout", "start\n"),
+        (
+            "system",
+            "job exceeded its timeout of 1s\n"
+            "Running after_script\n$ echo after $CI_JOB_STATUS; cat mark\n",
+        ),
+        ("stdout", "after failed\nleft\n"),
+    ]
+    assert rec.steps == [(0, 0), (2, 0)]
+
+
+async def test_after_script_runs_after_a_cancel_with_its_own_time_bound(
+    docker_image: str,
+) -> None:
+    cancel = asyncio.Event()
+
+    def ready(rec: Recorder) -> None:
+        if "ready" in rec.text("stdout"):
+            cancel.set()
+
+    result, rec = await execute(
+        docker_image,
+        ["echo ready; sleep 30"],
+        after_script=("echo after $CI_JOB_STATUS", "sleep 30", "echo never"),
+        recorder=Recorder(on_output=ready),
+        cancel=cancel,
+        grace=1,
+        executor=DockerExecutor(after_script_limit=1),
+    )
+    assert result.status is JobStatus.CANCELED
+    assert rec.text("stdout") == "ready\nafter canceled\n"
+    assert rec.text("system").endswith(
+        "Running after_script\n$ echo after $CI_JOB_STATUS\n$ sleep 30\n"
+        "after_script exceeded its time limit of 1s: killing it (SIGKILL)\n"
+    )
+    assert rec.steps == [(1, 0)]
+
+
+async def test_a_cancel_during_the_after_script_does_not_run_it_twice(docker_image: str) -> None:
+    cancel = asyncio.Event()
+
+    def ready(rec: Recorder) -> None:
+        if "in after" in rec.text("stdout"):
+            cancel.set()
+
+    result, rec = await execute(
+        docker_image,
+        ["echo main"],
+        after_script=("echo in after; sleep 30",),
+        recorder=Recorder(on_output=ready),
+        cancel=cancel,
+        grace=1,
+    )
+    assert result.status is JobStatus.CANCELED
+    assert rec.text("stdout") == "main\nin after\n"
+    assert rec.text("system").count("Running after_script") == 1

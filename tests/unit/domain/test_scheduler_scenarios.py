@@ -3,6 +3,7 @@ worker's part scripted by each test (see ``harness.Scenario``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -322,6 +323,24 @@ def test_timeout_backstop_from_container_start() -> None:
         "RunFinished FAILED",
     ]
     assert s.job("slow").message == "no result 60s after it started (timeout)"
+
+
+def test_the_backstops_wait_out_an_after_script_too() -> None:
+    slow = replace(job("slow", timeout=60), after_script=("echo bye",))
+    s = Scenario(pipeline(slow))
+    s.start("slow")
+    s.tick(60 + 60 + 299)
+    assert s.job("slow").status is JobStatus.RUNNING
+    s.tick(1)
+    assert s.job("slow").message == "no result 60s after it started (timeout)"
+
+    s = Scenario(pipeline(slow))
+    s.start("slow")
+    s.cancel()
+    s.tick(Settings().cancel_grace + 60 + 299)
+    assert s.job("slow").status is JobStatus.RUNNING
+    s.tick(1)
+    assert s.job("slow").message == "canceled; the worker did not confirm in time"
 
 
 def test_the_timeout_grace_is_a_setting() -> None:

@@ -18,6 +18,9 @@ from xxci.common.spec.services_cache import Cache, Service
 DEFAULT_STAGES: tuple[str, ...] = ("build", "test", "doc", "deploy")
 GITLAB_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
 DEFAULT_TIMEOUT_SECONDS = 3600
+AFTER_SCRIPT_TIMEOUT_SECONDS = 300
+"""An ``after_script``'s own time bound, as GitLab's: after the script, a timeout or a
+cancel."""
 
 
 class When(enum.StrEnum):

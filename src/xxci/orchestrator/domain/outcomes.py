@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from xxci.common.events import Event, JobFinished
+from xxci.common.spec.model import AFTER_SCRIPT_TIMEOUT_SECONDS
 from xxci.common.status import FailureReason, JobStatus
 from xxci.orchestrator.domain.results import failure_allowed
 from xxci.orchestrator.domain.settings import Settings
@@ -21,16 +22,20 @@ def backstop(
     settings: Settings,
     canceled_at: datetime | None,
 ) -> Event | None:
+    spec = state.specs.get(job.name)
+    # A job stopped by a cancel or its timeout still runs its after_script, for up to
+    # its own time bound, before its worker reports.
+    after = AFTER_SCRIPT_TIMEOUT_SECONDS if spec is not None and spec.after_script else 0
     if canceled_at is not None:
         asked = max(canceled_at, job.assigned_at or canceled_at)
-        if now >= asked + timedelta(seconds=settings.cancel_grace + settings.cancel_backstop):
+        waited = settings.cancel_grace + settings.cancel_backstop + after
+        if now >= asked + timedelta(seconds=waited):
             message = "canceled; the worker did not confirm in time"
             return finish(job, JobStatus.CANCELED, FailureReason.CANCELED, message)
     began = job.started_at or job.assigned_at
-    spec = state.specs.get(job.name)
     if began is None or spec is None:
         return None
-    if now >= began + timedelta(seconds=spec.timeout_seconds + settings.timeout_grace):
+    if now >= began + timedelta(seconds=spec.timeout_seconds + settings.timeout_grace + after):
         message = f"no result {spec.timeout_seconds}s after it started (timeout)"
         return fail(state, job, FailureReason.TIMEOUT, message)
     return None

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from xxci.common.spec.model import AFTER_SCRIPT_TIMEOUT_SECONDS
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.container_config import LABEL_HOST, LABEL_PID
 from xxci.worker.docker.container_files import BodyCache
@@ -45,6 +46,8 @@ class DockerExecutor:
     """The image of a job that names none (a ``.gitlab-ci.yml`` job without ``image``);
     None: the local ``xxci-test/busybox:latest`` if the engine has it, else
     ``alpine:latest``."""
+    after_script_limit: float = AFTER_SCRIPT_TIMEOUT_SECONDS
+    """The time bound of an after_script that runs after a timeout or a cancel."""
 
     async def remove_orphans(self, only: Mapping[str, str] | None = None) -> list[str]:
         """Remove the containers that worker processes of this host left behind when they
@@ -86,6 +89,7 @@ class DockerExecutor:
                     self.artifact_dir,
                     self.bodies,
                     kill=kill,
+                    after_script_limit=self.after_script_limit,
                 )
                 return await supervisor.run(engine)
         except DockerError as exc:

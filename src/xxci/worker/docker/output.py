@@ -98,6 +98,12 @@ class StepOutput:
                         f" exit code {event.exit_code}"
                     )
 
+    @property
+    def after_script_began(self) -> bool:
+        """Whether a step of the after_script began (as far as the output released)."""
+        began = self._steps.open is not None and self._steps.open >= self._main
+        return began or any(index >= self._main for index in self._steps.ended)
+
     async def shell_exited(self, code: int) -> None:
         """The shell ended with ``code``: a step still open ended with it.
 

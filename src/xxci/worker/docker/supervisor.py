@@ -5,7 +5,9 @@ Pull the image if it is absent; create the container (see
 artifacts in, in one archive (see :mod:`xxci.worker.docker.container_files`);
 attach, start, and stream the output (see :mod:`xxci.worker.docker.output`); enforce
 the timeout and the cancel (SIGTERM, grace, SIGKILL; a kill skips or cuts short the
-grace); collect artifacts from the stopped container; remove it, whatever happened.
+grace), then run the after_script of a job so stopped (see
+:mod:`xxci.worker.docker.after_phase`); collect artifacts from the stopped container;
+remove it, whatever happened.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from xxci.common.spec.durations import format_duration
+from xxci.common.spec.model import AFTER_SCRIPT_TIMEOUT_SECONDS
 from xxci.common.status import FailureReason, JobStatus
+from xxci.worker.docker.after_phase import run_after_script
 from xxci.worker.docker.artifact_collection import with_artifacts
 from xxci.worker.docker.container_config import container_config, container_name, script_file
 from xxci.worker.docker.container_files import BodyCache, archive_stream, header
@@ -82,6 +86,7 @@ class Supervisor:
         bodies: BodyCache,
         *,
         kill: asyncio.Event | None = None,
+        after_script_limit: float = AFTER_SCRIPT_TIMEOUT_SECONDS,
     ) -> None:
         self.job = job
         self.label = f"{job.run_id}/{job.job}#{job.attempt}"
@@ -92,6 +97,7 @@ class Supervisor:
         self._grace = max(0.0, grace_seconds)
         self._artifact_dir = artifact_dir
         self._bodies = bodies
+        self._after_limit = after_script_limit
         self._nonce = secrets.token_hex(16)
         self._wrapper = render_job(job.script, job.after_script, self._nonce)
         self._output = StepOutput(job.script, self._nonce, listener, job.after_script)
@@ -159,8 +165,22 @@ class Supervisor:
                 await asyncio.gather(pump, return_exceptions=True)
         # What a pump that was given up on still held (nothing once the output ended).
         await self._output.finish()
+        await self._after_stop(container, ending)
         result = await self._result(ending)
         return await with_artifacts(container, self.job, result, self._listener, self._artifact_dir)
+
+    async def _after_stop(self, container: Container, ending: _Exited | _Stopped) -> None:
+        """A job stopped by a timeout or a cancel before its after_script began still
+        gets it (see :mod:`xxci.worker.docker.after_phase`); a killed one does not."""
+        if not isinstance(ending, _Stopped) or not self.job.after_script:
+            return
+        if self._kill.is_set() or self._output.after_script_began:
+            return
+        status = "canceled" if ending.reason is FailureReason.CANCELED else "failed"
+        output = StepOutput(self.job.script, self._nonce, self._listener, self.job.after_script)
+        await run_after_script(
+            container, output, self._listener, status, self._kill, self._after_limit
+        )
 
     async def _copy_files(self, container: Container) -> None:
         """The workspace and, if not inline, the script: one archive, or none at all."""
