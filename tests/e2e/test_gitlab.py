@@ -218,6 +218,60 @@ def test_a_local_manual_job_is_played_from_another_process(
     assert "pipeline gitlab-ci #1 SUCCESS" in rest
 
 
+LATER = f"""
+image: {IMAGE}
+build:
+  stage: build
+  script: [echo built]
+deploy:
+  stage: deploy
+  when: manual
+  script: [echo "deployed $CI_JOB_NAME"]
+"""
+
+
+def test_a_manual_job_is_played_after_its_run_finished(cluster: Cluster, tmp_path: Path) -> None:
+    repo = gitlab_repo(tmp_path / "repo", LATER)
+    out = cluster.xxci("run", cwd=repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    run_id = run_id_of(out.stdout)
+    assert statuses(cluster.report(run_id)) == {"build": "SUCCESS", "deploy": "MANUAL"}
+    played = cluster.xxci("play", run_id, "deploy")
+    assert (played.returncode, played.stdout) == (
+        0,
+        "played job deploy of gitlab-ci #1 (the run, SUCCESS, is open again)\n",
+    )
+    follow = cluster.xxci("events", run_id, "--follow")  # returns when it finishes again
+    assert follow.returncode == 0, follow.stderr
+    report = cluster.report(run_id)
+    assert (report["status"], statuses(report)) == (
+        "SUCCESS",
+        {"build": "SUCCESS", "deploy": "SUCCESS"},
+    )
+    again = cluster.xxci("play", run_id, "deploy")
+    assert (again.returncode, again.stdout) == (
+        1,
+        "run gitlab-ci #1 already finished (SUCCESS)\n",
+    )
+
+
+def test_a_local_manual_job_is_played_and_run_after_its_run_finished(
+    tmp_path: Path, docker_image: str
+) -> None:
+    cluster = Cluster(tmp=tmp_path, port=0, data_dir=tmp_path / "unused")
+    repo = gitlab_repo(tmp_path / "repo", LATER)
+    out = cluster.xxci("run", "--local", cwd=repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    played = cluster.xxci("play", "--local", "gitlab-ci#1", "deploy")
+    assert played.returncode == 0, played.stdout + played.stderr
+    assert played.stdout.startswith(
+        "played job deploy of gitlab-ci #1 (the run, SUCCESS, is open again)\n"
+    )
+    assert "pipeline gitlab-ci #1 SUCCESS" in played.stdout
+    logs = cluster.xxci("logs", "--local", "gitlab-ci#1", "deploy")
+    assert logs.stdout == '$ echo "deployed $CI_JOB_NAME"\ndeployed deploy\n'
+
+
 AFTER = """
 variables:
   WHO: world

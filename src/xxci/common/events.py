@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -37,6 +37,7 @@ __all__ = [
     "RecordedEvent",
     "RunCreated",
     "RunFinished",
+    "RunReopened",
     "StageFinished",
     "StageStarted",
     "StepFinished",
@@ -46,6 +47,7 @@ __all__ = [
     "WorkerRevoked",
     "decode_event",
     "encode_event",
+    "finished_after",
     "run_stream",
     "worker_stream",
 ]
@@ -232,6 +234,16 @@ class RunFinished(Event):
     status: str
 
 
+@_register
+@dataclass(frozen=True, slots=True)
+class RunReopened(Event):
+    """A finished run is open again: someone played ``job``, a manual job it finished
+    without (as GitLab lets one). It finishes again, with a new ``RunFinished``, once
+    that job is done; it is followed at once by the ``JobPlayed``."""
+
+    job: str
+
+
 # --- worker stream ------------------------------------------------------------------
 
 
@@ -302,6 +314,17 @@ class MessageRejected(Event):
     attempt: int
     message: str
     reason: str
+
+
+def finished_after(records: Iterable[RecordedEvent], finished: bool = False) -> bool:
+    """Whether a run whose stream was read up to here (``finished`` before
+    ``records``) has finished: a ``RunFinished`` not followed by a ``RunReopened``."""
+    for rec in records:
+        if isinstance(rec.event, RunFinished):
+            finished = True
+        elif isinstance(rec.event, RunReopened):
+            finished = False
+    return finished
 
 
 # --- codec --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from xxci.common.events import (
     MessageRejected,
     RunCreated,
     RunFinished,
+    RunReopened,
     StageFinished,
     StageStarted,
     StepFinished,
@@ -91,6 +92,7 @@ SAMPLES: list[Event] = [
     CancelRequested(job="", reason="user"),
     StageFinished(stage="build", status="FAILED"),
     RunFinished(status="FAILED"),
+    RunReopened(job="deploy"),
     WorkerConnected(
         worker_id="w1", name="box", capacity=4, labels=("linux", "docker"), version="1", peer="ip"
     ),

@@ -8,7 +8,14 @@ from collections.abc import Callable
 import pytest
 
 from xxci.common.errors import ConflictError, NotFoundError
-from xxci.common.events import RunCreated, RunFinished, StageStarted, run_stream
+from xxci.common.events import (
+    JobPlayed,
+    RunCreated,
+    RunFinished,
+    RunReopened,
+    StageStarted,
+    run_stream,
+)
 from xxci.orchestrator.store import EventStorage, RunRow
 
 from .conftest import Backend
@@ -157,3 +164,23 @@ async def test_live_runs_are_those_without_a_run_finished(event_store: EventStor
     before = await event_store.find_runs()
     assert await event_store.rebuild_run_index() == 4
     assert await event_store.find_runs() == before
+
+
+async def test_a_reopened_run_is_live_until_it_finishes_again(event_store: EventStorage) -> None:
+    stream = run_stream("r1")
+    await event_store.append_run_created("r1", make("r1", "build"))
+    await event_store.append(stream, 1, [RunFinished("SUCCESS")])
+    assert await event_store.live_runs() == []
+
+    await event_store.append(stream, 2, [RunReopened(job="deploy"), JobPlayed(job="deploy")])
+    assert [(r.run_id, r.finished_seq) for r in await event_store.live_runs()] == [("r1", None)]
+    before = await event_store.find_runs()
+    assert await event_store.rebuild_run_index() == 1
+    assert await event_store.find_runs() == before
+
+    [again] = await event_store.append(stream, 4, [RunFinished("FAILED")])
+    assert await event_store.live_runs() == []
+    [row] = await event_store.find_runs()
+    assert row.finished_seq == again.seq
+    assert await event_store.rebuild_run_index() == 1
+    assert await event_store.find_runs() == [row]

@@ -153,7 +153,7 @@ async def test_errors_are_one_line(site: Site, history: dict[str, RunState]) -> 
     assert await site.json("/api/v1/events?type=Nope", status=400) == {
         "error": "type must be one of RunCreated, StageStarted, JobQueued, JobAssigned,"
         " JobStarted, StepFinished, JobFinished, JobAwaitingPlay, JobPlayed, JobDelayed,"
-        " JobAttemptLost, CancelRequested, StageFinished, RunFinished, WorkerConnected,"
-        " WorkerDisconnected, WorkerRegistered, WorkerRevoked, ConnectionRefused,"
-        " MessageRejected, not 'Nope'"
+        " JobAttemptLost, CancelRequested, StageFinished, RunFinished, RunReopened,"
+        " WorkerConnected, WorkerDisconnected, WorkerRegistered, WorkerRevoked,"
+        " ConnectionRefused, MessageRejected, not 'Nope'"
     }

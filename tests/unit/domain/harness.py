@@ -32,6 +32,7 @@ from xxci.common.events import (
     RecordedEvent,
     RunCreated,
     RunFinished,
+    RunReopened,
     StageFinished,
     StageStarted,
     StepFinished,
@@ -98,7 +99,12 @@ def describe(event: Event) -> str:
             return f"CancelRequested {name}".rstrip()
         case JobAttemptLost(job=name, attempt=attempt):
             return f"JobAttemptLost {name}#{attempt}"
-        case JobAwaitingPlay(job=name) | JobPlayed(job=name) | JobDelayed(job=name):
+        case (
+            JobAwaitingPlay(job=name)
+            | JobPlayed(job=name)
+            | JobDelayed(job=name)
+            | RunReopened(job=name)
+        ):
             return f"{event.type} {name}"
         case _:
             return event.type

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xxci.common.events import JobPlayed
+from xxci.common.events import JobPlayed, RunReopened
 from xxci.common.spec.model import AllowFailure, Job, Pipeline, When
 from xxci.common.status import FailureReason, RunStatus
+from xxci.orchestrator.domain.play import decide_play
 
-from .harness import Scenario
+from .harness import Scenario, without_position
 
 STAGES = ("build", "test", "deploy")
 
@@ -90,6 +91,43 @@ def test_an_optional_manual_job_waits_but_does_not_hold_the_run() -> None:
     ]
     assert s.statuses()["deploy"] == "MANUAL"
     assert s.state.status is RunStatus.SUCCESS  # finished, the manual job never played
+
+
+def test_a_manual_job_played_after_the_run_finished_opens_the_run_again() -> None:
+    s = Scenario(
+        gitlab(
+            gjob("compile", "build"),
+            gjob("deploy", "deploy", when=When.MANUAL),
+            gjob("notify", "deploy", when=When.MANUAL),
+        )
+    )
+    s.run("compile")
+    assert s.state.status is RunStatus.SUCCESS
+    decision = decide_play(s.state, "deploy", by="me")
+    assert decision.message == "played job deploy of gl #7 (the run, SUCCESS, is open again)"
+    mark = len(s.log)
+    s.record(*decision.events)
+    assert s.history(mark) == ["RunReopened deploy", "JobPlayed deploy", "JobQueued deploy#1"]
+    assert (s.state.status, s.state.finished_at) == (RunStatus.RUNNING, None)
+    assert s.stage_statuses() == {"build": "SUCCESS", "deploy": "RUNNING"}
+    s.run("deploy", exit_code=1)
+    assert s.history()[-3:] == [
+        "JobFinished deploy#1 FAILED script_failure",
+        "StageFinished deploy SUCCESS",
+        "RunFinished SUCCESS",
+    ]
+    assert s.statuses()["notify"] == "MANUAL"  # still playable, the run open again then
+    assert decide_play(s.state, "notify").accepted
+    refused = decide_play(s.state, "compile")
+    assert (refused.accepted, refused.message) == (False, "run gl #7 already finished (SUCCESS)")
+
+
+def test_a_reopening_that_does_not_apply_is_ignored() -> None:
+    s = Scenario(gitlab(gjob("compile", "build"), gjob("deploy", "deploy", when=When.MANUAL)))
+    s.run("compile")
+    before = without_position(s.state)
+    s.record(RunReopened(job="compile"))  # not a manual job waiting: nothing opens
+    assert without_position(s.state) == before
 
 
 def test_a_blocking_manual_job_holds_the_later_stages_until_played() -> None:

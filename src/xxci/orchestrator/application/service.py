@@ -26,7 +26,7 @@ from xxci.common.api import (
     VerifyResult,
 )
 from xxci.common.errors import UsageError, XxciError
-from xxci.common.events import RecordedEvent, RunFinished, run_stream
+from xxci.common.events import RecordedEvent, finished_after, run_stream
 from xxci.common.spec import load_pipeline_text
 from xxci.common.spec.context import DEFAULT_BRANCH, RunContext
 from xxci.common.spec.files import NO_FILES, ArchiveFiles, RepoFiles
@@ -99,13 +99,17 @@ class OrchestratorService:
         run_id = await resolve_run(self._o.store, run)
         stream = run_stream(run_id)
         version = 0
+        finished = False
         while True:
             last_seq = await self._o.store.last_seq()
-            for rec in await self._o.store.read_stream(stream, after_version=version):
+            records = await self._o.store.read_stream(stream, after_version=version)
+            for rec in records:
                 version = rec.version
                 yield rec
-                if isinstance(rec.event, RunFinished):
-                    return
+            # The end: a RunFinished, unless a play opened the run again since.
+            finished = finished_after(records, finished)
+            if finished:
+                return
             await self._o.store.wait_for(last_seq, FOLLOW_POLL_SECONDS)
 
     async def events(

@@ -6,7 +6,8 @@ the same fold answers "what did this run look like at event N".
 
 The fold is total over well-typed events: an event that does not apply to the current
 state (a stale attempt, a job that already finished, a stage out of order, anything
-after ``RunFinished``) is ignored, never an error. Only ``version`` and ``last_seq``
+after ``RunFinished`` but a ``RunReopened`` for a manual job left unplayed) is
+ignored, never an error. Only ``version`` and ``last_seq``
 always advance, since they are positions in the stream. The one thing it refuses is a
 stream that does not start with ``RunCreated``.
 
@@ -36,6 +37,7 @@ from xxci.common.events import (
     RecordedEvent,
     RunCreated,
     RunFinished,
+    RunReopened,
     StageFinished,
     StageStarted,
     StepFinished,
@@ -186,7 +188,7 @@ def apply(state: RunState | None, rec: RecordedEvent) -> RunState:
         return _created(event, rec)
     handler = _HANDLERS.get(type(event))
     new = state
-    if handler is not None and not state.finished:
+    if handler is not None and (not state.finished or isinstance(event, RunReopened)):
         new = handler(state, event, rec.at, rec.seq)
     return dataclasses.replace(new, version=rec.version, last_seq=rec.seq)
 
@@ -280,6 +282,13 @@ def _on_run_finished(state: RunState, ev: RunFinished, at: datetime, seq: int) -
     if status is None or not status.finished:
         return state
     return dataclasses.replace(state, status=status, finished_at=at)
+
+
+def _on_run_reopened(state: RunState, ev: RunReopened, at: datetime, seq: int) -> RunState:
+    job = state.jobs.get(ev.job)
+    if not state.finished or job is None or job.status is not JobStatus.MANUAL:
+        return state
+    return dataclasses.replace(state, status=RunStatus.RUNNING, finished_at=None)
 
 
 def _on_job_queued(state: RunState, ev: JobQueued, at: datetime, seq: int) -> RunState:
@@ -472,6 +481,7 @@ _HANDLERS: dict[type[Event], _Handler] = {
     StageStarted: _on_stage_started,
     StageFinished: _on_stage_finished,
     RunFinished: _on_run_finished,
+    RunReopened: _on_run_reopened,
     JobQueued: _on_job_queued,
     JobAssigned: _on_job_assigned,
     JobStarted: _on_job_started,

@@ -1,7 +1,9 @@
 """The run index: one row per ``RunCreated``, for queries that must not replay the log.
 
 It holds the immutable facts of ``RunCreated`` and one more: ``finished_seq``, the seq
-of the run's ``RunFinished`` (NULL while the run is live), so start-up reads the live
+of the run's ``RunFinished`` (NULL while the run is live; a ``RunReopened``, appended
+only when the fold takes it, makes it live again until its next ``RunFinished``), so
+start-up reads the live
 runs through a partial index instead of replaying every run ever made. Both are
 written in the transaction of the event they come from, can be rebuilt from the log at
 any time, and ``xxci verify`` checks them against it. ``UNIQUE (pipeline, number)``
@@ -17,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from xxci.common.errors import NotFoundError
-from xxci.common.events import RecordedEvent, RunCreated, RunFinished
+from xxci.common.events import RecordedEvent, RunCreated, RunFinished, RunReopened
 from xxci.common.status import RunStatus
 from xxci.orchestrator.store._event_rows import EVENT_COLUMNS, decode_row
 from xxci.orchestrator.store._sqlite import Database, format_time, parse_time
@@ -35,6 +37,7 @@ __all__ = [
     "pipeline_name",
     "rebuild_runs",
     "record_finished",
+    "reopens_run",
     "row_from_event",
     "row_params",
 ]
@@ -141,10 +144,20 @@ def finishes_run(recorded: RecordedEvent) -> bool:
     return isinstance(event, RunFinished) and event.status in _FINISHED
 
 
+def reopens_run(recorded: RecordedEvent) -> bool:
+    return isinstance(recorded.event, RunReopened)
+
+
 def finished_seq_of(records: Iterable[RecordedEvent]) -> int | None:
-    """The seq at which a run stream's run finished (the first ``RunFinished`` the
-    fold takes); None if it has not."""
-    return next((r.seq for r in records if finishes_run(r)), None)
+    """The seq at which a run stream's run finished (the ``RunFinished`` the fold
+    takes, the first after the last ``RunReopened``); None if it has not."""
+    finished = None
+    for rec in records:
+        if reopens_run(rec):
+            finished = None
+        elif finished is None and finishes_run(rec):
+            finished = rec.seq
+    return finished
 
 
 def insert_runs(conn: sqlite3.Connection, rows: Iterable[RunRow]) -> None:
@@ -156,9 +169,12 @@ def insert_runs(conn: sqlite3.Connection, rows: Iterable[RunRow]) -> None:
 
 
 def record_finished(conn: sqlite3.Connection, recorded: Sequence[RecordedEvent]) -> None:
-    """Mark the runs that ``recorded`` finishes, inside the caller's transaction."""
+    """Mark the runs that ``recorded`` finishes (or opens again), inside the caller's
+    transaction."""
     for rec in recorded:
-        if finishes_run(rec):
+        if reopens_run(rec):
+            conn.execute("UPDATE runs SET finished_seq = NULL WHERE stream = ?", (rec.stream,))
+        elif finishes_run(rec):
             conn.execute(
                 "UPDATE runs SET finished_seq = ? WHERE stream = ? AND finished_seq IS NULL",
                 (rec.seq, rec.stream),
@@ -179,8 +195,10 @@ def _fill_finished(conn: sqlite3.Connection) -> None:
     conn.execute(
         "UPDATE runs SET finished_seq = (SELECT MIN(e.seq) FROM events AS e"
         " WHERE e.stream = runs.stream AND e.type = ?"
-        f" AND json_extract(e.data, '$.status') IN ({marks}))",
-        (RunFinished.type, *_FINISHED),
+        f" AND json_extract(e.data, '$.status') IN ({marks})"
+        " AND e.seq > (SELECT COALESCE(MAX(r.seq), 0) FROM events AS r"
+        " WHERE r.stream = runs.stream AND r.type = ?))",
+        (RunFinished.type, *_FINISHED, RunReopened.type),
     )
 
 

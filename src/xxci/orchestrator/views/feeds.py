@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from xxci.common.api import LogPiece
 from xxci.common.errors import NotFoundError
-from xxci.common.events import RecordedEvent, RunFinished, run_stream
+from xxci.common.events import RecordedEvent, finished_after, run_stream
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStorage, LogStorage
 
@@ -87,7 +87,7 @@ async def event_feed(
         last_seq = await store.last_seq()
         if stream is not None:
             records = await store.read_stream(stream)
-            finished = any(isinstance(r.event, RunFinished) for r in records)
+            finished = finished_after(records)
             records = [r for r in records if r.seq > since]
         else:
             records = await store.read_all(since_seq=since, limit=_PAGE)

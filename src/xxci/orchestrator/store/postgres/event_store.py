@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from xxci.common.closing import AsyncClosing
 from xxci.common.errors import NotFoundError
-from xxci.common.events import Event, RecordedEvent, RunCreated, RunFinished
+from xxci.common.events import Event, RecordedEvent, RunCreated, RunFinished, RunReopened
 from xxci.common.status import RunStatus
 from xxci.orchestrator.store._sqlite import format_time
 from xxci.orchestrator.store.chain import Anchor, ChainReport
@@ -208,7 +208,9 @@ class PgEventStore(AsyncClosing):
             await conn.execute(
                 b"UPDATE runs SET finished_seq = (SELECT MIN(e.seq) FROM events AS e"
                 b" WHERE e.stream = runs.stream AND e.type = %s"
-                b" AND (e.data::jsonb ->> 'status') = ANY(%s))",
-                (RunFinished.type, _FINISHED),
+                b" AND (e.data::jsonb ->> 'status') = ANY(%s)"
+                b" AND e.seq > (SELECT COALESCE(MAX(r.seq), 0) FROM events AS r"
+                b" WHERE r.stream = runs.stream AND r.type = %s))",
+                (RunFinished.type, _FINISHED, RunReopened.type),
             )
             return len(index)

@@ -26,6 +26,7 @@ from xxci.orchestrator.store.run_index import (
     COLUMNS,
     finishes_run,
     pipeline_name,
+    reopens_run,
     row_from_event,
 )
 from xxci.orchestrator.store.run_index import row_params as run_params
@@ -79,6 +80,7 @@ class _Batch:
         self.events: list[tuple[int, str, int, str, str, str, str]] = []
         self.runs: list[Sequence[object]] = []
         self.finished: list[tuple[str, int]] = []
+        self.reopened: list[str] = []
 
     async def write(self, conn: Conn) -> None:
         columns = list(zip(*self.events, strict=True))
@@ -94,6 +96,10 @@ class _Batch:
                 await cur.executemany(
                     f"INSERT INTO runs ({COLUMNS}) VALUES ({marks})".encode(), self.runs
                 )
+        if self.reopened:  # first: a run of this batch that finishes again stays finished
+            await conn.execute(
+                b"UPDATE runs SET finished_seq = NULL WHERE stream = ANY(%s)", (self.reopened,)
+            )
         if self.finished:
             await conn.execute(
                 b"UPDATE runs SET finished_seq = f.seq FROM unnest(%s::text[], %s::bigint[])"
@@ -152,7 +158,10 @@ def _apply(
             run = row_from_event(rec)
             batch.runs.append(run_params(run))
             numbers[run.pipeline] = max(numbers.get(run.pipeline, 0), run.number)
-        if finishes_run(rec):
+        if reopens_run(rec):
+            batch.finished = [f for f in batch.finished if f[0] != rec.stream]
+            batch.reopened.append(rec.stream)
+        elif finishes_run(rec):
             batch.finished.append((rec.stream, rec.seq))
     return recorded, head
 
