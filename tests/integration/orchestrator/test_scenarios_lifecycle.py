@@ -18,10 +18,19 @@ from xxci.cli.client.remote import GrpcClient
 from xxci.common.api import Submission
 from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK
-from xxci.common.events import JobAssigned, JobStarted, encode_event
+from xxci.common.events import (
+    Event,
+    JobAssigned,
+    JobFinished,
+    JobStarted,
+    encode_event,
+    run_stream,
+)
 from xxci.common.spec.loader import load_pipeline_text
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
+from xxci.orchestrator.domain.play import decide_play
 from xxci.orchestrator.domain.settings import Settings
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.store import EventStore
 
@@ -364,3 +373,39 @@ async def test_timeout_back_stop_counts_from_the_start_plus_grace(tmp_path: Path
     assert (job.status, job.failure_reason) == (JobStatus.FAILED, FailureReason.TIMEOUT)
     assert job.finished_at == clock.now() == started + timedelta(seconds=1 + grace)
     assert state.status is RunStatus.FAILED
+
+
+LATER_MANUAL = """
+build:
+  stage: build
+  image: busybox
+  script: [echo built]
+deploy:
+  stage: deploy
+  image: busybox
+  when: manual
+  script: [echo deployed]
+"""
+
+
+async def test_a_run_opened_again_by_a_play_is_live_in_every_book(tmp_path: Path) -> None:
+    async with await EventStore.open(tmp_path / "events.db") as store:
+        runs, other = RunBook(store, SETTINGS), RunBook(store, SETTINGS)
+        pipeline = load_pipeline_text(LATER_MANUAL, ".gitlab-ci.yml")
+        state = await runs.create(pipeline, repo="", branch="", commit="", source_blob="")
+        run_id = state.run_id
+        await runs.record(run_id, [JobAssigned(job="build", attempt=1, worker_id="w")])
+        await runs.record(run_id, [JobFinished(job="build", attempt=1, status="SUCCESS")])
+        assert (await runs.get(run_id)).status is RunStatus.SUCCESS
+        assert runs.active() == [] and await other.load() == []
+        seen = (await store.read_stream(run_stream(run_id)))[-1].seq
+
+        def play(current: RunState) -> list[Event]:
+            return list(decide_play(current, "deploy").events)
+
+        state = await runs.record_if(run_id, play)
+        assert (state.status, state.jobs["deploy"].status) == (RunStatus.RUNNING, JobStatus.QUEUED)
+        assert [s.run_id for s in runs.active()] == [run_id]
+        await other.observe(await store.read_all(since_seq=seen))
+        assert [s.run_id for s in other.active()] == [run_id]
+        assert [r.run_id for r in await store.live_runs()] == [run_id]

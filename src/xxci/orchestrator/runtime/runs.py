@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import ConflictError
-from xxci.common.events import Event, RecordedEvent, RunCreated, run_stream
+from xxci.common.events import Event, RecordedEvent, RunCreated, RunReopened, run_stream
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.scheduler import decide
 from xxci.orchestrator.domain.settings import Settings
@@ -161,7 +161,8 @@ class RunBook:
         """Records read from the log (in seq order), some appended by other
         orchestrators on a shared store: bring the cached runs up to date with those
         and tell the listeners, as for this book's own appends. Records it has already
-        applied are skipped; a new run is cached from its ``RunCreated``."""
+        applied are skipped; a new run is cached from its ``RunCreated``, a finished one
+        opened again from its whole stream."""
         by_run: dict[str, list[RecordedEvent]] = {}
         for rec in records:
             if rec.stream.startswith("run:"):
@@ -170,9 +171,13 @@ class RunBook:
             async with self._lock(run_id):
                 state = self._states.get(run_id)
                 fresh = [r for r in recs if state is None or r.version > state.version]
-                if not fresh or (state is None and fresh[0].version != 1):
-                    continue  # applied already, or a run that finished before we looked
-                if state is None:
+                if not fresh:
+                    continue  # applied already
+                if state is None and fresh[0].version != 1:
+                    if not any(isinstance(r.event, RunReopened) for r in fresh):
+                        continue  # a run that finished before we looked
+                    state = await load_run(self._store, run_id)  # finished, then played
+                elif state is None:
                     state = replay(fresh)
                 elif fresh[0].version == state.version + 1:
                     for rec in fresh:
