@@ -15,6 +15,8 @@ from xxci.common.attempts import AttemptKey
 from xxci.common.events import JobAssigned, JobAttemptLost, run_stream
 from xxci.common.spec import load_pipeline_text
 from xxci.common.status import JobStatus
+from xxci.orchestrator.domain.dispatch import resource_key
+from xxci.orchestrator.domain.messages import Hello
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 
@@ -106,3 +108,28 @@ async def test_an_attempt_its_worker_never_received_is_lost_where_the_worker_is(
     events = [r.event for r in await survivor.store.read_stream(run_stream(run_id))]
     assert any(isinstance(e, JobAttemptLost) and e.attempt == 1 for e in events)
     assert (await survivor.runs.get(run_id)).jobs["j"].status is JobStatus.QUEUED
+
+
+async def test_jobs_of_a_resource_group_are_handed_out_by_its_owner_only(
+    survivor: Orchestrator,
+) -> None:
+    """Two orchestrators each seeing a group free could each start one of its jobs (in
+    different runs: no version check between them), so only the group's owner does."""
+    clock = survivor.clock
+    assert isinstance(clock, FakeClock) and survivor.cluster is not None
+    await survivor.members.beat("other", "10.0.0.8:7420", clock.now().timestamp())
+    await survivor.step()
+    assert sorted(survivor.cluster.alive) == sorted([survivor.id, "other"])
+    groups = [f"g{i}" for i in range(20)]
+    theirs = next(g for g in groups if not survivor.cluster.holds(resource_key("", g)))
+    mine = next(g for g in groups if survivor.cluster.holds(resource_key("", g)))
+    await survivor.hub.connect("w1", Hello(name="w1", capacity=2), "test")
+    text = (
+        "pipeline: {{name: {0}}}\njobs: [{{name: j, stage: build, image: i,"
+        " script: [x], resource_group: {0}}}]\n"
+    )
+    held = await survivor.submit(load_pipeline_text(text.format(mine), "m.yml"))
+    other = await survivor.submit(load_pipeline_text(text.format(theirs), "t.yml"))
+    await survivor.step()
+    assert (await survivor.runs.get(held.run_id)).jobs["j"].worker_id == "w1"
+    assert (await survivor.runs.get(other.run_id)).jobs["j"].worker_id == ""

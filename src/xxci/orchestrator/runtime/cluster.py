@@ -11,7 +11,10 @@ connected to it, and sees every run: its run book follows the log
   expires it when they stop;
 * time-based decisions of a run (timeouts, back-stops, delayed jobs) are driven by
   one orchestrator, its *owner* by rendezvous hashing over the live ones
-  (:func:`~xxci.orchestrator.domain.placement.run_owner`).
+  (:func:`~xxci.orchestrator.domain.placement.run_owner`);
+* jobs of a ``resource_group`` are handed out by the group's owner only (to its own
+  workers): the group is free or held across runs, which no stream's version
+  arbitrates.
 
 :meth:`Cluster.sync`, once a tick, keeps that true: it beats (the store's
 ``orchestrators`` row), records the homes of this orchestrator's workers, hands over
@@ -69,6 +72,11 @@ class Cluster:
     def owns(self, run_id: str) -> bool:
         """Whether this orchestrator drives ``run_id``'s time-based decisions."""
         return run_owner(run_id, self.alive) == self.me
+
+    def holds(self, resource: str) -> bool:
+        """Whether this orchestrator hands out the jobs of ``resource`` (a resource
+        group): one does, so two cannot each start one of its jobs at once."""
+        return run_owner(f"resource\x1f{resource}", self.alive) == self.me
 
     async def sync_if_due(self, force: bool = False) -> None:
         """:meth:`sync` if a tick has passed since the last one, a worker connected or

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.events import Event, JobAssigned
@@ -35,25 +36,24 @@ log = logging.getLogger("xxci.orchestrator")
 
 
 class Dispatcher:
-    def __init__(self, runs: RunBook, hub: Hub) -> None:
+    """``may_hold(resource)``: whether this orchestrator may hand out jobs of that
+    resource group. Several orchestrators on one store each see a group free at the
+    same moment, and their appends go to different runs' streams, which no version
+    check arbitrates; so one of them (the group's owner) hands out its jobs."""
+
+    def __init__(
+        self, runs: RunBook, hub: Hub, may_hold: Callable[[str], bool] = lambda _r: True
+    ) -> None:
         self._runs = runs
         self._hub = hub
+        self._may_hold = may_hold
         self._lock = asyncio.Lock()
 
     async def dispatch(self) -> int:
         """Offer queued jobs to free workers; returns how many were assigned."""
         async with self._lock:
             queued = [
-                QueuedJob(
-                    run_id=state.run_id,
-                    job=js.name,
-                    tags=required_labels(state.pipeline.job(js.name).tags, state.local),
-                    order=js.queued_seq,
-                    resource=resource_key(state.repo, state.specs[js.name].resource_group),
-                )
-                for state in self._runs.active()
-                for js in state.jobs.values()
-                if js.status is JobStatus.QUEUED and not js.worker_id
+                job for job in self._queued() if not job.resource or self._may_hold(job.resource)
             ]
             busy = [
                 resource_key(state.repo, state.specs[js.name].resource_group)
@@ -72,6 +72,20 @@ class Dispatcher:
                 if session is not None and session.free > 0:
                     assigned += await self._assign(run_id, job, session)
             return assigned
+
+    def _queued(self) -> list[QueuedJob]:
+        return [
+            QueuedJob(
+                run_id=state.run_id,
+                job=js.name,
+                tags=required_labels(state.pipeline.job(js.name).tags, state.local),
+                order=js.queued_seq,
+                resource=resource_key(state.repo, state.specs[js.name].resource_group),
+            )
+            for state in self._runs.active()
+            for js in state.jobs.values()
+            if js.status is JobStatus.QUEUED and not js.worker_id
+        ]
 
     async def _assign(self, run_id: str, job: str, session: WorkerSession) -> bool:
         chosen: list[int] = []

@@ -109,6 +109,9 @@ class Orchestrator:
                 self._lock.release()
             raise
 
+    def _may_hold(self, resource: str) -> bool:
+        return self.cluster is None or self.cluster.holds(resource)
+
     @property
     def store_where(self) -> str:
         """Where the data is, for messages: the data directory, or the database (no
@@ -139,7 +142,7 @@ class Orchestrator:
         self.runs = RunBook(self.store, self.settings, self.clock)
         self.hub = Hub(self.runs, self.store, self.settings, self.clock, wake=self.wake)
         self.identities = Identities(self.identity_store, self.hub.record_worker_event, self.clock)
-        self.dispatcher = Dispatcher(self.runs, self.hub)
+        self.dispatcher = Dispatcher(self.runs, self.hub, self._may_hold)
         self.runs.subscribe(self._on_change)
         seen = await self.store.last_seq()
         resumed = await self.runs.load()
