@@ -7,9 +7,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import psycopg
+
 from xxci.common.events import JobQueued, RunCreated, run_stream
 from xxci.orchestrator.store import EventStorage, LogChunk
+from xxci.orchestrator.store._sqlite import format_time
+from xxci.orchestrator.store.event_writer import Append
 from xxci.orchestrator.store.postgres import PgEventStore, PgLogStore
+from xxci.orchestrator.store.postgres.event_writer import write_group
 
 from .conftest import Backend
 from .test_run_index import make
@@ -111,5 +116,54 @@ async def test_log_followers_wake_on_output_stored_by_another_orchestrator(
         assert [c.data for c in await a.read("r", "j", 1)] == [b"hello\n"]
         assert await b.append_many([chunk]) == 0  # idempotent across processes too
     finally:
+        await a.close()
+        await b.close()
+
+
+async def _waiting_on_a_lock(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> bool:
+    cur = await conn.execute(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    row = await cur.fetchone()
+    return row is not None and int(str(row[0])) > 0
+
+
+async def test_an_append_that_commits_late_is_never_skipped_by_a_follower(
+    postgres_url: str,
+) -> None:
+    """Commit order is seq order: while one orchestrator's append transaction is open
+    (its seq taken, not yet committed), another's append waits rather than committing
+    a later seq first, so a follower that reads in between never moves past the
+    late one and skips it when it lands."""
+    a, b = await PgEventStore.open(postgres_url), await PgEventStore.open(postgres_url)
+    watch = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    held = await psycopg.AsyncConnection.connect(postgres_url)
+    seen: list[int] = []
+
+    async def follow() -> None:
+        since = seen[-1] if seen else 0
+        seen.extend(r.seq for r in await a.read_all(since_seq=since))
+
+    try:
+        at = format_time(datetime.now(UTC))
+        async with held.transaction():
+            outcomes, last = await write_group(held, [Append("held", 0, [JobQueued("j")], at)])
+            assert last == 1 and not isinstance(outcomes[0], Exception)
+            other = asyncio.create_task(b.append("other", 0, [JobQueued("k")]))
+            async with asyncio.timeout(30):
+                # PostgreSQL tells no one that a backend waits: its view is polled
+                while not other.done() and not await _waiting_on_a_lock(watch):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            await follow()  # the other append must not be visible ahead of the held one
+            assert seen == [], f"seq {seen} committed while seq 1 was still open"
+        assert [r.seq for r in await asyncio.wait_for(other, 30)] == [2]
+        await follow()
+        assert seen == [1, 2]
+        assert [r.stream for r in await a.read_all()] == ["held", "other"]
+        assert (await a.check_chain()).problem == ""
+    finally:
+        await held.close()
+        await watch.close()
         await a.close()
         await b.close()
