@@ -72,6 +72,11 @@ class Submission:
     commit: str = ""
     source_blob: str = ""
     context: RunContext | None = None
+    run_id: str = ""
+    """The new run's id, chosen by a client that may send the submission again (to
+    another orchestrator, the first having gone down before answering): a run of that
+    id made by the same submission is answered as is. Empty: the orchestrator
+    chooses."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from xxci.cli.client.remote import GrpcClient
 from xxci.common.api import Submission
 from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK
+from xxci.common.errors import XxciError
 from xxci.common.events import (
     Event,
     JobAssigned,
@@ -409,3 +410,21 @@ async def test_a_run_opened_again_by_a_play_is_live_in_every_book(tmp_path: Path
         await other.observe(await store.read_all(since_seq=seen))
         assert [s.run_id for s in other.active()] == [run_id]
         assert [r.run_id for r in await store.live_runs()] == [run_id]
+
+
+async def test_a_submission_with_its_own_run_id_sent_twice_makes_one_run(tmp_path: Path) -> None:
+    async with await EventStore.open(tmp_path / "events.db") as store:
+        runs = RunBook(store, SETTINGS, FakeClock())
+        pipeline = load_pipeline_text(ONE_SECOND, "test.yml")
+
+        async def create(commit: str) -> RunState:
+            return await runs.create(
+                pipeline, repo="r", branch="b", commit=commit, source_blob="", run_id="00aa11bb22cc"
+            )
+
+        first = await create("c1")
+        again = await create("c1")
+        assert (again.run_id, again.number, again.version) == ("00aa11bb22cc", 1, first.version)
+        with pytest.raises(XxciError, match=r"^run id '00aa11bb22cc' is taken by another run$"):
+            await create("c2")
+        assert [r.run_id for r in await store.find_runs()] == ["00aa11bb22cc"]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -43,6 +44,8 @@ RESUME_SECONDS = 30.0
 """How long a followed stream keeps trying the other addresses after losing one."""
 RESUME_PAUSE = 0.5
 
+T = TypeVar("T")
+
 
 class GrpcClient(AsyncClosing):
     """A connection to one orchestrator, or to the first that answers of several
@@ -50,7 +53,9 @@ class GrpcClient(AsyncClosing):
 
     With several addresses, a followed stream (watch, events and logs with ``follow``)
     that breaks is opened again on the next address that answers and resumes after
-    the last item it yielded, for up to :data:`RESUME_SECONDS`.
+    the last item it yielded, for up to :data:`RESUME_SECONDS`; so are an upload (the
+    blob is content-addressed) and a submission (it carries a run id chosen here, so
+    one sent again after its orchestrator went down unanswered starts one run).
     """
 
     def __init__(self, target: str, token: str | None = None, tls_ca: Path | None = None) -> None:
@@ -72,11 +77,25 @@ class GrpcClient(AsyncClosing):
         except grpc.aio.AioRpcError as err:
             raise await explain(err, self.target, tls=self._tls) from err
 
+    async def _again_on_failover(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, made again on the next address while it fails to connect
+        (several addresses only, for up to :data:`RESUME_SECONDS`). Only for calls
+        that mean the same when made twice."""
+        deadline = None
+        while True:
+            try:
+                async with self._translated():
+                    return await call()
+            except ConnectionFailed:
+                deadline = await self._again(deadline, self._resumable)
+                if deadline is None:
+                    raise
+
     async def upload_source(self, path: Path) -> str:
-        async with self._translated():
-            return await upload_file(self._channel, path)
+        return await self._again_on_failover(lambda: upload_file(self._channel, path))
 
     async def submit(self, submission: Submission) -> Submitted:
+        run_id = submission.run_id or uuid.uuid4().hex[:12]
         request = pipeline_pb2.SubmitRunRequest(
             file_name=submission.file_name,
             yaml_text=submission.yaml_text,
@@ -85,6 +104,7 @@ class GrpcClient(AsyncClosing):
             branch=submission.branch,
             commit=submission.commit,
             source_blob=submission.source_blob,
+            run_id=run_id,
         )
         if submission.context is not None:
             context = submission.context
@@ -96,8 +116,7 @@ class GrpcClient(AsyncClosing):
             request.changed_files.extend(context.changed_files or ())
             request.changes_known = context.changed_files is not None
             request.project = context.project
-        async with self._translated():
-            reply = await self._stub.SubmitRun(request)
+        reply = await self._again_on_failover(lambda: self._stub.SubmitRun(request))
         return Submitted(reply.run_id, reply.pipeline, reply.number)
 
     async def watch(self, run: str) -> AsyncGenerator[RecordedEvent, None]:

@@ -77,6 +77,7 @@ class OrchestratorService:
             branch=submission.branch,
             commit=submission.commit,
             source_blob=submission.source_blob,
+            run_id=submission.run_id,
         )
         return Submitted(state.run_id, state.pipeline.name, state.number)
 

@@ -69,6 +69,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
                 variables=dict(request.variables),
                 changed_files=tuple(request.changed_files) if request.changes_known else None,
             ),
+            run_id=request.run_id,
         )
         async with _answering(context):
             submitted = await self._api.submit(submission)

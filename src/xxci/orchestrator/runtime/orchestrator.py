@@ -206,7 +206,9 @@ class Orchestrator:
         branch: str = "",
         commit: str = "",
         source_blob: str = "",
+        run_id: str = "",
     ) -> RunState:
+        """Start a run (see :meth:`RunBook.create` for a ``run_id`` the client chose)."""
         state = await self.runs.create(
             pipeline,
             repo=repo,
@@ -214,6 +216,7 @@ class Orchestrator:
             commit=commit,
             source_blob=source_blob,
             local=self.local,
+            run_id=run_id,
         )
         self.wake()
         return state

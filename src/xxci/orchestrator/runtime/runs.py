@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 
 from xxci.common.clock import SYSTEM_CLOCK, Clock
-from xxci.common.errors import ConflictError
+from xxci.common.errors import ConflictError, UsageError, XxciError
 from xxci.common.events import Event, RecordedEvent, RunCreated, RunReopened, run_stream
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.scheduler import decide
@@ -24,9 +25,31 @@ from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState, apply, replay
 from xxci.orchestrator.store import EventStorage
 from xxci.orchestrator.store.conflicts import retry_on_conflict
+from xxci.orchestrator.store.run_index import pipeline_name
 from xxci.orchestrator.views.load import load_run
 
 log = logging.getLogger("xxci.orchestrator")
+
+_RUN_ID = re.compile(r"[0-9a-f]{12}")
+
+
+def check_run_id(run_id: str) -> None:
+    """UsageError unless ``run_id`` looks like the ids orchestrators choose (12
+    lowercase hex digits), which is what a client choosing one must send."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise UsageError(f"run id {run_id!r}: expected 12 lowercase hex digits")
+
+
+def _same_submission(state: RunState, wanted: RunCreated) -> RunState:
+    """``state`` if it is the run ``wanted`` would have made (a submission sent
+    again: same pipeline, repository, branch, commit and source); XxciError if
+    another run has that id."""
+    made = (state.pipeline.name, state.repo, state.branch, state.commit, state.source_blob)
+    asked = (pipeline_name(wanted), wanted.repo, wanted.branch, wanted.commit)
+    if made != (*asked, wanted.source_blob):
+        raise XxciError(f"run id {wanted.run_id!r} is taken by another run")
+    return state
+
 
 Listener = Callable[[RunState, Sequence[RecordedEvent]], None]
 
@@ -97,9 +120,20 @@ class RunBook:
         commit: str,
         source_blob: str,
         local: bool = False,
+        run_id: str = "",
     ) -> RunState:
-        """Append ``RunCreated`` with the next run number of the pipeline, then advance."""
-        run_id = uuid.uuid4().hex[:12]
+        """Append ``RunCreated`` with the next run number of the pipeline, then advance.
+
+        ``run_id``: the id a client chose (:func:`check_run_id`), so that sending the
+        same submission again starts one run: when that run exists already, created
+        from the same pipeline, source and commit, it is returned as it is; a different
+        run of that id is an XxciError.
+        """
+        chosen = bool(run_id)
+        if chosen:
+            check_run_id(run_id)
+        else:
+            run_id = uuid.uuid4().hex[:12]
 
         def make(number: int) -> RunCreated:
             return RunCreated(
@@ -114,7 +148,12 @@ class RunBook:
             )
 
         async with self._lock(run_id):  # a follower must not see it before it is cached
-            records = await self._store.append_run_created(run_id, make, at=self._clock.now())
+            try:
+                records = await self._store.append_run_created(run_id, make, at=self._clock.now())
+            except ConflictError:
+                if not chosen:
+                    raise
+                return _same_submission(await load_run(self._store, run_id), make(0))
             state = replay(records)
             self._states[run_id] = state
             self._notify(state, records)

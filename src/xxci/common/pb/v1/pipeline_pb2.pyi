@@ -58,6 +58,7 @@ class SubmitRunRequest(_message.Message):
     CHANGED_FILES_FIELD_NUMBER: _builtins.int
     CHANGES_KNOWN_FIELD_NUMBER: _builtins.int
     PROJECT_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
     file_name: _builtins.str
     """The pipeline file as the user wrote it; the orchestrator loads and validates it
     with the same code as the CLI, after applying `overrides` (KEY.PATH=VALUE).
@@ -76,6 +77,12 @@ class SubmitRunRequest(_message.Message):
     commit_message: _builtins.str
     changes_known: _builtins.bool
     project: _builtins.str
+    run_id: _builtins.str
+    """Chosen by the client (12 lowercase hex digits), so a submission sent again after
+    its orchestrator went down before answering starts one run, not two: a run of
+    this id that the same submission already created is answered as is. Empty: the
+    orchestrator chooses.
+    """
     @_builtins.property
     def overrides(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -106,10 +113,11 @@ class SubmitRunRequest(_message.Message):
         changed_files: _abc.Iterable[_builtins.str] | None = ...,
         changes_known: _builtins.bool = ...,
         project: _builtins.str = ...,
+        run_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "changed_files", b"changed_files", "changes_known", b"changes_known", "commit", b"commit", "commit_message", b"commit_message", "default_branch", b"default_branch", "file_name", b"file_name", "overrides", b"overrides", "pipeline_source", b"pipeline_source", "project", b"project", "repo", b"repo", "source_blob", b"source_blob", "tag", b"tag", "variables", b"variables", "yaml_text", b"yaml_text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "changed_files", b"changed_files", "changes_known", b"changes_known", "commit", b"commit", "commit_message", b"commit_message", "default_branch", b"default_branch", "file_name", b"file_name", "overrides", b"overrides", "pipeline_source", b"pipeline_source", "project", b"project", "repo", b"repo", "run_id", b"run_id", "source_blob", b"source_blob", "tag", b"tag", "variables", b"variables", "yaml_text", b"yaml_text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
