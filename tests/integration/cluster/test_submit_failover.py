@@ -84,3 +84,14 @@ async def test_a_submission_sent_again_to_another_orchestrator_starts_one_run(
             await client.submit(Submission("one.yml", PIPELINE, run_id="../x"))
         assert str(bad.value) == "run id '../x': expected 12 lowercase hex digits"
     assert await created_runs(shared.address(1)) == ["0123456789ab"]
+
+
+@pytest.mark.timeout(120)
+async def test_a_client_reads_on_through_the_next_orchestrator(shared: SharedCluster) -> None:
+    async with GrpcClient(shared.addresses(0), TOKEN) as client:
+        submitted = await client.submit(Submission("one.yml", PIPELINE))
+        assert (await client.status())["workers"] == []  # answered by server 0
+        shared.kill_server(0)
+        assert (await client.run_report(submitted.run_id))["run_id"] == submitted.run_id
+        assert (await client.status())["workers"] == []
+        assert (await client.verify()).problems == []

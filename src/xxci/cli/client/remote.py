@@ -53,9 +53,10 @@ class GrpcClient(AsyncClosing):
 
     With several addresses, a followed stream (watch, events and logs with ``follow``)
     that breaks is opened again on the next address that answers and resumes after
-    the last item it yielded, for up to :data:`RESUME_SECONDS`; so are an upload (the
-    blob is content-addressed) and a submission (it carries a run id chosen here, so
-    one sent again after its orchestrator went down unanswered starts one run).
+    the last item it yielded, for up to :data:`RESUME_SECONDS`; so are the calls that
+    only read, an upload (the blob is content-addressed) and a submission (it carries
+    a run id chosen here, so one sent again after its orchestrator went down
+    unanswered starts one run).
     """
 
     def __init__(self, target: str, token: str | None = None, tls_ca: Path | None = None) -> None:
@@ -206,17 +207,15 @@ class GrpcClient(AsyncClosing):
             skip=query.skip,
             stages=query.stages,
         )
-        async with self._translated():
-            return _document(await self._stub.QueryRuns(request))
+        return _document(await self._again_on_failover(lambda: self._stub.QueryRuns(request)))
 
     async def run_report(self, run: str, at_seq: int = 0) -> dict[str, Any]:
-        async with self._translated():
-            reply = await self._stub.GetRun(pipeline_pb2.GetRunRequest(run_id=run, at_seq=at_seq))
-        return _document(reply)
+        request = pipeline_pb2.GetRunRequest(run_id=run, at_seq=at_seq)
+        return _document(await self._again_on_failover(lambda: self._stub.GetRun(request)))
 
     async def status(self) -> dict[str, Any]:
-        async with self._translated():
-            return _document(await self._stub.GetStatus(pipeline_pb2.GetStatusRequest()))
+        request = pipeline_pb2.GetStatusRequest()
+        return _document(await self._again_on_failover(lambda: self._stub.GetStatus(request)))
 
     async def play(self, run: str, job: str) -> Outcome:
         async with self._translated():
@@ -224,8 +223,8 @@ class GrpcClient(AsyncClosing):
         return Outcome(reply.accepted, reply.message)
 
     async def verify(self, anchor: str = "") -> VerifyResult:
-        async with self._translated():
-            reply = await self._stub.Verify(pipeline_pb2.VerifyRequest(anchor=anchor))
+        request = pipeline_pb2.VerifyRequest(anchor=anchor)
+        reply = await self._again_on_failover(lambda: self._stub.Verify(request))
         return VerifyResult.from_dict(_document(reply))
 
     async def pipelines(self) -> list[str]:
