@@ -78,11 +78,15 @@ async def test_an_attempt_whose_worker_came_home_elsewhere_is_left_alone(
     clock = survivor.clock
     assert isinstance(clock, FakeClock)
     members = survivor.members
-    run_id = await assigned_run(survivor, "w-moved")
+    step = SETTINGS.lease_ttl / 2
+    # "other" keeps beating while the leases would run out. Each beat is in place
+    # before the clock moves: the orchestrator's own loop may look at any moment.
+    await members.beat("other", "10.0.0.8:7420", clock.now().timestamp() + step)
     await members.set_home("w-moved", "other", clock.now().timestamp())
-    for _ in range(5):  # "other" keeps beating while the leases would run out
-        clock.advance(SETTINGS.lease_ttl / 2)
-        await members.beat("other", "10.0.0.8:7420", clock.now().timestamp())
+    run_id = await assigned_run(survivor, "w-moved")
+    for _ in range(5):
+        await members.beat("other", "10.0.0.8:7420", clock.now().timestamp() + step)
+        clock.advance(step)
         await survivor.step()
         assert survivor.hub.owner_of(_key(run_id)) is None
     events = [r.event for r in await survivor.store.read_stream(run_stream(run_id))]
