@@ -43,6 +43,15 @@ class Assignment:
     """Runs in a shell of its own after the script, whatever its result."""
     source_blob: str = ""
     artifact_blobs: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    """Replaces the image's entrypoint, the job's program its argument (empty or
+    ``[""]``: the program is the entrypoint)."""
+    image_entrypoint: bool = False
+    """Without ``entrypoint``: the image's own ENTRYPOINT runs, the job's program its
+    command (GitLab's way); else the program is the entrypoint."""
+    artifact_exclude: tuple[str, ...] = ()
+    artifact_untracked: bool = False
+    """Every workspace file not in the source tree is an artifact too."""
 
     @property
     def key(self) -> AttemptKey:
@@ -50,8 +59,8 @@ class Assignment:
 
     def collects_artifacts(self, status: JobStatus) -> bool:
         """Whether an attempt that ended ``status`` returns artifacts: it names artifact
-        paths, was not canceled, and ``artifact_when`` takes ``status``."""
-        if not self.artifact_paths or status is JobStatus.CANCELED:
+        paths (or untracked files), was not canceled, and ``artifact_when`` takes ``status``."""
+        if not (self.artifact_paths or self.artifact_untracked) or status is JobStatus.CANCELED:
             return False
         if self.artifact_when is ArtifactWhen.ALWAYS:
             return True

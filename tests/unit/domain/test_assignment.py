@@ -7,7 +7,7 @@ import dataclasses
 from xxci.common.attempts import AttemptKey
 from xxci.common.events import JobFinished
 from xxci.common.spec.model import Artifacts, ArtifactWhen
-from xxci.orchestrator.domain.assignment import assignment
+from xxci.orchestrator.domain.assignment import artifacts_name, assignment
 
 from .harness import Scenario, job, pipeline
 
@@ -85,3 +85,32 @@ def test_a_deployment_job_sees_its_environment_as_gitlab_names_it() -> None:
     }
     plain = assignment(s.state, "plain", 1).variables
     assert not [k for k in plain if k.startswith("CI_ENVIRONMENT_")]
+
+
+def test_artifacts_and_the_image_entrypoint_as_gitlab_runs_them() -> None:
+    art = Artifacts(
+        paths=("out/$TARGET/",),
+        exclude=("out/$TARGET/*.o",),
+        untracked=True,
+        name="$CI_JOB_NAME-$TARGET",
+    )
+    pack = dataclasses.replace(job("pack"), artifacts=art, variables={"TARGET": "arm"})
+    plain = job("plain")
+    s = Scenario(pipeline(pack, plain))
+    got = assignment(s.state, "pack", 1)
+    assert (got.artifact_paths, got.artifact_exclude, got.artifact_untracked) == (
+        ("out/arm/",),
+        ("out/arm/*.o",),
+        True,
+    )
+    assert artifacts_name(s.state, "pack", 1) == "pack-arm"
+    assert artifacts_name(s.state, "plain", 1) == "artifacts"
+    # A course-format job runs its script as the entrypoint; a GitLab job the image's
+    # own entrypoint unless it names one.
+    assert (got.entrypoint, got.image_entrypoint) == ((), False)
+    gitlab = dataclasses.replace(s.state.pipeline, kind="gitlab")
+    named = dataclasses.replace(plain, entrypoint=("",))
+    s = Scenario(dataclasses.replace(gitlab, jobs=(pack, named)))
+    assert assignment(s.state, "pack", 1).image_entrypoint
+    got = assignment(s.state, "plain", 1)
+    assert (got.entrypoint, got.image_entrypoint) == (("",), False)

@@ -11,6 +11,7 @@ import pytest
 from xxci.worker.docker.artifacts import (
     ArtifactPattern,
     InvalidPattern,
+    Selection,
     archive_path,
     fetch_roots,
     selected,
@@ -127,9 +128,11 @@ def test_write_selection_names_members_from_the_workspace(tmp_path: Path) -> Non
     whole = docker_archive(
         "workspace", [("dir", "reports", None), ("file", "reports/r.xml", b"<r/>")]
     )
-    patterns = [ArtifactPattern.parse("build/libs/*.jar"), ArtifactPattern.parse("**/*.xml")]
+    patterns = (ArtifactPattern.parse("build/libs/*.jar"), ArtifactPattern.parse("**/*.xml"))
 
-    dest, count = write_selection([("build/libs", libs), ("", whole)], patterns, tmp_path)
+    dest, count = write_selection(
+        [("build/libs", libs), ("", whole)], Selection(patterns), tmp_path
+    )
 
     assert dest is not None and dest.parent == tmp_path
     with tarfile.open(dest) as tar:
@@ -150,8 +153,59 @@ def test_write_selection_names_members_from_the_workspace(tmp_path: Path) -> Non
 def test_write_selection_without_a_match_leaves_nothing(tmp_path: Path) -> None:
     archive = docker_archive("workspace", [("file", "a.txt", b"a")])
 
-    assert write_selection([("", archive)], [ArtifactPattern.parse("*.jar")], tmp_path) == (
-        None,
-        0,
-    )
+    selection = Selection((ArtifactPattern.parse("*.jar"),))
+    assert write_selection([("", archive)], selection, tmp_path) == (None, 0)
     assert list(tmp_path.iterdir()) == []
+
+
+def _parsed(*texts: str) -> tuple[ArtifactPattern, ...]:
+    return tuple(ArtifactPattern.parse(t) for t in texts)
+
+
+WORKSPACE_TREE = [
+    *[(f"ux/{n}", False) for n in "qrst"],
+    ("foo", True),
+    *[(f"foo/{n}", False) for n in "abcd"],
+    ("foo/bar", True),
+    *[(f"foo/bar/{n}", False) for n in "wxyz"],
+    ("foo/bar/baz", True),
+    ("foo/bar/baz/m", False),
+    ("foo/qux", True),
+    ("foo/qux/qu", False),
+    ("foo/qux/qu ux", True),
+    ("foo/qux/qu ux/g", False),
+    ("src/main.c", False),
+    ("out/app", False),
+]
+
+
+def test_exclude_takes_out_what_its_patterns_match_themselves() -> None:
+    # GitLab's runner: an exclude pattern is not recursive (``foo/bar`` alone keeps
+    # what is under it), and ``**`` matches no component too.
+    selection = Selection(
+        _parsed("foo", "ux"),
+        _parsed("foo/qux/qu ux/**", "foo/bar/**", "foo/bar", "foo/d", "xyzzy/**/*"),
+    )
+    kept = [path for path, is_dir in WORKSPACE_TREE if selection.wants(path, is_dir)]
+    assert kept == [
+        *[f"ux/{n}" for n in "qrst"],
+        "foo",
+        "foo/a",
+        "foo/b",
+        "foo/c",
+        "foo/qux",
+        "foo/qux/qu",
+    ]
+    only_dir = Selection(_parsed("foo"), _parsed("foo/bar"))
+    assert only_dir.wants("foo/bar/w", False) and not only_dir.wants("foo/bar", True)
+
+
+def test_untracked_takes_every_file_not_in_the_source_tree() -> None:
+    selection = Selection(tracked=frozenset({"src", "src/main.c", "ux/q"}))
+    assert selection.roots() == [""]
+    kept = [path for path, is_dir in WORKSPACE_TREE if selection.wants(path, is_dir)]
+    assert "src/main.c" not in kept and "ux/q" not in kept
+    assert {"out/app", "ux/r", "foo/qux/qu ux/g"} <= set(kept)
+    assert not any(is_dir for path, is_dir in WORKSPACE_TREE if path in kept)
+    with_paths = Selection(_parsed("src"), _parsed("out/*"), frozenset({"src/main.c"}))
+    assert with_paths.wants("src/main.c", False) and not with_paths.wants("out/app", False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from xxci.worker.docker.container_config import (
     INLINE_SCRIPT_BYTES,
     container_config,
@@ -64,3 +66,16 @@ def test_a_script_is_inline_up_to_the_limit_and_a_private_file_past_it() -> None
     long = "é" * (INLINE_SCRIPT_BYTES // 2 + 1)  # the limit counts bytes, not characters
     assert script_file(long) == ("/.xxci/run.sh", long.encode())
     assert container_config(JOB, "h", 1, long)["Entrypoint"] == ["/bin/sh", "/.xxci/run.sh"]
+
+
+def test_an_entrypoint_runs_the_script_as_its_command_as_gitlab_does() -> None:
+    program = ["/bin/sh", "-c", WRAPPER]
+    named = replace(JOB, entrypoint=("/bin/sh", "-c", 'echo entry; exec "$@"', "--"))
+    config = container_config(named, host="h", pid=1, wrapper=WRAPPER)
+    assert (config["Entrypoint"], config["Cmd"]) == (list(named.entrypoint), program)
+    own = container_config(replace(JOB, image_entrypoint=True), host="h", pid=1, wrapper=WRAPPER)
+    assert "Entrypoint" not in own  # the engine runs the image's own
+    assert own["Cmd"] == program
+    for blank in ((), ("",)):
+        config = container_config(replace(JOB, entrypoint=blank), host="h", pid=1, wrapper=WRAPPER)
+        assert (config["Entrypoint"], config["Cmd"]) == (program, [])

@@ -19,11 +19,6 @@ def _gaps(job: Job) -> list[str]:
     gaps = []
     if job.services:
         gaps.append("services (xxci does not start service containers yet)")
-    if job.entrypoint is not None and any(job.entrypoint):
-        # xxci runs the script as the container's entrypoint, as entrypoint: [""] asks.
-        gaps.append("image: entrypoint")
-    if job.artifacts is not None and (job.artifacts.exclude or job.artifacts.untracked):
-        gaps.append("artifacts: exclude/untracked")
     return gaps
 
 

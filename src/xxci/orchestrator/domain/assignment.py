@@ -5,12 +5,18 @@ from __future__ import annotations
 from xxci.common.attempts import AttemptKey
 from xxci.common.spec.context import slug
 from xxci.common.spec.environments import environment_slug
-from xxci.common.spec.model import ArtifactWhen, When
-from xxci.common.spec.variables import expand_all
+from xxci.common.spec.model import Artifacts, When
+from xxci.common.spec.variables import expand, expand_all
 from xxci.orchestrator.domain.messages import Assign
 from xxci.orchestrator.domain.state import RunState
 
-__all__ = ["artifact_sources", "assignment", "job_environment", "predefined_variables"]
+__all__ = [
+    "artifact_sources",
+    "artifacts_name",
+    "assignment",
+    "job_environment",
+    "predefined_variables",
+]
 
 
 def predefined_variables(state: RunState, job: str, attempt: int) -> dict[str, str]:
@@ -61,6 +67,14 @@ def job_environment(state: RunState, job: str, attempt: int) -> dict[str, str]:
     return expand_all({**predefined_variables(state, job, attempt), **spec.variables})
 
 
+def artifacts_name(state: RunState, job: str, attempt: int) -> str:
+    """The name of the job's artifacts archive (``artifacts: name``, expanded as GitLab
+    does; GitLab's default: ``artifacts``)."""
+    artifacts = state.pipeline.job(job).artifacts
+    name = artifacts.name if artifacts is not None else ""
+    return expand(name, job_environment(state, job, attempt)).strip() or "artifacts"
+
+
 def artifact_sources(state: RunState, job: str) -> list[str]:
     """Blobs of the artifacts a job receives, oldest first: those of its
     ``dependencies`` when the pipeline resolved them, else those of its ``needs`` if it
@@ -85,7 +99,7 @@ def assignment(state: RunState, job: str, attempt: int) -> Assign:
     """The command that hands attempt ``attempt`` of ``job`` to a worker."""
     spec = state.pipeline.job(job)
     variables = job_environment(state, job, attempt)
-    artifacts = spec.artifacts
+    artifacts = spec.artifacts or Artifacts()
     return Assign(
         key=AttemptKey(state.run_id, job, attempt),
         stage=spec.stage,
@@ -95,7 +109,11 @@ def assignment(state: RunState, job: str, attempt: int) -> Assign:
         timeout_seconds=float(spec.timeout_seconds),
         source_blob=state.source_blob,
         artifact_blobs=tuple(artifact_sources(state, job)),
-        artifact_paths=tuple(artifacts.paths) if artifacts else (),
-        artifact_when=artifacts.when if artifacts else ArtifactWhen.ON_SUCCESS,
+        artifact_paths=tuple(expand(p, variables) for p in artifacts.paths),
+        artifact_when=artifacts.when,
         after_script=tuple(spec.after_script),
+        entrypoint=tuple(spec.entrypoint or ()),
+        image_entrypoint=spec.entrypoint is None and state.pipeline.kind == "gitlab",
+        artifact_exclude=tuple(expand(p, variables) for p in artifacts.exclude),
+        artifact_untracked=artifacts.untracked,
     )

@@ -70,6 +70,10 @@ class Assign:
     artifact_paths: tuple[str, ...] = ()
     artifact_when: ArtifactWhen = ArtifactWhen.ON_SUCCESS
     after_script: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    image_entrypoint: bool = False
+    artifact_exclude: tuple[str, ...] = ()
+    artifact_untracked: bool = False
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,10 @@ def _assign_job(command: Assign) -> worker_pb2.AssignJob:
         artifact_paths=list(command.artifact_paths),
         artifact_when=artifact_when_to_pb(command.artifact_when),
         after_script=list(command.after_script),
+        entrypoint=list(command.entrypoint),
+        image_entrypoint=command.image_entrypoint,
+        artifact_exclude=list(command.artifact_exclude),
+        artifact_untracked=command.artifact_untracked,
     )
 
 

@@ -20,6 +20,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
+from xxci.orchestrator.domain.assignment import artifacts_name
 from xxci.orchestrator.domain.state import JobState, RunState, StageState
 
 __all__ = [
@@ -84,6 +85,7 @@ def job_report(state: RunState, js: JobState) -> dict[str, Any]:
             for a in js.attempts
         ],
         "artifacts_blob": js.artifacts_blob or None,
+        "artifacts_name": artifacts_name(state, js.name, max(js.attempt, 1)),
     }
 
 

@@ -206,7 +206,7 @@ async def artifacts(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     name = request.match_info["job"]
     doc = await state.backend.run_report(request.match_info["run"])
-    find_job(doc, name)
+    _, found = find_job(doc, name)
     try:
         attempt = int(request.match_info["attempt"])
     except ValueError:
@@ -217,7 +217,9 @@ async def artifacts(request: web.Request) -> web.StreamResponse:
         raise NotFoundError(f"attempt {attempt} of job {name!r} left no artifacts")
     chunks = state.backend.blob(digest)
     first = await anext(chunks)  # a missing blob fails here, before the answer starts
-    filename = _file_name(doc["pipeline"], doc["number"], name, f"attempt{attempt}", "artifacts")
+    # Named as GitLab names the archive (``artifacts: name``), after the run and attempt.
+    named = found.get("artifacts_name") or "artifacts"
+    filename = _file_name(doc["pipeline"], doc["number"], name, f"attempt{attempt}", named)
     response = web.StreamResponse(
         headers={
             "Content-Type": "application/gzip",

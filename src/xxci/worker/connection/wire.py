@@ -120,6 +120,10 @@ def assignment_from_proto(msg: worker_pb2.AssignJob) -> Assignment:
         source_blob=msg.source_blob,
         artifact_blobs=tuple(msg.artifact_blobs),
         after_script=tuple(msg.after_script),
+        entrypoint=tuple(msg.entrypoint),
+        image_entrypoint=msg.image_entrypoint,
+        artifact_exclude=tuple(msg.artifact_exclude),
+        artifact_untracked=msg.artifact_untracked,
     )
     if msg.timeout_seconds > 0:  # 0 = unset on the wire: keep the executor's default
         assignment = replace(assignment, timeout_seconds=msg.timeout_seconds)

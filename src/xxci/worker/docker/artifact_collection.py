@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import tarfile
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from xxci.worker.docker.artifacts import (
     ArtifactPattern,
     InvalidPattern,
-    fetch_roots,
+    Selection,
     write_selection,
 )
 from xxci.worker.docker.container_config import WORKSPACE
 from xxci.worker.docker.engine import Container
 from xxci.worker.docker.output import SerialListener
-from xxci.worker.executor import Assignment, ExecutionResult
+from xxci.worker.executor import Assignment, ExecutionResult, Workspace
 
-__all__ = ["with_artifacts"]
+__all__ = ["source_paths", "with_artifacts"]
 
 
 async def with_artifacts(
@@ -32,41 +31,59 @@ async def with_artifacts(
     result: ExecutionResult,
     listener: SerialListener,
     directory: Path | None,
+    workspace: Workspace,
 ) -> ExecutionResult:
     """``result`` with the archive of ``job``'s artifacts in ``directory``, when the job
     collects any for ``result`` and some file matched; notes for the log go to
-    ``listener``."""
+    ``listener``. ``untracked`` files are those not in ``workspace``'s source tree."""
     if not job.collects_artifacts(result.status):
         return result
-    patterns: list[ArtifactPattern] = []
-    for text in job.artifact_paths:
-        try:
-            patterns.append(ArtifactPattern.parse(text))
-        except InvalidPattern as exc:
-            await listener.system(f"artifacts: {exc}; ignored")
-    if not patterns:
+    patterns = await _parsed(job.artifact_paths, listener)
+    exclude = await _parsed(job.artifact_exclude, listener)
+    tracked = None
+    if job.artifact_untracked:
+        tracked = await asyncio.to_thread(source_paths, workspace.source)
+    if not patterns and tracked is None:
         return result
-    dest, count = await _collect(container, patterns, directory)
+    dest, count = await _collect(container, Selection(patterns, exclude, tracked), directory)
     if dest is None:
-        paths = ", ".join(job.artifact_paths)
-        await listener.system(f"artifacts: no files matched {paths}")
+        wanted = [*job.artifact_paths, *(["untracked files"] if tracked is not None else [])]
+        await listener.system(f"artifacts: no files matched {', '.join(wanted)}")
         return result
     await listener.system(f"artifacts: collected {count} entries")
     return replace(result, artifacts=dest)
 
 
+async def _parsed(texts: tuple[str, ...], listener: SerialListener) -> tuple[ArtifactPattern, ...]:
+    patterns = []
+    for text in texts:
+        try:
+            patterns.append(ArtifactPattern.parse(text))
+        except InvalidPattern as exc:
+            await listener.system(f"artifacts: {exc}; ignored")
+    return tuple(patterns)
+
+
+def source_paths(source: Path | None) -> frozenset[str]:
+    """The paths of the source tree archive (relative to ``/workspace``)."""
+    if source is None:
+        return frozenset()
+    with tarfile.open(source) as tar:
+        return frozenset(m.name.removeprefix("./").strip("/") for m in tar)
+
+
 async def _collect(
-    container: Container, patterns: Sequence[ArtifactPattern], directory: Path | None
+    container: Container, selection: Selection, directory: Path | None
 ) -> tuple[Path | None, int]:
-    """The workspace files ``patterns`` select, as an archive in ``directory`` (None if
+    """The workspace files ``selection`` wants, as an archive in ``directory`` (None if
     nothing matched), and how many entries it holds."""
     archives: list[tuple[str, tarfile.TarFile]] = []
     try:
-        for root in fetch_roots(patterns):
+        for root in selection.roots():
             archive = await container.get_archive(f"{WORKSPACE}/{root}" if root else WORKSPACE)
             if archive is not None:
                 archives.append((root, archive))
-        return await asyncio.to_thread(write_selection, archives, patterns, directory)
+        return await asyncio.to_thread(write_selection, archives, selection, directory)
     finally:
         for _, archive in archives:
             archive.close()

@@ -25,6 +25,7 @@ from xxci.common.archives import ArchiveWriter, copy_members
 __all__ = [
     "ArtifactPattern",
     "InvalidPattern",
+    "Selection",
     "archive_path",
     "fetch_roots",
     "selected",
@@ -138,12 +139,35 @@ def selected(path: str, is_dir: bool, patterns: Iterable[ArtifactPattern]) -> bo
     return False
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which workspace paths a job's artifacts hold, as GitLab's runner picks them: what
+    ``patterns`` select and, with ``tracked`` (the source tree's paths: ``untracked:
+    true``), every file not in it; less each path an ``exclude`` pattern matches
+    itself (not recursive: ``build/**`` takes out what is under ``build``)."""
+
+    patterns: tuple[ArtifactPattern, ...] = ()
+    exclude: tuple[ArtifactPattern, ...] = ()
+    tracked: frozenset[str] | None = None
+
+    def roots(self) -> list[str]:
+        """The paths to fetch from the container (see :func:`fetch_roots`)."""
+        return [""] if self.tracked is not None else fetch_roots(self.patterns)
+
+    def wants(self, path: str, is_dir: bool) -> bool:
+        if any(p.matches(path, is_dir=is_dir) for p in self.exclude):
+            return False
+        if selected(path, is_dir, self.patterns):
+            return True
+        return self.tracked is not None and not is_dir and path not in self.tracked
+
+
 def write_selection(
     archives: Sequence[tuple[str, tarfile.TarFile]],
-    patterns: Sequence[ArtifactPattern],
+    selection: Selection,
     directory: Path | None,
 ) -> tuple[Path | None, int]:
-    """Write the members of ``archives`` that ``patterns`` select into a new archive in
+    """Write the members of ``archives`` that ``selection`` wants into a new archive in
     ``directory`` (the temp dir if None), named relative to ``/workspace``.
 
     ``archives`` pairs each fetch root with what ``get_archive`` returned for it.
@@ -158,7 +182,7 @@ def write_selection(
                 chosen: list[tuple[tarfile.TarInfo, str]] = []
                 for member in archive.getmembers():
                     rel = archive_path(root, member.name)
-                    if rel is not None and selected(rel, member.isdir(), patterns):
+                    if rel is not None and selection.wants(rel, member.isdir()):
                         chosen.append((member, rel))
                 chosen.sort(key=lambda pair: pair[1].split("/"))
                 copy_members(archive, writer, chosen)

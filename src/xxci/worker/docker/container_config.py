@@ -61,10 +61,10 @@ def container_config(job: Assignment, host: str, pid: int, wrapper: str) -> dict
     # tini (the container's init) signals the whole process group: the script's
     # shell and whatever command it runs get the SIGTERM of a cancel.
     env.append("TINI_KILL_PROCESS_GROUP=1")
+    program = ["/bin/sh", "-c", wrapper] if _inline(wrapper) else ["/bin/sh", SCRIPT_PATH]
     return {
         "Image": job.image,
-        "Entrypoint": ["/bin/sh", "-c", wrapper] if _inline(wrapper) else ["/bin/sh", SCRIPT_PATH],
-        "Cmd": [],
+        **_entrypoint(job, program),
         "WorkingDir": WORKSPACE,
         "Env": env,
         "Labels": {
@@ -81,6 +81,17 @@ def container_config(job: Assignment, host: str, pid: int, wrapper: str) -> dict
         "Tty": False,
         "HostConfig": {"Init": True},
     }
+
+
+def _entrypoint(job: Assignment, program: list[str]) -> dict[str, Any]:
+    """How the container starts ``program``: as its entrypoint, or (GitLab's way) as
+    the command of the entrypoint the job names or, with none, of the image's own
+    (the engine's default when the config leaves ``Entrypoint`` out)."""
+    if any(job.entrypoint):
+        return {"Entrypoint": list(job.entrypoint), "Cmd": program}
+    if job.image_entrypoint and not job.entrypoint:
+        return {"Cmd": program}
+    return {"Entrypoint": program, "Cmd": []}
 
 
 def container_name(job: Assignment, nonce: str) -> str:

@@ -167,7 +167,9 @@ class Supervisor:
         await self._output.finish()
         await self._after_stop(container, ending)
         result = await self._result(ending)
-        return await with_artifacts(container, self.job, result, self._listener, self._artifact_dir)
+        return await with_artifacts(
+            container, self.job, result, self._listener, self._artifact_dir, self._workspace
+        )
 
     async def _after_stop(self, container: Container, ending: _Exited | _Stopped) -> None:
         """A job stopped by a timeout or a cancel before its after_script began still

@@ -590,6 +590,10 @@ class AssignJob(_message.Message):
     ARTIFACT_PATHS_FIELD_NUMBER: _builtins.int
     ARTIFACT_WHEN_FIELD_NUMBER: _builtins.int
     AFTER_SCRIPT_FIELD_NUMBER: _builtins.int
+    ENTRYPOINT_FIELD_NUMBER: _builtins.int
+    ARTIFACT_EXCLUDE_FIELD_NUMBER: _builtins.int
+    ARTIFACT_UNTRACKED_FIELD_NUMBER: _builtins.int
+    IMAGE_ENTRYPOINT_FIELD_NUMBER: _builtins.int
     stage: _builtins.str
     image: _builtins.str
     """Empty: the worker's default image."""
@@ -597,6 +601,12 @@ class AssignJob(_message.Message):
     source_blob: _builtins.str
     artifact_when: Global___ArtifactWhen.ValueType
     """When to collect artifact_paths; UNSPECIFIED means ON_SUCCESS."""
+    artifact_untracked: _builtins.bool
+    """Every workspace file that is not in the source tree goes into the artifacts too."""
+    image_entrypoint: _builtins.bool
+    """No entrypoint given: run the image's own ENTRYPOINT with the job's shell program
+    as its command, as GitLab's runner does (a .gitlab-ci.yml job).
+    """
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
     @_builtins.property
@@ -615,6 +625,19 @@ class AssignJob(_message.Message):
         CI_JOB_STATUS set; their failure does not change the job's.
         """
 
+    @_builtins.property
+    def entrypoint(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The image's entrypoint replaced by these, the job's shell program their arguments
+        (as GitLab runs `image: {entrypoint}`); empty or [""]: the program is the
+        entrypoint, the image's own is not run (unless image_entrypoint).
+        """
+
+    @_builtins.property
+    def artifact_exclude(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Taken back out of the artifacts: each pattern matches a path itself (a folder's
+        files only through a pattern of their own, e.g. `build/**`).
+        """
+
     def __init__(
         self,
         *,
@@ -629,10 +652,14 @@ class AssignJob(_message.Message):
         artifact_paths: _abc.Iterable[_builtins.str] | None = ...,
         artifact_when: Global___ArtifactWhen.ValueType = ...,
         after_script: _abc.Iterable[_builtins.str] | None = ...,
+        entrypoint: _abc.Iterable[_builtins.str] | None = ...,
+        artifact_exclude: _abc.Iterable[_builtins.str] | None = ...,
+        artifact_untracked: _builtins.bool = ...,
+        image_entrypoint: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_script", b"after_script", "artifact_blobs", b"artifact_blobs", "artifact_paths", b"artifact_paths", "artifact_when", b"artifact_when", "image", b"image", "ref", b"ref", "script", b"script", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_script", b"after_script", "artifact_blobs", b"artifact_blobs", "artifact_exclude", b"artifact_exclude", "artifact_paths", b"artifact_paths", "artifact_untracked", b"artifact_untracked", "artifact_when", b"artifact_when", "entrypoint", b"entrypoint", "image", b"image", "image_entrypoint", b"image_entrypoint", "ref", b"ref", "script", b"script", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
