@@ -165,10 +165,15 @@ class OrchestratorService:
         return await self._o.store.last_seq()
 
     async def workers(self) -> list[RegisteredWorker]:
-        return [self._worker(record) for record in await self._o.identities.all()]
+        elsewhere = await self._o.connected_elsewhere()
+        return [
+            self._worker(record, record.worker_id in elsewhere)
+            for record in await self._o.identities.all()
+        ]
 
-    def _worker(self, record: IdentityRecord) -> RegisteredWorker:
-        """The identity, with what its live stream (if any) says now."""
+    def _worker(self, record: IdentityRecord, elsewhere: bool) -> RegisteredWorker:
+        """The identity, with what its live stream (if any) says now; ``elsewhere``: it
+        is connected to another orchestrator of the shared store."""
         session = self._o.hub.session(record.worker_id)
         if session is None or session.closed:
             return RegisteredWorker(
@@ -176,7 +181,7 @@ class OrchestratorService:
                 record.name,
                 record.registered_at,
                 record.last_seen_at,
-                connected=False,
+                connected=elsewhere and not record.revoked,
                 revoked_at=record.revoked_at,
             )
         return RegisteredWorker(

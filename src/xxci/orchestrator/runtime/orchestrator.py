@@ -258,6 +258,15 @@ class Orchestrator:
         self.wake()
         return revocation
 
+    async def connected_elsewhere(self) -> set[str]:
+        """The workers connected to another live orchestrator of the shared store (none
+        without one): their homes, as the cluster records them."""
+        if self.cluster is None:
+            return set()
+        homes = await self.members.homes()
+        alive = set(self.cluster.alive) - {self.cluster.me}
+        return {worker_id for worker_id, home in homes.items() if home in alive}
+
     async def _observed(self, records: Sequence[RecordedEvent]) -> None:
         """Events of the shared log (some from other orchestrators): a worker revoked
         through another orchestrator but connected to this one is cut off here."""
