@@ -293,14 +293,16 @@ class WorkerRevoked(Event):
 class ConnectionRefused(Event):
     """A connection that claimed to be this worker was refused; the worker's own
     connection, if any, went on. ``presented`` says what the caller proved instead:
-    ``worker:<id>`` (another worker's credential), ``shared token``, ``wrong secret``,
-    ``revoked credential`` or ``nothing``."""
+    ``worker:<id>`` (another worker's credential), ``no credential``, ``wrong
+    secret`` or ``revoked credential``. ``left_out``: how many more were refused since
+    the last one recorded, past the recording budget (refused, counted, not recorded)."""
 
     worker_id: str
     reason: str
     presented: str = ""
     name: str = ""
     peer: str = ""
+    left_out: int = 0
 
 
 @_register

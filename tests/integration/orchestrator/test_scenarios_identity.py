@@ -204,3 +204,29 @@ async def test_behind_a_token_a_worker_moves_blobs_with_its_own_credential(
     assert checked.artifacts == [b"built"]  # uploaded by make, downloaded for check
     registered = await cluster.orchestrator.identities.all()
     assert [r.worker_id for r in registered] == [worker.worker_id]
+
+
+async def test_refused_connections_are_recorded_within_a_budget_per_worker(
+    cluster: Cluster,
+) -> None:
+    honest = await cluster.add_worker("w1")
+    victim = honest.worker_id
+    guessed = f"xxci-worker.{victim}.{'g' * 43}"  # no shared token needed to knock
+
+    async def knock(times: int) -> None:
+        for _ in range(times):
+            async with RawWorker(cluster.address, "forger") as forger:
+                await forger.hello(victim, bearer=guessed)
+                assert await forger.refused() == (
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    f"invalid credential for worker {victim}",
+                )
+
+    await knock(13)  # all refused; ten recorded, three only counted
+    await cluster.advance(61)
+    await knock(1)  # a new window: recorded, saying how many were left out
+
+    events = await cluster.worker_events(victim)
+    refused = [e for e in events if isinstance(e, ConnectionRefused)]
+    assert [e.left_out for e in refused] == [0] * 10 + [3]
+    assert cluster.session_of(honest) is not None, "the honest worker lost its stream"

@@ -4,7 +4,8 @@ Every question goes to the identity store (:class:`~xxci.orchestrator.store.Iden
 never to a copy in memory, so a revocation holds from the moment it is stored. Each
 change is also recorded on the worker's stream (``WorkerRegistered``,
 ``WorkerRevoked``), and so is every refused connection that claimed a registered
-worker's identity (``ConnectionRefused``): see
+worker's identity (``ConnectionRefused``), within a budget per worker
+(:class:`~xxci.orchestrator.domain.incidents.IncidentBudget`): see
 :mod:`xxci.orchestrator.domain.identity` for who is admitted as whom.
 """
 
@@ -13,14 +14,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.credentials import WorkerCredential, hash_secret
 from xxci.common.errors import ConflictError, NotFoundError, UsageError
-from xxci.common.events import Event, WorkerRegistered, WorkerRevoked
+from xxci.common.events import ConnectionRefused, Event, WorkerRegistered, WorkerRevoked
 from xxci.orchestrator.domain.identity import Admitted, IdentityRecord, Refused, admit
+from xxci.orchestrator.domain.incidents import IncidentBudget
 from xxci.orchestrator.store import IdentityStorage
 
 __all__ = ["MAX_NAME", "Identities", "Revocation"]
@@ -44,11 +46,16 @@ class Revocation:
 
 class Identities:
     def __init__(
-        self, store: IdentityStorage, record: Recorder, clock: Clock = SYSTEM_CLOCK
+        self,
+        store: IdentityStorage,
+        record: Recorder,
+        clock: Clock = SYSTEM_CLOCK,
+        budget: IncidentBudget | None = None,
     ) -> None:
         self._store = store
         self._record = record
         self._clock = clock
+        self._budget = budget or IncidentBudget()
 
     async def register(self, name: str, peer: str = "") -> WorkerCredential:
         """A new identity named ``name``, and its credential (the only copy of the
@@ -87,8 +94,20 @@ class Identities:
         if isinstance(verdict, Refused):
             log.warning("refused a worker connection from %s: %s", peer, verdict.message)
             if verdict.incident is not None:
-                await self._record(verdict.incident.worker_id, verdict.incident)
+                await self._record_incident(verdict.incident)
         return verdict
+
+    async def _record_incident(self, incident: ConnectionRefused) -> None:
+        left_out = self._budget.take(incident.worker_id, self._clock.monotonic())
+        if left_out is None:
+            log.warning(
+                "not recording a refused connection for worker %s: over %d in %.0fs",
+                incident.worker_id,
+                self._budget.burst,
+                self._budget.window,
+            )
+            return
+        await self._record(incident.worker_id, replace(incident, left_out=left_out))
 
     async def vouch(self, presented: str) -> str | None:
         """The id of the worker whose valid, unrevoked credential ``presented`` is;
