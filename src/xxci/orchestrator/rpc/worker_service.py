@@ -128,6 +128,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             first = await anext(request_iterator)
         except StopAsyncIteration:
             return
+        received = self._clock.now()  # before admission: its reads are no transit time
         if first.WhichOneof("kind") != "hello":
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION, "the first message must be Hello"
@@ -135,7 +136,7 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
         hello = worker_wire.hello_from_pb(first.hello)
         peer = context.peer()
         worker_id = await admitted(self._identities, hello, context)
-        session = await self._hub.connect(worker_id, hello, peer)
+        session = await self._hub.connect(worker_id, hello, peer, received)
         session.last_seen = self._clock.now()
         await self._identities.seen(worker_id, session.name)
         if await self._identities.revoked(worker_id):

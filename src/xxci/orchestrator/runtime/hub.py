@@ -85,10 +85,13 @@ class Hub:
         only what comes over that stream speaks for the worker."""
         return not session.closed and self._sessions.get(session.worker_id) is session
 
-    async def connect(self, worker_id: str, hello: Hello, peer: str) -> WorkerSession:
+    async def connect(
+        self, worker_id: str, hello: Hello, peer: str, received: datetime | None = None
+    ) -> WorkerSession:
         """Register the stream of ``worker_id`` (admitted: it proved to be that
-        worker). A worker that connects again takes over its session (the old stream
-        is closed): the newest connection wins.
+        worker), whose Hello arrived at ``received`` (default: now; its clock reading is
+        measured against that). A worker that connects again takes over its session
+        (the old stream is closed): the newest connection wins.
 
         The attempts the worker says it still runs are re-adopted before the session
         is registered: until then dispatch must not see it, or it would count the
@@ -103,7 +106,7 @@ class Hub:
             peer=peer,
         )
         self._names[worker_id] = session.name
-        session.clock_offset.observe(hello.sent_at, self._clock.now())
+        session.clock_offset.observe(hello.sent_at, received or self._clock.now())
         self._report_offset(session)
         for key in hello.running:
             await self._readopt(session, key)
