@@ -68,6 +68,7 @@ bench: $(STAMP) bench-tools postgres
 	$(BIN)/python benchmarks/startup_history.py
 	$(BIN)/python benchmarks/web_view.py
 	$(BIN)/python benchmarks/failover.py
+	$(BIN)/python benchmarks/worker_admission.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/gitlab-ci-local/node_modules

@@ -9,7 +9,10 @@ loopback, no Docker):
 - **refused**: a stream presenting a guessed secret for a registered worker, until the
   refusal (the first ten a minute recorded as ``ConnectionRefused``, then only counted).
 
-    python benchmarks/worker_admission.py [--count 200] [--store postgresql://...]
+    python benchmarks/worker_admission.py [--count 200]
+
+Once on SQLite, once on PostgreSQL (a throwaway durable cluster, as
+``benchmarks/shared_store.py`` starts).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.postgres import PostgresCluster
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 
 XXCI = [sys.executable, "-m", "xxci.cli"]
@@ -106,27 +112,35 @@ async def measure(address: str, count: int) -> None:
         print(figures(name, seconds))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--store", default="")
-    args = parser.parse_args()
+def serve_and_measure(store: str, count: int) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        store = ["--store", args.store] if args.store else []
+        where = ["--store", store] if store else []
         server = subprocess.Popen(
-            [*XXCI, "server", "--listen", f"127.0.0.1:{port}", "--data-dir", tmp, *store],
+            [*XXCI, "server", "--listen", f"127.0.0.1:{port}", "--data-dir", tmp, *where],
             env={**os.environ, "XXCI_TOKEN": TOKEN},
             stdout=subprocess.DEVNULL,
             stderr=(Path(tmp) / "server.log").open("wb"),
         )
         try:
             wait_port(port)
-            print(f"worker admission, {'PostgreSQL' if args.store else 'SQLite'} store:")
-            asyncio.run(measure(f"127.0.0.1:{port}", args.count))
+            print(f"worker admission, {'PostgreSQL' if store else 'SQLite'} store:")
+            asyncio.run(measure(f"127.0.0.1:{port}", count))
         finally:
             server.terminate()
             server.wait(10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=200)
+    args = parser.parse_args()
+    serve_and_measure("", args.count)
+    cluster = PostgresCluster.start(durable=True)
+    try:
+        serve_and_measure(cluster.new_database(), args.count)
+    finally:
+        cluster.stop()
     return 0
 
 
