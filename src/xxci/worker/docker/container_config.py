@@ -54,16 +54,19 @@ def script_file(wrapper: str) -> tuple[str, bytes] | None:
     return None if _inline(wrapper) else (SCRIPT_PATH, wrapper.encode())
 
 
-def container_config(job: Assignment, host: str, pid: int, wrapper: str) -> dict[str, Any]:
+def container_config(
+    job: Assignment, host: str, pid: int, wrapper: str, *, image: str | None = None
+) -> dict[str, Any]:
     """The engine API ``ContainerConfig`` for ``job`` running the shell program
-    ``wrapper``, made by worker process ``pid`` on ``host``."""
+    ``wrapper``, made by worker process ``pid`` on ``host``, from ``image`` (the ID
+    the job's image resolved to; None: the job's image name)."""
     env = [f"{k}={v}" for k, v in job.variables.items()]
     # tini (the container's init) signals the whole process group: the script's
     # shell and whatever command it runs get the SIGTERM of a cancel.
     env.append("TINI_KILL_PROCESS_GROUP=1")
     program = ["/bin/sh", "-c", wrapper] if _inline(wrapper) else ["/bin/sh", SCRIPT_PATH]
     return {
-        "Image": job.image,
+        "Image": image or job.image,
         **_entrypoint(job, program),
         "WorkingDir": WORKSPACE,
         "Env": env,

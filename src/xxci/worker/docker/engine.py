@@ -25,6 +25,8 @@ import aiodocker
 import aiohttp
 from aiodocker.containers import DockerContainer
 from aiodocker.exceptions import DockerError as _AioDockerError
+from aiodocker.stream import Stream
+from yarl import URL
 
 from xxci.common.errors import ConnectionFailed, XxciError
 
@@ -94,15 +96,21 @@ class ImageInfo:
 
 
 class DockerEngine:
-    """One connection to a Docker engine. Use as an async context manager."""
+    """One connection to a Docker engine. Use as an async context manager.
 
-    def __init__(self, url: str | None = None) -> None:
+    ``api_version`` ("v1.41"; "auto": ask the engine on the first call) is the engine
+    API version to speak; :attr:`api_version` is the one in use, to pass to the next
+    connection so it skips the question.
+    """
+
+    def __init__(self, url: str | None = None, api_version: str = "auto") -> None:
         self._url = url
+        self._api_version = api_version
         self._docker: aiodocker.Docker | None = None
 
     async def __aenter__(self) -> DockerEngine:
         with _translated("connecting to Docker"):
-            self._docker = aiodocker.Docker(url=self._url)
+            self._docker = aiodocker.Docker(url=self._url, api_version=self._api_version)
         return self
 
     async def __aexit__(
@@ -114,6 +122,11 @@ class DockerEngine:
         if self._docker is not None:
             await self._docker.close()
             self._docker = None
+
+    @property
+    def api_version(self) -> str:
+        """The API version this connection speaks ("auto" until its first call)."""
+        return self._api.api_version
 
     @property
     def _api(self) -> aiodocker.Docker:
@@ -213,15 +226,32 @@ class Container:
         Attach before :meth:`start` to see every byte; the iterator ends when the
         container's output closes.
         """
-        # logs=False: attached before start, the live stream has every byte; logs=True
-        # would replay the log file too, and duplicate what races the switch-over.
-        stream = self._handle.attach(stdout=True, stderr=True, logs=False)
+        stream = Stream(self._handle.docker, self._attach_request)
         with _translated("attaching to the container"):
             await stream.__aenter__()
         try:
             yield _read_frames(stream)
         finally:
             await stream.close()
+
+    async def _attach_request(self) -> tuple[URL, bytes | None, bool]:
+        """What aiodocker's ``Stream`` sends to attach: the URL, no body, and no TTY.
+
+        aiodocker's own ``attach()`` inspects the container first to learn whether it
+        has a TTY: an engine call more on every job's way to its start. Containers of
+        xxci never have one (``Tty: false``), so the answer is known.
+        """
+        # logs=False: attached before start, the live stream has every byte; logs=True
+        # would replay the log file too, and duplicate what races the switch-over.
+        query: dict[str, str | int] = {
+            "detachKeys": "",
+            "logs": 0,
+            "stdin": 0,
+            "stdout": 1,
+            "stderr": 1,
+            "stream": 1,
+        }
+        return URL(f"containers/{self.id}/attach").with_query(query), None, False
 
     async def start(self) -> None:
         async with _call("starting the container"):

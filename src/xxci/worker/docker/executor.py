@@ -11,10 +11,11 @@ restarted worker removes what a predecessor that died left behind
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.container_config import LABEL_HOST, LABEL_PID
 from xxci.worker.docker.container_files import BodyCache
 from xxci.worker.docker.engine import DockerEngine, DockerError
+from xxci.worker.docker.images import ImageCache
 from xxci.worker.docker.output import SerialListener
 from xxci.worker.docker.supervisor import Supervisor
 from xxci.worker.executor import Assignment, ExecutionListener, ExecutionResult, Workspace
@@ -37,17 +39,24 @@ class DockerExecutor:
     """Runs attempts in containers on the engine at ``docker_url`` (None: DOCKER_HOST,
     then the default socket). Artifact archives are written to ``artifact_dir`` (None:
     the system temp dir); the caller owns and deletes them. ``bodies`` keeps workspace
-    archives ready to copy into containers (by default, none is kept past its job)."""
+    archives ready to copy into containers (by default, none is kept past its job);
+    ``images`` remembers the image each run's jobs resolved to (once per run and
+    image name). The engine API version is asked once, by the first attempt; the
+    attempts after it speak the same."""
 
     docker_url: str | None = None
     artifact_dir: Path | None = None
     bodies: BodyCache = field(default_factory=lambda: BodyCache(keep=0))
+    images: ImageCache = field(default_factory=ImageCache)
     default_image: str | None = None
     """The image of a job that names none (a ``.gitlab-ci.yml`` job without ``image``);
     None: the local ``xxci-test/busybox:latest`` if the engine has it, else
     ``alpine:latest``."""
     after_script_limit: float = AFTER_SCRIPT_TIMEOUT_SECONDS
     """The time bound of an after_script that runs after a timeout or a cancel."""
+    _api_version: list[str] = field(
+        default_factory=lambda: ["auto"], init=False, repr=False, compare=False
+    )
 
     async def remove_orphans(self, only: Mapping[str, str] | None = None) -> list[str]:
         """Remove the containers that worker processes of this host left behind when they
@@ -56,7 +65,7 @@ class DockerExecutor:
         so are those that do not carry these labels too."""
         host = socket.gethostname()
         removed = []
-        async with DockerEngine(self.docker_url) as engine:
+        async with self._engine() as engine:
             for container_id, labels in await engine.labelled({**(only or {}), LABEL_HOST: host}):
                 pid = labels.get(LABEL_PID, "")
                 if pid.isdigit() and _alive(int(pid)):
@@ -77,7 +86,7 @@ class DockerExecutor:
         """Run one attempt to its end; see :class:`xxci.worker.executor.Executor`."""
         label = f"{assignment.run_id}/{assignment.job}#{assignment.attempt}"
         try:
-            async with DockerEngine(self.docker_url) as engine:
+            async with self._engine() as engine:
                 if not assignment.image:
                     assignment = replace(assignment, image=await self._default_image(engine))
                 supervisor = Supervisor(
@@ -88,6 +97,7 @@ class DockerExecutor:
                     grace_seconds,
                     self.artifact_dir,
                     self.bodies,
+                    images=self.images,
                     kill=kill,
                     after_script_limit=self.after_script_limit,
                 )
@@ -97,6 +107,15 @@ class DockerExecutor:
             return ExecutionResult(
                 JobStatus.FAILED, failure_reason=FailureReason.SYSTEM_FAILURE, message=str(exc)
             )
+
+    @contextlib.asynccontextmanager
+    async def _engine(self) -> AsyncIterator[DockerEngine]:
+        """A connection to the engine, speaking the API version the last one settled."""
+        async with DockerEngine(self.docker_url, self._api_version[0]) as engine:
+            try:
+                yield engine
+            finally:
+                self._api_version[0] = engine.api_version
 
     async def _default_image(self, engine: DockerEngine) -> str:
         if self.default_image:

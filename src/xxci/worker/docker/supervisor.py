@@ -1,6 +1,7 @@
 """Driving one attempt's container from its image to its removal.
 
-Pull the image if it is absent; create the container (see
+Find the image (once per run and name, see :mod:`xxci.worker.docker.images`), pulled
+if it is absent; create the container from the image's ID (see
 :mod:`xxci.worker.docker.container_config`); copy the source tree and earlier
 artifacts in, in one archive (see :mod:`xxci.worker.docker.container_files`);
 attach, start, and stream the output (see :mod:`xxci.worker.docker.output`); enforce
@@ -35,6 +36,7 @@ from xxci.worker.docker.engine import (
     ImageInfo,
     ImagePullFailed,
 )
+from xxci.worker.docker.images import ImageCache
 from xxci.worker.docker.output import SerialListener, StepOutput
 from xxci.worker.docker.script import render_job
 from xxci.worker.executor import Assignment, ExecutionResult, Workspace
@@ -71,8 +73,8 @@ class Supervisor:
     """Runs one attempt in a container of ``engine``; see the module docstring.
 
     Artifact archives are written to ``artifact_dir`` (None: the system temp dir);
-    workspace archives are unpacked through ``bodies``. ``kill`` (with ``cancel``)
-    stops the job without a grace.
+    workspace archives are unpacked through ``bodies``; the image is resolved through
+    ``images``. ``kill`` (with ``cancel``) stops the job without a grace.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Supervisor:
         artifact_dir: Path | None,
         bodies: BodyCache,
         *,
+        images: ImageCache | None = None,
         kill: asyncio.Event | None = None,
         after_script_limit: float = AFTER_SCRIPT_TIMEOUT_SECONDS,
     ) -> None:
@@ -98,6 +101,7 @@ class Supervisor:
         self._artifact_dir = artifact_dir
         self._bodies = bodies
         self._after_limit = after_script_limit
+        self._images = images or ImageCache(keep=0)
         self._nonce = secrets.token_hex(16)
         self._wrapper = render_job(job.script, job.after_script, self._nonce)
         self._output = StepOutput(job.script, self._nonce, listener, job.after_script)
@@ -115,10 +119,24 @@ class Supervisor:
             )
         if image is None:
             return canceled()
-        config = container_config(self.job, socket.gethostname(), os.getpid(), self._wrapper)
-        container = await engine.create_container(
-            config, name=container_name(self.job, self._nonce)
-        )
+        try:
+            container = await self._create(engine, image)
+        except DockerError as exc:
+            if exc.status != 404:
+                raise
+            # The image this run resolved to was removed meanwhile: find it again.
+            self._images.forget(self.job.run_id, self.job.image)
+            try:
+                image = await self._image(engine)
+            except ImagePullFailed as pull_failed:
+                return ExecutionResult(
+                    JobStatus.FAILED,
+                    failure_reason=FailureReason.IMAGE_PULL_FAILURE,
+                    message=str(pull_failed),
+                )
+            if image is None:
+                return canceled()
+            container = await self._create(engine, image)
         try:
             return await self._run_in(container, image)
         finally:
@@ -127,10 +145,16 @@ class Supervisor:
             except DockerError:
                 log.exception("could not remove container %s of %s", container.id, self.label)
 
+    async def _create(self, engine: DockerEngine, image: ImageInfo) -> Container:
+        config = container_config(
+            self.job, socket.gethostname(), os.getpid(), self._wrapper, image=image.id
+        )
+        return await engine.create_container(config, name=container_name(self.job, self._nonce))
+
     async def _image(self, engine: DockerEngine) -> ImageInfo | None:
         """The image, pulled if absent; None if canceled while pulling."""
         ref = self.job.image
-        found = await engine.image(ref)
+        found = await self._images.resolve(self.job.run_id, ref, lambda: engine.image(ref))
         if found is not None:
             return found
         pull = asyncio.ensure_future(engine.pull(ref))
@@ -144,7 +168,7 @@ class Supervisor:
             for task in (pull, canceled):
                 task.cancel()
             await asyncio.gather(pull, canceled, return_exceptions=True)
-        found = await engine.image(ref)
+        found = await self._images.resolve(self.job.run_id, ref, lambda: engine.image(ref))
         if found is None:
             raise ImagePullFailed(ref, "the engine reported success but has no such image")
         return found
