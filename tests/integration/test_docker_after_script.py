@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from xxci.common.archives import pack_directory
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.executor import DockerExecutor
+from xxci.worker.executor import Workspace
 
 from .test_docker_executor import Recorder, execute
 
@@ -63,12 +66,22 @@ async def test_a_job_without_an_image_runs_in_the_default_one(docker_image: str)
     assert (result.status, rec.text("stdout")) == (JobStatus.SUCCESS, "chosen\n")
 
 
-async def test_after_script_runs_after_a_timeout_and_sees_the_workspace(docker_image: str) -> None:
+@pytest.mark.parametrize("unpack", [True, False], ids=["unpacked-inside", "copied-in"])
+async def test_after_script_runs_after_a_timeout_and_sees_the_workspace(
+    docker_image: str, tmp_path: Path, unpack: bool
+) -> None:
+    """The container started again for the after_script keeps the workspace as the
+    job left it (it is not unpacked again) and says nothing of its own."""
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "mark").write_text("from the source\n")
+    source = pack_directory(tmp_path / "repo", tmp_path / "source.tar.gz")
     result, rec = await execute(
         docker_image,
         ["echo left > mark", "echo start; sleep 30"],
         after_script=("echo after $CI_JOB_STATUS; cat mark",),
         timeout_seconds=1,
+        workspace=Workspace(source=source),
+        executor=DockerExecutor(unpack_in_container=unpack),
     )
     assert result.status is JobStatus.FAILED
     assert result.failure_reason is FailureReason.TIMEOUT

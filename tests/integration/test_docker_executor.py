@@ -258,8 +258,9 @@ async def test_variables_are_in_the_environment(docker_image: str) -> None:
     assert rec.text("stdout") == "bar baz 'quoted'|job\n"
 
 
+@pytest.mark.parametrize("unpack", [True, False], ids=["unpacked-inside", "copied-in"])
 async def test_source_tree_and_earlier_artifacts_are_in_the_workspace(
-    docker_image: str, tmp_path: Path
+    docker_image: str, tmp_path: Path, unpack: bool
 ) -> None:
     tree = tmp_path / "repo"
     (tree / "sub").mkdir(parents=True)
@@ -279,15 +280,20 @@ async def test_source_tree_and_earlier_artifacts_are_in_the_workspace(
         docker_image,
         ["cat hello.txt sub/nested.txt out/lib.so shared.txt", "test ! -e .git"],
         workspace=Workspace(source=source, artifacts=(artifacts,)),
+        executor=DockerExecutor(unpack_in_container=unpack),
     )
 
     assert result.status is JobStatus.SUCCESS, rec.text("stderr")
     assert rec.text("stdout") == "hello\nnested\nbuilt\nfrom artifacts\n"
 
 
+@pytest.mark.parametrize("unpack", [True, False], ids=["unpacked-inside", "copied-in"])
 async def test_the_workspace_goes_in_as_one_archive_or_none(
-    docker_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    docker_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unpack: bool
 ) -> None:
+    """Copied: one archive copy per job (none without files). Unpacked inside the
+    container: no copy at all."""
+    executor = DockerExecutor(unpack_in_container=unpack)
     copies: list[str] = []
     put_archive = Container.put_archive
 
@@ -304,12 +310,13 @@ async def test_the_workspace_goes_in_as_one_archive_or_none(
         docker_image,
         ["cat a.txt b.txt c.txt"],
         workspace=Workspace(source=source, artifacts=(first, second)),
+        executor=executor,
     )
     assert (result.status, rec.text("stdout")) == (JobStatus.SUCCESS, "a\nb\nc\n")
-    assert copies == ["/"]
+    assert copies == ([] if unpack else ["/"])
 
     copies.clear()
-    result, rec = await execute(docker_image, ["pwd", "ls -A | wc -l"])
+    result, rec = await execute(docker_image, ["pwd", "ls -A | wc -l"], executor=executor)
     assert (result.status, rec.text("stdout")) == (JobStatus.SUCCESS, "/workspace\n0\n")
     assert copies == []
 

@@ -55,16 +55,32 @@ def script_file(wrapper: str) -> tuple[str, bytes] | None:
 
 
 def container_config(
-    job: Assignment, host: str, pid: int, wrapper: str, *, image: str | None = None
+    job: Assignment,
+    host: str,
+    pid: int,
+    wrapper: str,
+    *,
+    image: str | None = None,
+    unpack: tuple[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The engine API ``ContainerConfig`` for ``job`` running the shell program
     ``wrapper``, made by worker process ``pid`` on ``host``, from ``image`` (the ID
-    the job's image resolved to; None: the job's image name)."""
+    the job's image resolved to; None: the job's image name). With ``unpack``, the
+    ``(program, mounts)`` of :mod:`xxci.worker.docker.unpack`: the container gets the
+    mounts and runs the program, which runs ``wrapper`` (inline only) once unpacked."""
     env = [f"{k}={v}" for k, v in job.variables.items()]
     # tini (the container's init) signals the whole process group: the script's
     # shell and whatever command it runs get the SIGTERM of a cancel.
     env.append("TINI_KILL_PROCESS_GROUP=1")
-    program = ["/bin/sh", "-c", wrapper] if _inline(wrapper) else ["/bin/sh", SCRIPT_PATH]
+    host_config: dict[str, Any] = {"Init": True}
+    if unpack is not None and _inline(wrapper):
+        unpack_program, mounts = unpack
+        program = ["/bin/sh", "-c", unpack_program, "sh", wrapper]
+        host_config["Mounts"] = mounts
+    elif _inline(wrapper):
+        program = ["/bin/sh", "-c", wrapper]
+    else:
+        program = ["/bin/sh", SCRIPT_PATH]
     return {
         "Image": image or job.image,
         **_entrypoint(job, program),
@@ -82,7 +98,7 @@ def container_config(
         "AttachStderr": True,
         "OpenStdin": False,
         "Tty": False,
-        "HostConfig": {"Init": True},
+        "HostConfig": host_config,
     }
 
 

@@ -27,6 +27,7 @@ from xxci.worker.docker.engine import DockerEngine, DockerError
 from xxci.worker.docker.images import ImageCache
 from xxci.worker.docker.output import SerialListener
 from xxci.worker.docker.supervisor import Supervisor
+from xxci.worker.docker.unpack import UnpackPolicy, engine_is_local
 from xxci.worker.executor import Assignment, ExecutionListener, ExecutionResult, Workspace
 
 __all__ = ["DockerExecutor"]
@@ -54,9 +55,20 @@ class DockerExecutor:
     ``alpine:latest``."""
     after_script_limit: float = AFTER_SCRIPT_TIMEOUT_SECONDS
     """The time bound of an after_script that runs after a timeout or a cancel."""
+    unpack_in_container: bool | None = None
+    """Whether containers unpack their workspace from bind mounts rather than have the
+    engine copy it in (see :mod:`xxci.worker.docker.unpack`); None: when the engine is
+    reached through a Unix socket."""
+    _unpack: UnpackPolicy = field(init=False, repr=False, compare=False)
     _api_version: list[str] = field(
         default_factory=lambda: ["auto"], init=False, repr=False, compare=False
     )
+
+    def __post_init__(self) -> None:
+        enabled = self.unpack_in_container
+        if enabled is None:
+            enabled = engine_is_local(self.docker_url, os.environ)
+        object.__setattr__(self, "_unpack", UnpackPolicy(enabled))
 
     async def remove_orphans(self, only: Mapping[str, str] | None = None) -> list[str]:
         """Remove the containers that worker processes of this host left behind when they
@@ -98,6 +110,7 @@ class DockerExecutor:
                     self.artifact_dir,
                     self.bodies,
                     images=self.images,
+                    unpack=self._unpack,
                     kill=kill,
                     after_script_limit=self.after_script_limit,
                 )

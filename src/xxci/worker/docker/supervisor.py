@@ -2,8 +2,10 @@
 
 Find the image (once per run and name, see :mod:`xxci.worker.docker.images`), pulled
 if it is absent; create the container from the image's ID (see
-:mod:`xxci.worker.docker.container_config`); copy the source tree and earlier
-artifacts in, in one archive (see :mod:`xxci.worker.docker.container_files`);
+:mod:`xxci.worker.docker.container_config`); give it the source tree and earlier
+artifacts: bind-mounted for it to unpack itself when the engine runs on this host
+(see :mod:`xxci.worker.docker.unpack`; a job whose image cannot runs again with the
+copy), else copied in, in one archive (see :mod:`xxci.worker.docker.container_files`);
 attach, start, and stream the output (see :mod:`xxci.worker.docker.output`); enforce
 the timeout and the cancel (SIGTERM, grace, SIGKILL; a kill skips or cuts short the
 grace), then run the after_script of a job so stopped (see
@@ -18,6 +20,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,13 @@ from xxci.worker.docker.engine import (
 from xxci.worker.docker.images import ImageCache
 from xxci.worker.docker.output import SerialListener, StepOutput
 from xxci.worker.docker.script import render_job
+from xxci.worker.docker.unpack import (
+    UnpackPolicy,
+    ready_marker,
+    unpack_mounts,
+    unpack_program,
+    until_ready,
+)
 from xxci.worker.executor import Assignment, ExecutionResult, Workspace
 
 __all__ = ["Supervisor", "canceled"]
@@ -62,6 +72,16 @@ class _Stopped:
     reason: FailureReason
 
 
+@dataclass(frozen=True)
+class _NotUnpacked:
+    """The container could not unpack its workspace itself: the job has not begun."""
+
+    image_id: str
+
+
+Frames = AsyncIterator[tuple[str, bytes]]
+
+
 def canceled() -> ExecutionResult:
     """The result of an attempt canceled before or while it ran."""
     return ExecutionResult(
@@ -74,7 +94,8 @@ class Supervisor:
 
     Artifact archives are written to ``artifact_dir`` (None: the system temp dir);
     workspace archives are unpacked through ``bodies``; the image is resolved through
-    ``images``. ``kill`` (with ``cancel``) stops the job without a grace.
+    ``images``; ``unpack`` says whether the container may unpack its workspace itself.
+    ``kill`` (with ``cancel``) stops the job without a grace.
     """
 
     def __init__(
@@ -88,6 +109,7 @@ class Supervisor:
         bodies: BodyCache,
         *,
         images: ImageCache | None = None,
+        unpack: UnpackPolicy | None = None,
         kill: asyncio.Event | None = None,
         after_script_limit: float = AFTER_SCRIPT_TIMEOUT_SECONDS,
     ) -> None:
@@ -102,6 +124,7 @@ class Supervisor:
         self._bodies = bodies
         self._after_limit = after_script_limit
         self._images = images or ImageCache(keep=0)
+        self._unpack = unpack or UnpackPolicy(enabled=False)
         self._nonce = secrets.token_hex(16)
         self._wrapper = render_job(job.script, job.after_script, self._nonce)
         self._output = StepOutput(job.script, self._nonce, listener, job.after_script)
@@ -112,42 +135,77 @@ class Supervisor:
         try:
             image = await self._image(engine)
         except ImagePullFailed as exc:
-            return ExecutionResult(
-                JobStatus.FAILED,
-                failure_reason=FailureReason.IMAGE_PULL_FAILURE,
-                message=str(exc),
-            )
+            return _pull_failed(exc)
         if image is None:
             return canceled()
+        source = self._workspace.source
+        archives = [*([source] if source is not None else []), *self._workspace.artifacts]
+        async with self._bodies.bodies(archives) as bodies:
+            unpack = bool(bodies) and script_file(self._wrapper) is None
+            outcome = await self._attempt(
+                engine, image, bodies, unpack and self._unpack.usable(image.id)
+            )
+            if isinstance(outcome, _NotUnpacked):
+                log.info("the image of %s cannot unpack the workspace: copying it", self.label)
+                self._unpack.image_cannot(outcome.image_id)
+                outcome = await self._attempt(engine, image, bodies, False)
+        assert not isinstance(outcome, _NotUnpacked)  # (only an unpacking attempt says so)
+        return outcome
+
+    async def _attempt(
+        self, engine: DockerEngine, image: ImageInfo, bodies: Sequence[Path], unpack: bool
+    ) -> ExecutionResult | _NotUnpacked:
+        """One container for the job, with its workspace ``bodies`` to ``unpack`` itself
+        or copied in, from its start to its removal."""
+        made = await self._create(engine, image, bodies if unpack else ())
+        if isinstance(made, ExecutionResult):
+            return made
+        container, image, unpacking = made
         try:
-            container = await self._create(engine, image)
-        except DockerError as exc:
-            if exc.status != 404:
-                raise
-            # The image this run resolved to was removed meanwhile: find it again.
-            self._images.forget(self.job.run_id, self.job.image)
-            try:
-                image = await self._image(engine)
-            except ImagePullFailed as pull_failed:
-                return ExecutionResult(
-                    JobStatus.FAILED,
-                    failure_reason=FailureReason.IMAGE_PULL_FAILURE,
-                    message=str(pull_failed),
-                )
-            if image is None:
-                return canceled()
-            container = await self._create(engine, image)
-        try:
-            return await self._run_in(container, image)
+            return await self._run_in(container, image, bodies, unpacking)
         finally:
             try:
                 await container.remove()
             except DockerError:
                 log.exception("could not remove container %s of %s", container.id, self.label)
 
-    async def _create(self, engine: DockerEngine, image: ImageInfo) -> Container:
+    async def _create(
+        self, engine: DockerEngine, image: ImageInfo, unpack_from: Sequence[Path]
+    ) -> tuple[Container, ImageInfo, bool] | ExecutionResult:
+        """The container, made to unpack ``unpack_from`` unless the engine cannot bind
+        them, from the image resolved again if it was removed meanwhile; or why none
+        could be made."""
+        mounts = unpack_mounts(unpack_from)
+        try:
+            return await self._create_from(engine, image, mounts), image, bool(mounts)
+        except DockerError as exc:
+            if exc.status == 400 and mounts:  # the engine cannot see this host's files
+                log.warning("the Docker engine cannot bind the workspace (%s): copying it", exc)
+                self._unpack.engine_cannot()
+                return await self._create(engine, image, ())
+            if exc.status != 404:
+                raise
+        # The image this run resolved to was removed meanwhile: find it again.
+        self._images.forget(self.job.run_id, self.job.image)
+        try:
+            found = await self._image(engine)
+        except ImagePullFailed as exc:
+            return _pull_failed(exc)
+        if found is None:
+            return canceled()
+        return await self._create_from(engine, found, mounts), found, bool(mounts)
+
+    async def _create_from(
+        self, engine: DockerEngine, image: ImageInfo, mounts: list[dict[str, Any]]
+    ) -> Container:
+        program = unpack_program(len(mounts), self._nonce) if mounts else None
         config = container_config(
-            self.job, socket.gethostname(), os.getpid(), self._wrapper, image=image.id
+            self.job,
+            socket.gethostname(),
+            os.getpid(),
+            self._wrapper,
+            image=image.id,
+            unpack=(program, mounts) if program else None,
         )
         return await engine.create_container(config, name=container_name(self.job, self._nonce))
 
@@ -173,14 +231,25 @@ class Supervisor:
             raise ImagePullFailed(ref, "the engine reported success but has no such image")
         return found
 
-    async def _run_in(self, container: Container, image: ImageInfo) -> ExecutionResult:
-        await self._copy_files(container)
+    async def _run_in(
+        self, container: Container, image: ImageInfo, bodies: Sequence[Path], unpacking: bool
+    ) -> ExecutionResult | _NotUnpacked:
+        if not unpacking:
+            await self._copy_files(container, bodies)
         if self._cancel.is_set():  # canceled while the files went in: never start
             return canceled()
         async with container.attach() as frames:
             await container.start()
+            held: list[tuple[str, bytes]] = []
+            if unpacking:
+                unpacked = await self._unpacked(container, frames)
+                if unpacked is None:
+                    return _NotUnpacked(image.id)
+                if isinstance(unpacked, ExecutionResult):
+                    return unpacked
+                held = unpacked
             await self._listener.started(container.id, image.digest)
-            pump = asyncio.ensure_future(self._output.pump(frames))
+            pump = asyncio.ensure_future(self._output.pump(_chain(held, frames)))
             try:
                 ending = await self._supervise(container, pump)
                 await self._drain(pump)
@@ -208,15 +277,40 @@ class Supervisor:
             container, output, self._listener, status, self._kill, self._after_limit
         )
 
-    async def _copy_files(self, container: Container) -> None:
+    async def _copy_files(self, container: Container, bodies: Sequence[Path]) -> None:
         """The workspace and, if not inline, the script: one archive, or none at all."""
         script = script_file(self._wrapper)
-        source = self._workspace.source
-        archives = [*([source] if source is not None else []), *self._workspace.artifacts]
-        if not archives and script is None:
+        if not bodies and script is None:
             return  # the engine makes the working directory
-        async with self._bodies.bodies(archives) as bodies:
-            await container.put_archive("/", archive_stream(header(script), bodies))
+        await container.put_archive("/", archive_stream(header(script), bodies))
+
+    async def _unpacked(
+        self, container: Container, frames: Frames
+    ) -> list[tuple[str, bytes]] | ExecutionResult | None:
+        """Wait until the container has unpacked its workspace: the output that came
+        with the news; None if it could not; the result if the job was canceled or
+        timed out first (the container is killed)."""
+        ready = asyncio.ensure_future(until_ready(frames, ready_marker(self._nonce)))
+        canceled_ = asyncio.ensure_future(self._cancel.wait())
+        try:
+            await asyncio.wait(
+                {ready, canceled_},
+                timeout=self.job.timeout_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if ready.done():
+                return ready.result()
+        finally:
+            for task in (ready, canceled_):
+                task.cancel()
+            await asyncio.gather(ready, canceled_, return_exceptions=True)
+        await container.signal("SIGKILL")
+        if self._cancel.is_set():
+            return canceled()
+        await self._listener.system(self._timeout_message())
+        return ExecutionResult(
+            JobStatus.FAILED, failure_reason=FailureReason.TIMEOUT, message=self._timeout_message()
+        )
 
     async def _supervise(
         self, container: Container, pump: asyncio.Future[None]
@@ -306,3 +400,16 @@ class Supervisor:
 
     def _timeout_message(self) -> str:
         return f"job exceeded its timeout of {format_duration(self.job.timeout_seconds)}"
+
+
+def _pull_failed(exc: ImagePullFailed) -> ExecutionResult:
+    return ExecutionResult(
+        JobStatus.FAILED, failure_reason=FailureReason.IMAGE_PULL_FAILURE, message=str(exc)
+    )
+
+
+async def _chain(first: list[tuple[str, bytes]], rest: Frames) -> Frames:
+    for frame in first:
+        yield frame
+    async for frame in rest:
+        yield frame
