@@ -1,13 +1,15 @@
 """Where one job's time goes inside the Docker executor, call by call.
 
-    .venv/bin/python benchmarks/docker_phases.py [--jobs 20] [--parallel 1]
+    .venv/bin/python benchmarks/docker_phases.py [--jobs 20] [--parallel 1] [--copy]
 
 Runs ``--jobs`` jobs (``echo hello`` then ``true`` on the busybox test image, with a
 small source tree) through the real :class:`DockerExecutor`, ``--parallel`` at a
 time, and prints the median wall time of each engine call it makes (image inspect,
 create, the archive copy, start, wait, remove), of the time until the job reported
-started, and of the whole job. The engine calls are timed by wrapping the methods of
-``xxci.worker.docker.engine``; nothing else changes.
+started, and of the whole job. The workspace is unpacked inside the container when
+the engine is on this host; ``--copy`` has the engine copy it in instead. The engine
+calls are timed by wrapping the methods of ``xxci.worker.docker.engine``; nothing
+else changes.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class Listener:
         pass
 
 
-async def main(jobs: int, parallel: int) -> None:
+async def main(jobs: int, parallel: int, copy: bool) -> None:
     for name in ("image", "create_container"):
         timed(engine.DockerEngine, name)
     for name in ("put_archive", "start", "wait", "remove"):
@@ -70,7 +72,9 @@ async def main(jobs: int, parallel: int) -> None:
         (tree / "README").write_text("hello\n")
         (tree / "src" / "main.c").write_text("int main(void) { return 0; }\n" * 50)
         source = pack_directory(tree, Path(tmp) / "source.tar.gz")
-        executor = DockerExecutor(bodies=BodyCache(Path(tmp) / "bodies"))
+        executor = DockerExecutor(
+            bodies=BodyCache(Path(tmp) / "bodies"), unpack_in_container=False if copy else None
+        )
 
         async def one(i: int) -> None:
             began = time.perf_counter()
@@ -90,5 +94,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--copy", action="store_true", help="the engine copies the workspace")
     args = parser.parse_args()
-    asyncio.run(main(args.jobs, args.parallel))
+    asyncio.run(main(args.jobs, args.parallel, args.copy))
