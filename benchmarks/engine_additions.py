@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/engine_additions.py [--rounds 10] [--width 5]
         [--variants bare,copy,unpack]
+    .venv/bin/python benchmarks/engine_additions.py --copy-cost [--rounds 6]
 
 Each variant runs waves of ``--width`` jobs at once (``echo hello; true`` on the busybox
 test image), the variants taking turns, the first of each round rotating. It prints
@@ -15,6 +16,11 @@ what every xxci job has (Docker's init, and the output attached before start);
 ``copy`` adds to that the workspace copied in by the engine (``PUT .../archive``);
 ``unpack`` adds instead the workspace bind-mounted read-only and unpacked by the
 container's own ``tar`` (what ``xxci.worker.docker.unpack`` does).
+
+``--copy-cost`` measures one call alone instead: into ten created (not started)
+containers, one archive copy each, then one container inspect each, per round; the
+engine's CPU and the wall time per call. Each round also idles as long as its copies
+took, to see what the engine's other users spent meanwhile: that is subtracted.
 """
 
 from __future__ import annotations
@@ -135,10 +141,53 @@ async def main(rounds: int, width: int, names: list[str]) -> None:
         )
 
 
+async def copy_cost(rounds: int) -> None:
+    tar = workspace_tar()
+    pids = engine_pids()
+    per_call: dict[str, list[tuple[float, float]]] = {
+        "archive copy": [],
+        "inspect": [],
+        "(idle)": [],
+    }
+    docker = aiodocker.Docker()
+    config = {"Image": IMAGE, "Cmd": ["true"], "WorkingDir": "/workspace"}
+    containers = [await docker.containers.create(config) for _ in range(10)]
+    try:
+        for _ in range(rounds):
+            for name, results in per_call.items():
+                began, cpu = time.perf_counter(), engine_cpu(pids)
+                if name == "(idle)":  # as long as this round's copies took
+                    await asyncio.sleep(per_call["archive copy"][-1][1] * len(containers))
+                for container in containers:
+                    if name == "inspect":
+                        await container.show()
+                    elif name == "archive copy":
+                        await container.put_archive("/", tar)  # type: ignore[no-untyped-call]
+                wall = (time.perf_counter() - began) / len(containers)
+                results.append(((engine_cpu(pids) - cpu) / len(containers), wall))
+    finally:
+        for container in containers:
+            await container.delete(force=True)
+        await docker.close()
+    print(f"{rounds} rounds of 10 calls; medians per call")
+    others = [idle[0] for idle in per_call.pop("(idle)")]
+    for name, results in per_call.items():
+        cpu_ms = statistics.median(r[0] for r in results) * 1000
+        wall_ms = statistics.median(r[1] for r in results) * 1000
+        print(f"  {name:<12} engine CPU {cpu_ms:5.1f} ms  wall {wall_ms:6.1f} ms")
+    copies = [r[0] for r in per_call["archive copy"]]
+    net = statistics.median(c - o for c, o in zip(copies, others, strict=True)) * 1000
+    print(f"  archive copy, less what other users spent in as long: {net:5.1f} ms of CPU")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--width", type=int, default=5)
     parser.add_argument("--variants", default="bare,xxci,copy,unpack")
+    parser.add_argument("--copy-cost", action="store_true", help="time one archive copy")
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.width, args.variants.split(",")))
+    if args.copy_cost:
+        asyncio.run(copy_cost(args.rounds))
+    else:
+        asyncio.run(main(args.rounds, args.width, args.variants.split(",")))
