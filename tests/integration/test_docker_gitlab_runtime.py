@@ -75,3 +75,15 @@ async def test_a_named_entrypoint_runs_with_the_script_as_its_command(docker_ima
     # The image's own entrypoint (this one has none): the script runs as before.
     result, rec = await execute(docker_image, ["echo own"], image_entrypoint=True)
     assert (result.status, rec.text("stdout")) == (JobStatus.SUCCESS, "own\n")
+
+
+async def test_without_bash_a_gitlab_job_runs_in_sh(docker_image: str) -> None:
+    result, rec = await execute(
+        docker_image,
+        ['echo "bash=${BASH:-none}"', "exit 3"],
+        after_script=('echo "after $CI_JOB_STATUS bash=${BASH:-none}"',),
+        prefer_bash=True,
+        image_entrypoint=True,
+    )
+    assert (result.status, result.exit_code) == (JobStatus.FAILED, 3)
+    assert rec.text("stdout") == "bash=none\nafter failed bash=none\n"

@@ -49,6 +49,8 @@ class Assignment:
     image_entrypoint: bool = False
     """Without ``entrypoint``: the image's own ENTRYPOINT runs, the job's program its
     command (GitLab's way); else the program is the entrypoint."""
+    prefer_bash: bool = False
+    """Run the program in bash when the image has one (GitLab's runner's choice)."""
     artifact_exclude: tuple[str, ...] = ()
     artifact_untracked: bool = False
     """Every workspace file not in the source tree is an artifact too."""

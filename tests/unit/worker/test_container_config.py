@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 
 from xxci.worker.docker.container_config import (
@@ -79,3 +80,22 @@ def test_an_entrypoint_runs_the_script_as_its_command_as_gitlab_does() -> None:
     for blank in ((), ("",)):
         config = container_config(replace(JOB, entrypoint=blank), host="h", pid=1, wrapper=WRAPPER)
         assert (config["Entrypoint"], config["Cmd"]) == (program, [])
+
+
+def test_a_gitlab_job_runs_in_bash_when_there_is_one() -> None:
+    # The command line itself, run by this machine's shells (which have bash).
+    wrapper = 'echo "shell=${BASH:-none}"; [[ -n "$0" ]] && echo "a bash test"'
+    config = container_config(replace(JOB, prefer_bash=True), host="h", pid=1, wrapper=wrapper)
+    ran = subprocess.run(config["Entrypoint"], capture_output=True, text=True, check=True)
+    shell, test = ran.stdout.splitlines()
+    assert shell in ("shell=/usr/local/bin/bash", "shell=/usr/bin/bash", "shell=/bin/bash")
+    assert test == "a bash test"
+    plain = container_config(JOB, host="h", pid=1, wrapper=wrapper)
+    assert plain["Entrypoint"] == ["/bin/sh", "-c", wrapper]
+    long = "#" * (INLINE_SCRIPT_BYTES + 1)
+    config = container_config(replace(JOB, prefer_bash=True), host="h", pid=1, wrapper=long)
+    assert config["Entrypoint"][:2] == ["/bin/sh", "-c"]
+    assert (
+        'exec "$__xxci_sh" /.xxci/run.sh; fi; done; exec /bin/sh /.xxci/run.sh'
+        in (config["Entrypoint"][2])
+    )

@@ -114,6 +114,7 @@ def assignment(state: RunState, job: str, attempt: int) -> Assign:
         after_script=tuple(spec.after_script),
         entrypoint=tuple(spec.entrypoint or ()),
         image_entrypoint=spec.entrypoint is None and state.pipeline.kind == "gitlab",
+        prefer_bash=state.pipeline.kind == "gitlab",
         artifact_exclude=tuple(expand(p, variables) for p in artifacts.exclude),
         artifact_untracked=artifacts.untracked,
     )

@@ -72,6 +72,7 @@ class Assign:
     after_script: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
     image_entrypoint: bool = False
+    prefer_bash: bool = False
     artifact_exclude: tuple[str, ...] = ()
     artifact_untracked: bool = False
 

@@ -80,6 +80,7 @@ def _assign_job(command: Assign) -> worker_pb2.AssignJob:
         after_script=list(command.after_script),
         entrypoint=list(command.entrypoint),
         image_entrypoint=command.image_entrypoint,
+        prefer_bash=command.prefer_bash,
         artifact_exclude=list(command.artifact_exclude),
         artifact_untracked=command.artifact_untracked,
     )

@@ -122,6 +122,7 @@ def assignment_from_proto(msg: worker_pb2.AssignJob) -> Assignment:
         after_script=tuple(msg.after_script),
         entrypoint=tuple(msg.entrypoint),
         image_entrypoint=msg.image_entrypoint,
+        prefer_bash=msg.prefer_bash,
         artifact_exclude=tuple(msg.artifact_exclude),
         artifact_untracked=msg.artifact_untracked,
     )

@@ -14,6 +14,7 @@ remote engine works the same.
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 from xxci.worker.executor import Assignment
@@ -75,10 +76,12 @@ def container_config(
     host_config: dict[str, Any] = {"Init": True}
     if unpack is not None and _inline(wrapper):
         unpack_program, mounts = unpack
-        program = ["/bin/sh", "-c", unpack_program, "sh", wrapper]
+        program = ["/bin/sh", "-c", unpack_program, "sh", _in_shell(wrapper, job.prefer_bash)]
         host_config["Mounts"] = mounts
     elif _inline(wrapper):
-        program = ["/bin/sh", "-c", wrapper]
+        program = ["/bin/sh", "-c", _in_shell(wrapper, job.prefer_bash)]
+    elif job.prefer_bash:
+        program = ["/bin/sh", "-c", _bash_or_sh(SCRIPT_PATH)]
     else:
         program = ["/bin/sh", SCRIPT_PATH]
     return {
@@ -100,6 +103,25 @@ def container_config(
         "Tty": False,
         "HostConfig": host_config,
     }
+
+
+_BASHES = "/usr/local/bin/bash /usr/bin/bash /bin/bash"
+"""Where GitLab's runner looks for bash, in its order."""
+
+
+def _in_shell(wrapper: str, prefer_bash: bool) -> str:
+    """The ``sh -c`` program that runs ``wrapper``: itself or, with ``prefer_bash``,
+    one that runs it in the image's bash if it has one, else in /bin/sh."""
+    if not prefer_bash:
+        return wrapper
+    return f"__xxci_w={shlex.quote(wrapper)}\n" + _bash_or_sh('-c "$__xxci_w"')
+
+
+def _bash_or_sh(arguments: str) -> str:
+    return (
+        f'for __xxci_sh in {_BASHES}; do if [ -x "$__xxci_sh" ]; then '
+        f'exec "$__xxci_sh" {arguments}; fi; done; exec /bin/sh {arguments}'
+    )
 
 
 def _entrypoint(job: Assignment, program: list[str]) -> dict[str, Any]:

@@ -594,6 +594,7 @@ class AssignJob(_message.Message):
     ARTIFACT_EXCLUDE_FIELD_NUMBER: _builtins.int
     ARTIFACT_UNTRACKED_FIELD_NUMBER: _builtins.int
     IMAGE_ENTRYPOINT_FIELD_NUMBER: _builtins.int
+    PREFER_BASH_FIELD_NUMBER: _builtins.int
     stage: _builtins.str
     image: _builtins.str
     """Empty: the worker's default image."""
@@ -606,6 +607,10 @@ class AssignJob(_message.Message):
     image_entrypoint: _builtins.bool
     """No entrypoint given: run the image's own ENTRYPOINT with the job's shell program
     as its command, as GitLab's runner does (a .gitlab-ci.yml job).
+    """
+    prefer_bash: _builtins.bool
+    """Run the job's shell program in bash when the image has one, else in /bin/sh, as
+    GitLab's runner picks its shell (a .gitlab-ci.yml job); else always /bin/sh.
     """
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
@@ -656,10 +661,11 @@ class AssignJob(_message.Message):
         artifact_exclude: _abc.Iterable[_builtins.str] | None = ...,
         artifact_untracked: _builtins.bool = ...,
         image_entrypoint: _builtins.bool = ...,
+        prefer_bash: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_script", b"after_script", "artifact_blobs", b"artifact_blobs", "artifact_exclude", b"artifact_exclude", "artifact_paths", b"artifact_paths", "artifact_untracked", b"artifact_untracked", "artifact_when", b"artifact_when", "entrypoint", b"entrypoint", "image", b"image", "image_entrypoint", b"image_entrypoint", "ref", b"ref", "script", b"script", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_script", b"after_script", "artifact_blobs", b"artifact_blobs", "artifact_exclude", b"artifact_exclude", "artifact_paths", b"artifact_paths", "artifact_untracked", b"artifact_untracked", "artifact_when", b"artifact_when", "entrypoint", b"entrypoint", "image", b"image", "image_entrypoint", b"image_entrypoint", "prefer_bash", b"prefer_bash", "ref", b"ref", "script", b"script", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
