@@ -75,7 +75,7 @@ def test_a_file_that_is_not_a_mapping(text: str, expected: str) -> None:
             "pipeline: !!bool maybe\n",
             "p.yml:1:1: invalid YAML: cannot construct a value (KeyError)",
         ),
-        ("[" * 600, "p.yml:1:1: invalid YAML: the document is nested too deeply"),
+        ("[" * 600, "p.yml:1:151: the file nests mappings and lists more than 150 deep, the limit"),
     ],
 )
 def test_yaml_errors_are_reported_at_the_parser_position(text: str, expected: str) -> None:

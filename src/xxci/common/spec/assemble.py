@@ -83,6 +83,9 @@ def assemble_jobs(
         if made is None:
             broken.add(draft.name)
             continue
+        if len(candidates) + len(planned.excluded) + len(made) > c.limits.max_jobs:
+            c.error(draft.anchor, messages.too_many_jobs(c.limits.max_jobs))
+            break
         for candidate_or_excluded in made:
             if isinstance(candidate_or_excluded, ExcludedJob):
                 planned.excluded.append(candidate_or_excluded)

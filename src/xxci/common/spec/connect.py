@@ -49,13 +49,22 @@ def connect(
     needs: list[str] = []
     located: list[tuple[str, Loc]] = []
     from_needs: list[str] = []
+    seen: set[str] = set()
+    limit = c.limits.max_needs
     for need in candidate.needs or ():
+        if len(seen) > limit:
+            break
         for target in _targets(c, job.name, need, instances_of, written, broken):
             located.append((target, need.loc))
-            if target not in needs:
-                needs.append(target)
-                if need.artifacts:
-                    from_needs.append(target)
+            if target in seen:
+                continue
+            seen.add(target)
+            if len(seen) > limit:
+                c.error(need.loc, messages.too_many_needs(job.name, limit))
+                break
+            needs.append(target)
+            if need.artifacts:
+                from_needs.append(target)
     dependencies: tuple[str, ...] | None = None
     dag = kind == "gitlab" and candidate.needs is not None
     listed = draft.values.get("dependencies")

@@ -16,6 +16,7 @@ from pathlib import Path
 from xxci.common.errors import Diagnostic, SpecError, UsageError
 from xxci.common.spec import gitlab, messages
 from xxci.common.spec.context import RunContext, predefined_variables
+from xxci.common.spec.limits import DEFAULT_LIMITS, cpu_budget
 from xxci.common.spec.loader import display_path, parse_text, read_text
 from xxci.common.spec.model import Pipeline
 from xxci.common.spec.parser import Document
@@ -130,9 +131,15 @@ def select(
 def _load(path: Path, overrides: Sequence[str], context: RunContext) -> LoadedFile:
     display = display_path(path)
     try:
-        document = parse_text(read_text(path, display), display, overrides)
+        with cpu_budget(DEFAULT_LIMITS.cpu_seconds, display):
+            return _loaded(path, display, overrides, context)
     except SpecError as error:
         return LoadedFile(path, display, None, tuple(error.diagnostics))
+
+
+def _loaded(path: Path, display: str, overrides: Sequence[str], context: RunContext) -> LoadedFile:
+    """Raises :class:`SpecError` when the file cannot be parsed at all."""
+    document = parse_text(read_text(path, display), display, overrides)
     found = _name_of(document, context)
     name, name_loc = found if found else (None, Loc())
     pipeline, collector = build_with_notes(document, context)
@@ -155,7 +162,9 @@ def _name_of(document: Document, context: RunContext) -> tuple[str, Loc] | None:
 
 def _peek_name(path: Path) -> str | None:
     try:
-        found = _name_of(parse_text(read_text(path, str(path)), str(path)), RunContext())
+        with cpu_budget(DEFAULT_LIMITS.cpu_seconds, str(path)):
+            document = parse_text(read_text(path, str(path)), str(path))
+            found = _name_of(document, RunContext())
     except SpecError:
         return None
     return found[0] if found else None

@@ -18,6 +18,7 @@ from typing import TypeVar
 from xxci.common.errors import Diagnostic
 from xxci.common.spec import messages
 from xxci.common.spec.durations import format_duration, parse_duration
+from xxci.common.spec.limits import DEFAULT_LIMITS, SpecLimits
 from xxci.common.spec.model import AllowFailure, Artifacts, ArtifactWhen
 from xxci.common.spec.tree import Entry, Loc, Map, Node, Scalar, Seq, describe, shorten
 
@@ -33,8 +34,10 @@ T = TypeVar("T")
 class Collector:
     """The diagnostics of one file, gathered while validating it."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, limits: SpecLimits = DEFAULT_LIMITS) -> None:
         self.file = file
+        self.limits = limits
+        """What the file (and what it includes) is read within."""
         self.diagnostics: list[Diagnostic] = []
         self.notes: list[Diagnostic] = []
         self._seen: set[Diagnostic] = set()

@@ -14,6 +14,9 @@ from xxci.common.spec import messages
 from xxci.common.spec.fields import Collector
 from xxci.common.spec.tree import Loc
 
+MAX_CYCLES_REPORTED = 10
+"""Cycles reported at most, in the order the jobs are defined."""
+
 
 @dataclass(frozen=True)
 class GraphJob:
@@ -102,11 +105,12 @@ def _report_cycles(
     """Report each cycle once, from the job defined first, at its ``needs`` entry.
 
     graphlib finds one cycle at a time; breaking it at the reported edge and asking
-    again finds the next, so independent cycles are each reported.
+    again finds the next, so independent cycles are each reported, up to
+    :data:`MAX_CYCLES_REPORTED` (each costs a pass over the whole graph).
     """
     position = {name: index for index, name in enumerate(jobs)}
     graph = {name: set(needs) for name, needs in edges.items()}
-    while True:
+    for _ in range(MAX_CYCLES_REPORTED):
         try:
             graphlib.TopologicalSorter(graph).prepare()
             return

@@ -166,9 +166,10 @@ class _Includer:
             self._c.error(loc, km.include_not_found(path))
             return None
         try:
-            document = parse_document(text, path, stamp_file=True)
+            document = parse_document(text, path, stamp_file=True, limits=self._c.limits)
         except SpecError as error:
             self._c.diagnostics.extend(error.diagnostics)
             return None
         self._duplicates(document.duplicates)
+        self._c.diagnostics.extend(document.invalid)
         return document.root

@@ -48,6 +48,29 @@ def invalid_yaml(problem: str, context: str | None = None) -> str:
     return f"invalid YAML: {problem}" + (f" ({context})" if context else "")
 
 
+def too_deep(limit: int) -> str:
+    return f"the file nests mappings and lists more than {limit} deep, the limit"
+
+
+def nul_in_text(text: str) -> str:
+    return f"'{_q(text)}' holds a NUL character, which no name or value may hold"
+
+
+def surrogate_in_text(text: str, char: str) -> str:
+    return (
+        f"'{_q(text)}' is not valid Unicode: it holds \\u{ord(char):04x}, half of a "
+        "character (a lone surrogate)"
+    )
+
+
+def too_many_jobs(limit: int) -> str:
+    return f"more than {limit} jobs in the run, the limit; this job and those after it are not read"
+
+
+def too_many_needs(job: str, limit: int) -> str:
+    return f"job '{_q(job)}' needs more than {limit} jobs, the limit"
+
+
 def cannot_read(reason: str) -> str:
     return f"cannot read the file: {reason}"
 

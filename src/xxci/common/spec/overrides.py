@@ -39,6 +39,8 @@ class Override:
 
 def parse_override(text: str) -> Override:
     """Split and parse ``KEY.PATH=VALUE``; :class:`UsageError` if it is malformed."""
+    if (problem := _not_text(text)) is not None:
+        raise UsageError(messages.invalid_override(text, problem))
     key, equals, raw = text.partition("=")
     if not equals:
         raise UsageError(messages.invalid_override(text, "expected KEY.PATH=VALUE"))
@@ -55,6 +57,20 @@ def parse_override(text: str) -> Override:
     if isinstance(value, dict | list) and not raw.lstrip().startswith(_FLOW_START):
         value = raw
     return Override(path, value, text)
+
+
+def _not_text(text: str) -> str | None:
+    """Why a command-line argument is not text a pipeline may hold, or None."""
+    if "\0" in text:
+        return "it holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(text[error.start])
+        # An argument that is not UTF-8 arrives with each bad byte as U+DC80..U+DCFF.
+        kind = "a byte that is not UTF-8" if 0xDC80 <= code <= 0xDCFF else "a lone surrogate"
+        return f"it is not valid text (it holds \\u{code:04x}, {kind})"
+    return None
 
 
 def _split_path(key: str) -> tuple[str, ...]:

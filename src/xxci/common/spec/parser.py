@@ -4,7 +4,10 @@ ruamel's round-trip loader keeps the line and column of every key and value on t
 containing mapping or list (``lc``); this module turns its result into a
 :mod:`~xxci.common.spec.tree` whose every node carries its own :class:`Loc`. Duplicate
 keys are not fatal: a constructor hook records each one (the first value wins) so that
-all of them are reported with the rest of the validation.
+all of them are reported with the rest of the validation; so is text that is not valid
+Unicode (a lone surrogate from a ``\\ud83d`` escape) or holds a NUL, which no name or
+value may hold. The file's size and nesting are limited (:mod:`limits`) before and
+while it is read, and comments are read in one slice (:mod:`scanner`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import TaggedScalar
-from ruamel.yaml.composer import ComposerError
+from ruamel.yaml.composer import ComposerError, MaxDepthExceededError
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.reader import ReaderError
@@ -27,6 +30,8 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from xxci.common.errors import Diagnostic, SpecError
 from xxci.common.spec import messages
+from xxci.common.spec.limits import DEFAULT_LIMITS, SpecLimits, oversized
+from xxci.common.spec.scanner import LinearScanner
 from xxci.common.spec.tree import Entry, Loc, Map, Node, Scalar, Seq, Tagged, describe
 
 
@@ -37,22 +42,36 @@ class Document:
     file: str
     root: Map
     duplicates: tuple[Diagnostic, ...] = ()
+    invalid: tuple[Diagnostic, ...] = ()
+    """Keys and values that are not valid text (lone surrogates, NUL)."""
 
 
-def parse_document(text: str, file: str, *, stamp_file: bool = False) -> Document:
+def parse_document(
+    text: str, file: str, *, stamp_file: bool = False, limits: SpecLimits = DEFAULT_LIMITS
+) -> Document:
     """Parse one pipeline file's text.
 
     Raises :class:`SpecError` with a single diagnostic when the text is not YAML, is
-    empty, or is not a mapping; everything else is left to the validator. With
-    ``stamp_file`` every position names ``file`` (for an included file, whose nodes
-    end up in the tree of the file that includes it).
+    empty, is not a mapping, or exceeds ``limits.max_bytes`` or ``limits.max_depth``;
+    everything else is left to the validator. With ``stamp_file`` every position names
+    ``file`` (for an included file, whose nodes end up in the tree of the file that
+    includes it).
     """
+    if (too_big := oversized(text, file, limits)) is not None:
+        raise SpecError([too_big])
+    converter = _Converter(file if stamp_file else "")
     try:
-        data, constructor = _load(text, last_wins=False)
+        data, constructor = _load(text, limits, last_wins=False)
         if constructor.duplicates and gitlab_shaped(file, data):
             # GitLab (Ruby's YAML) keeps the last value of a repeated key.
-            data, constructor = _load(text, last_wins=True)
-        root = to_node(data, _container_loc(data), file=file if stamp_file else "")
+            data, constructor = _load(text, limits, last_wins=True)
+        start = _container_loc(data)
+        root = converter.node(data, dataclasses.replace(start, file=converter.file or start.file))
+    except MaxDepthExceededError as error:
+        mark = error.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        message = messages.too_deep(limits.max_depth)
+        raise SpecError([Diagnostic(file, line, column, message)]) from None
     except MarkedYAMLError as error:
         raise SpecError([_marked_error(file, error)]) from error
     except ReaderError as error:
@@ -78,7 +97,11 @@ def parse_document(text: str, file: str, *, stamp_file: bool = False) -> Documen
         Diagnostic(file, loc.line, loc.column, messages.duplicate_key(key, first_line))
         for key, loc, first_line in constructor.duplicates
     )
-    return Document(file=file, root=root, duplicates=duplicates)
+    invalid = tuple(
+        Diagnostic(loc.file or file, loc.line, loc.column, message)
+        for loc, message in converter.invalid
+    )
+    return Document(file=file, root=root, duplicates=duplicates, invalid=invalid)
 
 
 def gitlab_shaped(file: str, data: object) -> bool:
@@ -89,9 +112,11 @@ def gitlab_shaped(file: str, data: object) -> bool:
     return isinstance(data, Mapping) and "pipeline" not in data and "jobs" not in data
 
 
-def _load(text: str, *, last_wins: bool) -> tuple[Any, _RecordingConstructor]:
+def _load(text: str, limits: SpecLimits, *, last_wins: bool) -> tuple[Any, _RecordingConstructor]:
     yaml = YAML(typ="rt", pure=True)
     yaml.Constructor = _RecordingConstructor
+    yaml.Scanner = LinearScanner
+    yaml.max_depth = limits.max_depth
     with warnings.catch_warnings():
         # A reused anchor is valid YAML (the later one wins); ruamel warns on stderr.
         warnings.simplefilter("ignore")
@@ -150,13 +175,15 @@ class _RecordingConstructor(RoundTripConstructor):
 
 class _Converter:
     def __init__(self, file: str) -> None:
-        self._file = file
+        self.file = file
         self._done: dict[int, Node] = {}
         self._active: set[int] = set()
+        self.invalid: list[tuple[Loc, str]] = []
+        """Where text that is not valid is, and why (see :func:`invalid_text`)."""
 
     def node(self, value: object, loc: Loc) -> Node:
         if not isinstance(value, Mapping | list):
-            return Scalar(_scalar(value), loc)
+            return Scalar(self._checked(_scalar(value), loc), loc)
         # Aliases share one object: convert it once (an alias bomb stays small), and
         # cut a recursive alias with a null instead of looping.
         if id(value) in self._done:
@@ -176,7 +203,9 @@ class _Converter:
             where = positions.get(key)
             key_loc = _at(where, 0, loc)
             value_loc = key_loc if value is None else _at(where, 2, _container_loc(value, loc))
-            entries.append(Entry(_scalar(key), key_loc, self.node(value, value_loc)))
+            entries.append(
+                Entry(self._checked(_scalar(key), key_loc), key_loc, self.node(value, value_loc))
+            )
         return Map(tuple(entries), loc, _tag(mapping))
 
     def _seq(self, items: list[Any], loc: Loc) -> Seq:
@@ -189,6 +218,25 @@ class _Converter:
             loc,
             _tag(items),
         )
+
+    def _checked(self, value: object, loc: Loc) -> object:
+        """``value``, noting where it is when it is text no name or value may hold."""
+        text = value.text if isinstance(value, Tagged) else value
+        if isinstance(text, str) and (problem := invalid_text(text)) is not None:
+            self.invalid.append((loc, problem))
+        return value
+
+
+def invalid_text(text: str) -> str | None:
+    """Why ``text`` cannot be a name or a value, or None: it holds a NUL, or a lone
+    surrogate (``"\\ud83d"`` is half of a character, and cannot be written as UTF-8)."""
+    if "\0" in text:
+        return messages.nul_in_text(text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return messages.surrogate_in_text(text, error.object[error.start])
+    return None
 
 
 def _tag(container: object) -> str | None:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
+from xxci.common.printable import printable
+
 
 @dataclass(frozen=True)
 class Loc:
@@ -128,5 +130,5 @@ def describe(node: Node) -> str:
 
 def shorten(text: str, width: int = 40) -> str:
     """One line of at most ``width`` characters, for quoting a value in a message."""
-    line = text.replace("\n", "\\n")
-    return line if len(line) <= width else line[: width - 3] + "..."
+    line = printable(text[: width + 1].replace("\n", "\\n"))
+    return line if len(line) <= width and len(text) <= width else line[: width - 3] + "..."

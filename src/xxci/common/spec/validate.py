@@ -22,6 +22,7 @@ from xxci.common.spec.fields import Collector
 from xxci.common.spec.includes import resolve_includes
 from xxci.common.spec.jobs import JobDraft, read_job_keys
 from xxci.common.spec.layout import Header, Layout
+from xxci.common.spec.limits import DEFAULT_LIMITS, SpecLimits
 from xxci.common.spec.model import Job, Pipeline
 from xxci.common.spec.parser import Document
 from xxci.common.spec.rules import decide_rules, read_rules
@@ -31,26 +32,33 @@ from xxci.common.spec.tree import Entry, Loc, Map, Node, Scalar
 __all__ = ["build_pipeline", "build_with_notes", "pipeline_name"]
 
 
-def build_pipeline(document: Document, context: RunContext | None = None) -> Pipeline:
+def build_pipeline(
+    document: Document, context: RunContext | None = None, limits: SpecLimits = DEFAULT_LIMITS
+) -> Pipeline:
     """Validate ``document`` for ``context`` and resolve it; raise :class:`SpecError`
     with every problem."""
-    pipeline, c = _build(document, context or RunContext())
+    pipeline, c = _build(document, context or RunContext(), limits)
     if c.diagnostics or pipeline is None:
         raise SpecError(c.diagnostics)
     return pipeline
 
 
-def build_with_notes(document: Document, context: RunContext) -> tuple[Pipeline | None, Collector]:
+def build_with_notes(
+    document: Document, context: RunContext, limits: SpecLimits = DEFAULT_LIMITS
+) -> tuple[Pipeline | None, Collector]:
     """Like :func:`build_pipeline`, without raising: the pipeline (None if invalid) and
     the collector holding its diagnostics and notes."""
-    return _build(document, context)
+    return _build(document, context, limits)
 
 
-def _build(document: Document, context: RunContext) -> tuple[Pipeline | None, Collector]:
+def _build(
+    document: Document, context: RunContext, limits: SpecLimits
+) -> tuple[Pipeline | None, Collector]:
     layout = gitlab.LAYOUT if gitlab.is_gitlab(document) else course.LAYOUT
-    c = Collector(document.file)
+    c = Collector(document.file, limits)
     duplicates = _duplicates_reporter(c, layout.kind)
     duplicates(document.duplicates)
+    c.diagnostics.extend(document.invalid)
     context_variables = {**predefined_variables(context), **context.variables}
     root = resolve_includes(
         c,
@@ -64,6 +72,9 @@ def _build(document: Document, context: RunContext) -> tuple[Pipeline | None, Co
     )
     check_tags(c, root)
     sources, templates, all_read = layout.jobs(c, root)
+    if len(sources) > limits.max_jobs:
+        c.error(sources[limits.max_jobs].anchor, messages.too_many_jobs(limits.max_jobs))
+        sources = sources[: limits.max_jobs]
     extended = resolve_extends(c, templates)
     top: dict[str, Node] = {str(e.key): e.value for e in root if isinstance(e.key, str)}
     top.update({name: entry.value for name, entry in extended.items()})
