@@ -114,7 +114,9 @@ def cpu_budget(seconds: float, file: str) -> Iterator[None]:
             raise _OverBudget
 
     previous = signal.signal(signal.SIGPROF, expire)
-    signal.setitimer(signal.ITIMER_PROF, seconds)
+    # Then again every 50 ms: a signal that lands in code that cannot raise (a garbage
+    # collector callback) is lost, and the next one stops the block.
+    signal.setitimer(signal.ITIMER_PROF, seconds, 0.05)
     try:
         yield
     except _OverBudget:
