@@ -45,7 +45,16 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-IO_LIBRARIES = ("grpc", "grpc.*", "aiosqlite", "sqlite3", "aiodocker", "aiohttp", "asyncio")
+IO_LIBRARIES = (
+    "grpc",
+    "grpc.*",
+    "aiosqlite",
+    "sqlite3",
+    "aiodocker",
+    "aiohttp",
+    "asyncio",
+    "pebble",
+)
 WIRE = (
     "grpc",
     "grpc.*",

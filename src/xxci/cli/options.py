@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 import asyncclick as click
 
 from xxci.common.errors import Diagnostic, SpecError, UsageError, XxciError
+from xxci.common.printable import printable
 from xxci.common.spec import parse_override
 
 P = ParamSpec("P")
@@ -124,6 +125,29 @@ def whole_number(value: str | None, flag: str, minimum: int = 1) -> int:
     return number
 
 
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+class Size(click.ParamType[int]):
+    """A size in bytes: ``1048576``, ``512KiB``, ``16MiB``, ``2G`` (binary units)."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().replace(" ", "")
+        number = text.rstrip("kmgtib")
+        unit = text[len(number) :].removesuffix("b").removesuffix("i")
+        try:
+            size = int(float(number) * _UNITS[unit])
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size (like 16MiB, 512KiB, 2GiB)", param, ctx)
+        if size < 1:
+            self.fail(f"{value!r} must be at least 1 byte", param, ctx)
+        return size
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
@@ -131,7 +155,7 @@ def plural(count: int, noun: str) -> str:
 def echo_diagnostics(diagnostics: Sequence[Diagnostic]) -> None:
     """Every diagnostic on stderr, then ``N errors in M files``."""
     for diagnostic in diagnostics:
-        click.echo(str(diagnostic), err=True)
+        click.echo(printable(str(diagnostic)), err=True)
     files = len({diagnostic.file for diagnostic in diagnostics})
     click.echo(f"{plural(len(diagnostics), 'error')} in {plural(files, 'file')}", err=True)
 
@@ -145,7 +169,7 @@ def user_errors() -> Iterator[None]:
         echo_diagnostics(error.diagnostics)
         raise click.exceptions.Exit(error.exit_code) from None
     except XxciError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"error: {printable(str(error), keep_newlines=True)}", err=True)
         raise click.exceptions.Exit(error.exit_code) from None
 
 

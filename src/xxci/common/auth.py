@@ -291,7 +291,8 @@ def translate_rpc_error(err: grpc.aio.AioRpcError, target: str) -> XxciError:
     A failed TLS handshake -> TlsError; UNAVAILABLE / DEADLINE_EXCEEDED ->
     ConnectionFailed (with grpc's reason made short: "connection refused"); UNAUTHENTICATED /
     PERMISSION_DENIED -> AuthError, NOT_FOUND -> NotFoundError, ABORTED -> ConflictError,
-    INVALID_ARGUMENT / FAILED_PRECONDITION -> XxciError with the server's text as is;
+    INVALID_ARGUMENT / FAILED_PRECONDITION / RESOURCE_EXHAUSTED (a limit) -> XxciError
+    with the server's text as is;
     anything else -> XxciError naming the status. The result is chained to ``err``.
     """
     code = err.code()
@@ -312,7 +313,11 @@ def translate_rpc_error(err: grpc.aio.AioRpcError, target: str) -> XxciError:
         result = NotFoundError(details or "not found")
     elif code == grpc.StatusCode.ABORTED:
         result = ConflictError(details or "conflicting update, try again")
-    elif code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+    elif code in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ):
         result = XxciError(details or code.name.lower())
     else:
         result = XxciError(

@@ -57,6 +57,10 @@ class SpecError(XxciError):
         self.diagnostics = sorted(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
+    def __reduce__(self) -> tuple[type[SpecError], tuple[list[Diagnostic]]]:
+        # Pickled with its diagnostics (a pipeline file is read in another process).
+        return (SpecError, (self.diagnostics,))
+
 
 class UsageError(XxciError):
     exit_code = 2

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import asyncclick as click
 
-from xxci.cli.options import exits_cleanly
+from xxci.cli.options import Size, exits_cleanly
 from xxci.common.errors import UsageError
+from xxci.common.spec.limits import SpecLimits
 from xxci.orchestrator.application import OrchestratorService
+from xxci.orchestrator.domain.limits import Limits
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.rpc.server import OrchestratorServer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
@@ -113,6 +115,41 @@ DEFAULTS = Settings()
     help="With --store: seconds without a heartbeat before the other servers count "
     "this one gone and take over its workers' jobs.",
 )
+@click.option(
+    "--max-output",
+    type=Size(),
+    default="16MiB",
+    show_default=True,
+    help="Output one job attempt may log; past it the log is cut (the job goes on).",
+)
+@click.option(
+    "--max-artifacts",
+    type=Size(),
+    default="1GiB",
+    show_default=True,
+    help="Artifacts one job attempt may keep; past it the rest are left out.",
+)
+@click.option(
+    "--max-upload",
+    type=Size(),
+    default="2GiB",
+    show_default=True,
+    help="Largest blob (source tree or artifact archive) the server accepts.",
+)
+@click.option(
+    "--max-pipeline-size",
+    type=Size(),
+    default="2MiB",
+    show_default=True,
+    help="Largest pipeline file the server reads.",
+)
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Most jobs one run may have.",
+)
 @exits_cleanly
 async def server(
     listen: str,
@@ -128,6 +165,11 @@ async def server(
     heartbeat: float,
     disconnect_grace: float,
     cancel_grace: float,
+    max_output: int,
+    max_artifacts: int,
+    max_upload: int,
+    max_pipeline_size: int,
+    max_jobs: int,
 ) -> None:
     """Run an orchestrator: the event log, the scheduler and the worker endpoint.
 
@@ -172,9 +214,17 @@ async def server(
         )
     except ValueError as err:
         raise UsageError(str(err)) from None
+    limits = Limits(
+        spec=SpecLimits(max_bytes=max_pipeline_size, max_jobs=max_jobs),
+        output_bytes=max_output,
+        artifact_bytes=max_artifacts,
+        upload_bytes=max_upload,
+    )
     if store is not None:
         check_store_url(store)
-    orchestrator = Orchestrator(data_dir, settings=settings, store=store, address=listen)
+    orchestrator = Orchestrator(
+        data_dir, settings=settings, store=store, address=listen, limits=limits
+    )
     srv = OrchestratorServer(orchestrator, listen, token=token, tls_cert=tls_cert, tls_key=tls_key)
     view = None
     if http_listen:

@@ -18,6 +18,7 @@ from xxci.cli.display.text import (
     table,
     yes_no,
 )
+from xxci.common.spec.limits import describe_size
 
 __all__ = ["status_view"]
 
@@ -89,7 +90,19 @@ def status_view(doc: dict[str, Any], now: datetime) -> list[RenderableType]:
                 ],
             )
         )
+    if limits := doc.get("limits"):
+        parts += [Text(""), Text(_limits_line(limits))]
     return parts
+
+
+def _limits_line(limits: dict[str, Any]) -> str:
+    return (
+        f"limits: pipeline files {describe_size(limits['pipeline_file_bytes'])}, "
+        f"{limits['pipeline_jobs']} jobs a run, {limits['job_needs']} needs a job; "
+        f"output {describe_size(limits['output_bytes'])} a job, "
+        f"artifacts {describe_size(limits['artifact_bytes'])} a job, "
+        f"uploads {describe_size(limits['upload_bytes'])} a blob"
+    )
 
 
 def _since(stamp: str | None, now: datetime) -> float | None:

@@ -9,6 +9,7 @@ orchestrator's own process call this object directly. Errors are the API's
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import replace
@@ -25,12 +26,18 @@ from xxci.common.api import (
     Submitted,
     VerifyResult,
 )
-from xxci.common.errors import UsageError, XxciError
+from xxci.common.errors import NotFoundError, UsageError
 from xxci.common.events import RecordedEvent, finished_after, run_stream
-from xxci.common.spec import load_pipeline_text
 from xxci.common.spec.context import DEFAULT_BRANCH, RunContext
 from xxci.common.spec.files import NO_FILES, ArchiveFiles, RepoFiles
+from xxci.common.spec.limits import describe_size
 from xxci.common.spec.runtime_support import refuse_unsupported
+from xxci.orchestrator.application.inputs import (
+    MAX_NUMBER,
+    check_digest,
+    check_submission,
+    position,
+)
 from xxci.orchestrator.domain.identity import IdentityRecord
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.views.feeds import event_feed, job_output
@@ -50,12 +57,20 @@ class OrchestratorService:
         self._o = orchestrator
 
     async def upload_source(self, path: Path) -> str:
+        size = (await asyncio.to_thread(path.stat)).st_size
+        if size > self._o.limits.upload_bytes:
+            limit = describe_size(self._o.limits.upload_bytes)
+            raise UsageError(
+                f"the source tree packs to {describe_size(size)}, over this orchestrator's "
+                f"limit of {limit} per blob"
+            )
         return (await self._o.blobs.put_file(path)).digest
 
     async def submit(self, submission: Submission) -> Submitted:
+        check_submission(submission)
         blob = submission.source_blob
         if blob and await self._o.blobs.stat(blob) is None:
-            raise XxciError(f"source blob {blob} was not uploaded")
+            raise NotFoundError(f"source blob {blob} was not uploaded")
         async with contextlib.AsyncExitStack() as stack:
             files: RepoFiles = (
                 NO_FILES  # include and exists read the run's source archive, a local file
@@ -64,7 +79,7 @@ class OrchestratorService:
                 files = ArchiveFiles(
                     await stack.enter_async_context(self._o.blobs.local_copy(blob))
                 )
-            pipeline = load_pipeline_text(
+            pipeline = await self._o.specs.load(
                 submission.yaml_text,
                 submission.file_name or "pipeline.yml",
                 list(submission.overrides),
@@ -116,6 +131,7 @@ class OrchestratorService:
     async def events(
         self, run: str = "", since_seq: int = 0, follow: bool = False
     ) -> AsyncGenerator[RecordedEvent, None]:
+        since_seq = position(since_seq, "--since")
         run_id = await resolve_run(self._o.store, run) if run else ""
         async for rec in event_feed(self._o.store, run_id, since_seq, follow, FOLLOW_POLL_SECONDS):
             yield rec
@@ -123,6 +139,7 @@ class OrchestratorService:
     async def logs(
         self, run: str, job: str, attempt: int = 0, follow: bool = False
     ) -> AsyncGenerator[LogPiece, None]:
+        attempt = position(attempt, "--attempt")
         run_id = await resolve_run(self._o.store, run)
         output = job_output(
             self._o.runs.get, self._o.logs, run_id, job, attempt, follow, FOLLOW_POLL_SECONDS
@@ -141,9 +158,17 @@ class OrchestratorService:
         return Outcome(decision.accepted, decision.message)
 
     async def report(self, query: ReportQuery) -> dict[str, Any]:
+        query = replace(
+            query,
+            run=position(query.run, "--run"),
+            at_seq=position(query.at_seq, "--at"),
+            last=position(query.last, "--last"),
+            skip=position(query.skip, "--skip"),
+        )
         return await query_report(self._o.store, self._o.reports, query)
 
     async def run_report(self, run: str, at_seq: int = 0) -> dict[str, Any]:
+        at_seq = position(at_seq, "--at")
         row = await self._o.store.get_run(await resolve_run(self._o.store, run))
         query = ReportQuery(pipeline=row.pipeline, run=row.number, at_seq=at_seq)
         return await query_report(self._o.store, self._o.reports, query)
@@ -156,6 +181,8 @@ class OrchestratorService:
             checked = parse_anchor(anchor) if anchor else None
         except ValueError as err:
             raise UsageError(f"--anchor: {err}") from None
+        if checked is not None and checked.seq > MAX_NUMBER:
+            raise UsageError(f"--anchor: no event {checked.seq} can exist")
         return await verify_log(self._o.store, self._o.reports, self._o.report_dir, checked)
 
     async def pipelines(self) -> list[str]:
@@ -208,5 +235,6 @@ class OrchestratorService:
         )
 
     async def blob(self, digest: str) -> AsyncGenerator[bytes, None]:
+        check_digest(digest)
         async for chunk in self._o.blobs.read_chunks(digest):
             yield chunk

@@ -71,7 +71,9 @@ class OrchestratorServer:
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(
             WorkerServicer(o.runs, o.hub, o.identities, o.logs, o.blobs, o.clock), server
         )
-        blob_pb2_grpc.add_BlobServiceServicer_to_server(BlobServicer(o.blobs), server)
+        blob_pb2_grpc.add_BlobServiceServicer_to_server(
+            BlobServicer(o.blobs, o.limits.upload_bytes), server
+        )
         cert, key = self._tls
         try:
             if cert and key:

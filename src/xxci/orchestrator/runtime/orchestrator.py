@@ -32,6 +32,7 @@ from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished, WorkerRevoked
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
+from xxci.orchestrator.domain.limits import Limits
 from xxci.orchestrator.domain.play import decide_play
 from xxci.orchestrator.domain.scheduler import jobs_to_cancel
 from xxci.orchestrator.domain.settings import Settings
@@ -42,6 +43,7 @@ from xxci.orchestrator.runtime.follower import follow_log
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.identities import Identities, Revocation
 from xxci.orchestrator.runtime.runs import RunBook
+from xxci.orchestrator.runtime.spec_pool import SpecPool
 from xxci.orchestrator.store.backends import Storage, is_store_url, open_storage
 from xxci.orchestrator.store.dir_lock import DataDirLock, Endpoint
 from xxci.orchestrator.views.load import load_run
@@ -70,6 +72,7 @@ class Orchestrator:
         local: bool = False,
         store: str | None = None,
         address: str = "",
+        limits: Limits | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.store_url = store
@@ -83,6 +86,9 @@ class Orchestrator:
         self._db_path = data_dir / db_name
         self.report_dir = report_dir
         self.settings = settings or Settings()
+        self.limits = limits or Limits()
+        self.specs = SpecPool(self.limits.spec)
+        """Where submitted pipeline files are read, off the event loop."""
         self.clock = clock
         self._loop_task: asyncio.Task[None] | None = None
         self._cancels_sent: set[AttemptKey] = set()
@@ -189,6 +195,7 @@ class Orchestrator:
             session.close()
         if self._caching:
             await asyncio.gather(*self._caching, return_exceptions=True)
+        await self.specs.close()
         try:
             if self.cluster is not None:
                 await self.cluster.leave()
@@ -248,7 +255,7 @@ class Orchestrator:
             for s in self.hub.sessions()
             if not s.closed
         ]
-        return status_report(self.runs.active(), workers)
+        return {**status_report(self.runs.active(), workers), "limits": self.limits.to_dict()}
 
     async def revoke_worker(self, worker_id: str) -> Revocation:
         """Revoke a worker's credential, close its stream and lose its attempts (they

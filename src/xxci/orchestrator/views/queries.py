@@ -137,7 +137,8 @@ async def resolve_run(store: EventStorage, ref: str) -> str:
     parsed = parse_run_ref(ref)
     if parsed is not None:
         pipeline, number = parsed
-        rows = await store.find_runs(pipeline=pipeline, number=number)
+        # A number past what the store holds names no run (and must not reach SQL).
+        rows = await store.find_runs(pipeline=pipeline, number=number) if number < 2**63 else []
         if not rows:
             raise NotFoundError(f"pipeline {pipeline!r} has no run #{number}")
         return rows[0].run_id
