@@ -372,6 +372,28 @@ async def test_artifacts_are_collected_by_glob(docker_image: str, tmp_path: Path
         assert jar is not None and jar.read() == b"jar\n"
 
 
+async def test_artifacts_past_their_limit_are_cut_and_the_log_says_so(
+    docker_image: str, tmp_path: Path
+) -> None:
+    make = "mkdir out && for n in 1 2 3 4; do head -c 40000 /dev/zero > out/f$n; done"
+
+    result, recorder = await execute(
+        docker_image,
+        [make],
+        artifact_paths=("out/",),
+        artifact_limit=100_000,
+        executor=DockerExecutor(artifact_dir=tmp_path),
+    )
+
+    assert result.status is JobStatus.SUCCESS and result.artifacts_cut
+    assert result.artifacts is not None
+    assert member_names(result.artifacts) == {"out", "out/f1", "out/f2"}
+    assert (
+        "artifacts: cut at the limit of 97.66 KiB: the files after the first 3 entries "
+        "were left out\n" in recorder.text("system")
+    )
+
+
 @pytest.mark.parametrize(
     ("when", "fails", "collected"),
     [

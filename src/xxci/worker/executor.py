@@ -54,6 +54,8 @@ class Assignment:
     artifact_exclude: tuple[str, ...] = ()
     artifact_untracked: bool = False
     """Every workspace file not in the source tree is an artifact too."""
+    artifact_limit: int | None = None
+    """Bytes of files the artifacts may hold (the orchestrator's limit); None: no limit."""
 
     @property
     def key(self) -> AttemptKey:
@@ -92,6 +94,8 @@ class ExecutionResult:
     failure_reason: FailureReason | None = None
     message: str = ""
     artifacts: Path | None = None
+    artifacts_cut: bool = False
+    """The artifacts reached their size limit: files past it were left out."""
 
 
 class ExecutionListener(Protocol):

@@ -1,21 +1,26 @@
 """Taking a job's artifacts out of its stopped container, as one archive.
 
 Which files are wanted is :mod:`xxci.worker.docker.artifacts`' business; this module
-fetches the fewest paths that hold them with the archive API and writes the selection.
+fetches the fewest paths that hold them with the archive API, streamed, and writes the
+selection, up to the job's artifact limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import tarfile
 from dataclasses import replace
 from pathlib import Path
+from typing import IO
 
+from xxci.common.chunk_pipe import read_in_thread
+from xxci.common.spec.limits import describe_size
 from xxci.worker.docker.artifacts import (
     ArtifactPattern,
+    Collection,
     InvalidPattern,
     Selection,
-    write_selection,
 )
 from xxci.worker.docker.container_config import WORKSPACE
 from xxci.worker.docker.engine import Container
@@ -35,7 +40,9 @@ async def with_artifacts(
 ) -> ExecutionResult:
     """``result`` with the archive of ``job``'s artifacts in ``directory``, when the job
     collects any for ``result`` and some file matched; notes for the log go to
-    ``listener``. ``untracked`` files are those not in ``workspace``'s source tree."""
+    ``listener``. ``untracked`` files are those not in ``workspace``'s source tree. At
+    most ``job.artifact_limit`` bytes of files are kept; past them the rest is left
+    out, the log says so and the result is marked ``artifacts_cut``."""
     if not job.collects_artifacts(result.status):
         return result
     patterns = await _parsed(job.artifact_paths, listener)
@@ -45,10 +52,19 @@ async def with_artifacts(
         tracked = await asyncio.to_thread(source_paths, workspace.source)
     if not patterns and tracked is None:
         return result
-    dest, count = await _collect(container, Selection(patterns, exclude, tracked), directory)
+    selection = Selection(patterns, exclude, tracked)
+    dest, count, cut = await _collect(container, selection, directory, job.artifact_limit)
+    if cut:
+        limit = describe_size(job.artifact_limit or 0)
+        await listener.system(
+            f"artifacts: cut at the limit of {limit}: the files after the first "
+            f"{count} entries were left out"
+        )
+        result = replace(result, artifacts_cut=True)
     if dest is None:
-        wanted = [*job.artifact_paths, *(["untracked files"] if tracked is not None else [])]
-        await listener.system(f"artifacts: no files matched {', '.join(wanted)}")
+        if not cut:
+            wanted = [*job.artifact_paths, *(["untracked files"] if tracked is not None else [])]
+            await listener.system(f"artifacts: no files matched {', '.join(wanted)}")
         return result
     await listener.system(f"artifacts: collected {count} entries")
     return replace(result, artifacts=dest)
@@ -73,17 +89,31 @@ def source_paths(source: Path | None) -> frozenset[str]:
 
 
 async def _collect(
-    container: Container, selection: Selection, directory: Path | None
-) -> tuple[Path | None, int]:
+    container: Container, selection: Selection, directory: Path | None, limit: int | None
+) -> tuple[Path | None, int, bool]:
     """The workspace files ``selection`` wants, as an archive in ``directory`` (None if
-    nothing matched), and how many entries it holds."""
-    archives: list[tuple[str, tarfile.TarFile]] = []
+    nothing was kept), how many entries it holds, and whether the limit cut it.
+
+    Each fetched path streams from the engine through a tar reader in a thread: only
+    what is kept touches the disk, and nothing is held whole in memory.
+    """
+    collection = await asyncio.to_thread(Collection, selection, directory, limit)
     try:
         for root in selection.roots():
-            archive = await container.get_archive(f"{WORKSPACE}/{root}" if root else WORKSPACE)
-            if archive is not None:
-                archives.append((root, archive))
-        return await asyncio.to_thread(write_selection, archives, selection, directory)
-    finally:
-        for _, archive in archives:
-            archive.close()
+            async with container.archive_chunks(
+                f"{WORKSPACE}/{root}" if root else WORKSPACE
+            ) as chunks:
+                if chunks is not None:
+                    await read_in_thread(chunks, functools.partial(_select, collection, root))
+            if collection.cut:
+                break
+        dest, count = await asyncio.to_thread(collection.finish)
+    except BaseException:
+        await asyncio.to_thread(collection.discard)
+        raise
+    return dest, count, collection.cut
+
+
+def _select(collection: Collection, root: str, stream: IO[bytes]) -> None:
+    with tarfile.open(fileobj=stream, mode="r|") as archive:
+        collection.add(root, archive)

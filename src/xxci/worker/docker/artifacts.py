@@ -11,6 +11,7 @@ file system, so symlinks a job creates cannot make the worker read the host's fi
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import functools
 import os
@@ -24,6 +25,7 @@ from xxci.common.archives import ArchiveWriter, copy_members
 
 __all__ = [
     "ArtifactPattern",
+    "Collection",
     "InvalidPattern",
     "Selection",
     "archive_path",
@@ -162,35 +164,115 @@ class Selection:
         return self.tracked is not None and not is_dir and path not in self.tracked
 
 
+class Collection:
+    """The artifacts being collected: members of the fetched archives that
+    ``selection`` wants, kept until their file data would pass ``limit`` bytes.
+
+    :meth:`add` reads each fetched archive once, in order (a stream will do), and keeps
+    what is selected in a plain temporary tar in ``directory``; :meth:`finish` writes
+    the artifact archive from it, its members sorted, hard links made copies of the
+    data they name. Once a file does not fit, it and everything after it are left out
+    (``cut``). Synchronous: run it in a thread.
+    """
+
+    def __init__(
+        self,
+        selection: Selection,
+        directory: Path | None,
+        limit: int | None = None,
+    ) -> None:
+        self._selection = selection
+        self._directory = directory
+        self.limit = limit
+        self.kept_bytes = 0
+        self.cut = False
+        """A file did not fit in the limit: it and those after it were left out."""
+        fd, name = tempfile.mkstemp(prefix="xxci-selection-", suffix=".tar", dir=directory)
+        os.close(fd)
+        self._temp = Path(name)
+        self._sink = tarfile.open(self._temp, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+        self._kept: dict[str, int] = {}
+
+    def add(self, root: str, source: tarfile.TarFile) -> None:
+        """Keep what ``source`` (``get_archive`` of ``/workspace/<root>``) holds that the
+        selection wants, until the limit is reached."""
+        for member in source:
+            if self.cut:
+                return
+            rel = archive_path(root, member.name)
+            if rel is None or not self._selection.wants(rel, member.isdir()):
+                continue
+            info = copy.copy(member)
+            info.name = rel
+            # The old name and link may be in the pax header too, where they would win.
+            info.pax_headers = {
+                k: v for k, v in member.pax_headers.items() if k not in ("path", "linkpath")
+            }
+            size = member.size if member.isreg() else 0
+            if member.islnk():
+                # A second name for data that came earlier: kept only if that data was.
+                info.linkname = archive_path(root, member.linkname) or ""
+                if info.linkname not in self._kept:
+                    continue
+                size = self._kept[info.linkname]
+            if self.limit is not None and self.kept_bytes + size > self.limit:
+                self.cut = True
+                return
+            self.kept_bytes += size
+            data = source.extractfile(member) if member.isreg() else None
+            self._sink.addfile(info, data)
+            if member.isreg() or member.islnk():
+                self._kept[rel] = size
+
+    def finish(self) -> tuple[Path | None, int]:
+        """The artifact archive (None when nothing was kept) and its entry count."""
+        self._sink.close()
+        dest: Path | None = None
+        try:
+            fd, name = tempfile.mkstemp(
+                prefix="xxci-artifacts-", suffix=".tar.gz", dir=self._directory
+            )
+            os.close(fd)
+            dest = Path(name)
+            with ArchiveWriter(dest) as writer, tarfile.open(self._temp) as kept:
+                members = sorted(kept.getmembers(), key=lambda m: m.name.split("/"))
+                copy_members(kept, writer, ((m, m.name) for m in members))
+            count = writer.count
+        except BaseException:
+            if dest is not None:
+                dest.unlink(missing_ok=True)
+            raise
+        finally:
+            self._temp.unlink(missing_ok=True)
+        if count == 0:
+            dest.unlink(missing_ok=True)
+            return None, 0
+        return dest, count
+
+    def discard(self) -> None:
+        """Give up: remove what was kept."""
+        self._sink.close()
+        self._temp.unlink(missing_ok=True)
+
+
 def write_selection(
     archives: Sequence[tuple[str, tarfile.TarFile]],
     selection: Selection,
     directory: Path | None,
+    limit: int | None = None,
 ) -> tuple[Path | None, int]:
     """Write the members of ``archives`` that ``selection`` wants into a new archive in
-    ``directory`` (the temp dir if None), named relative to ``/workspace``.
+    ``directory`` (the temp dir if None), named relative to ``/workspace`` (see
+    :class:`Collection`).
 
     ``archives`` pairs each fetch root with what ``get_archive`` returned for it.
     Returns the archive and its entry count, or ``(None, 0)`` when nothing matched.
     """
-    fd, name = tempfile.mkstemp(prefix="xxci-artifacts-", suffix=".tar.gz", dir=directory)
-    os.close(fd)
-    dest = Path(name)
+    collection = Collection(selection, directory, limit)
     try:
-        with ArchiveWriter(dest) as writer:
-            for root, archive in archives:
-                chosen: list[tuple[tarfile.TarInfo, str]] = []
-                for member in archive.getmembers():
-                    rel = archive_path(root, member.name)
-                    if rel is not None and selection.wants(rel, member.isdir()):
-                        chosen.append((member, rel))
-                chosen.sort(key=lambda pair: pair[1].split("/"))
-                copy_members(archive, writer, chosen)
-        count = writer.count
+        for root, archive in archives:
+            collection.add(root, archive)
     except BaseException:
-        dest.unlink(missing_ok=True)
+        collection.discard()
         raise
-    if count == 0:
-        dest.unlink(missing_ok=True)
-        return None, 0
-    return dest, count
+    return collection.finish()

@@ -13,7 +13,6 @@ The engine is found the way the docker CLI finds it (``DOCKER_HOST`` first).
 from __future__ import annotations
 
 import asyncio
-import tarfile
 from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -206,18 +205,29 @@ class Container:
             else:
                 await self._handle.put_archive(path, data)  # type: ignore[no-untyped-call]
 
-    async def get_archive(self, path: str) -> tarfile.TarFile | None:
-        """``path`` (and everything under it) as a tar archive; None if it does not exist.
-
-        The archive is held in memory.
+    @asynccontextmanager
+    async def archive_chunks(self, path: str) -> AsyncIterator[AsyncIterator[bytes] | None]:
+        """``path`` (and everything under it) as a tar archive arriving in chunks, never
+        held whole; None if it does not exist. Leaving the block early ends the transfer.
         """
+        action = f"copying {path} out of the container"
+        # aiodocker's get_archive reads the whole archive into memory; its _query is the
+        # same request, answered as a stream.
+        query = self._handle.docker._query(
+            f"containers/{self._handle.id}/archive", method="GET", params={"path": path}
+        )
         try:
-            with _translated(f"copying {path} out of the container"):
-                return await self._handle.get_archive(path)
+            with _translated(action):
+                response = await query.__aenter__()
         except DockerError as exc:
             if exc.status == 404:
-                return None
+                yield None
+                return
             raise
+        try:
+            yield _chunks(response.content, action)
+        finally:
+            await query.__aexit__(None, None, None)
 
     @asynccontextmanager
     async def attach(self) -> AsyncIterator[AsyncIterator[tuple[str, bytes]]]:
@@ -282,6 +292,15 @@ class Container:
             if exc.status == 404:
                 return
             raise
+
+
+async def _chunks(content: aiohttp.StreamReader, action: str) -> AsyncIterator[bytes]:
+    while True:
+        with _translated(action):
+            chunk = await content.readany()
+        if not chunk:
+            return
+        yield chunk
 
 
 async def _read_frames(stream: Any) -> AsyncIterator[tuple[str, bytes]]:
