@@ -174,6 +174,10 @@ class JobFinished(Event):
     clock_offset: float = 0.0
     coverage: str = ""
     """The figure the job's ``coverage`` regex found in its log ("" for none)."""
+    output_cut: bool = False
+    """The attempt's output passed the output limit and its log was cut there."""
+    artifacts_cut: bool = False
+    """Its artifacts passed the artifact limit: the files after it were left out."""
 
 
 @_register

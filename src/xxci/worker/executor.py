@@ -54,6 +54,8 @@ class Assignment:
     artifact_exclude: tuple[str, ...] = ()
     artifact_untracked: bool = False
     """Every workspace file not in the source tree is an artifact too."""
+    output_limit: int | None = None
+    """Bytes of output kept (the orchestrator's limit); None: the worker's default."""
     artifact_limit: int | None = None
     """Bytes of files the artifacts may hold (the orchestrator's limit); None: no limit."""
 

@@ -292,3 +292,39 @@ async def test_a_failure_whose_artifacts_cannot_be_uploaded_says_both(tmp_path: 
         "cannot upload the artifacts: the store is full",
         at=START,
     )
+
+
+async def test_output_past_the_limit_is_cut_where_it_is_produced_and_the_job_goes_on(
+    tmp_path: Path,
+) -> None:
+    chatty = [FakeStep([("stdout", b"x" * 600), ("stderr", b"y" * 600)]) for _ in range(3)]
+    executor = FakeExecutor({"build": FakeJob(steps=chatty)})
+    sink = Sink()
+    job = replace(JOB, output_limit=1000, script=("a", "b", "c"), artifact_paths=())
+    await AttemptRunner(job, sink, executor, store(), tmp_path / "work").run()
+
+    output = [m for m in sink.messages if isinstance(m, OutputChunk)]
+    kept = b"".join(m.data for m in output if m.stream != "system")
+    system = b"".join(m.data for m in output if m.stream == "system")
+    assert kept == b"x" * 600 + b"y" * 400
+    assert system == (
+        b"\noutput cut at the limit of 1000 bytes: the job goes on, "
+        b"the rest of its output is not kept\n"
+    )
+    assert [m for m in sink.messages if isinstance(m, StepFinished)] == [
+        StepFinished(index=i, exit_code=0) for i in range(3)
+    ]
+    assert sink.finished.status is JobStatus.SUCCESS
+    assert sink.finished.output_cut
+
+
+async def test_output_within_the_limit_is_not_cut(tmp_path: Path) -> None:
+    sink = Sink()
+    await AttemptRunner(
+        replace(JOB, output_limit=1000, artifact_paths=()),
+        sink,
+        FakeExecutor(),
+        store(),
+        tmp_path / "work",
+    ).run()
+    assert not sink.finished.output_cut

@@ -19,6 +19,7 @@ from xxci.cli.display.text import (
     table,
     yes_no,
 )
+from xxci.common.printable import printable
 
 __all__ = ["job_detail", "report_view", "run_title", "started_at"]
 
@@ -146,7 +147,7 @@ def jobs_table(jobs: Sequence[dict[str, Any]]) -> Text:
 
 def job_detail(job: dict[str, Any]) -> list[RenderableType]:
     """A job: its outcome, its attempts, and each script command with its exit code."""
-    head = Text(f"job {job['name']} ", style="bold")
+    head = Text(f"job {printable(job['name'])} ", style="bold")
     head.append_text(status_text(job["status"], job["allowed_failure"]))
     facts = [
         ("allowed failure", yes_no(job["allowed_failure"])),
@@ -160,9 +161,11 @@ def job_detail(job: dict[str, Any]) -> list[RenderableType]:
         ("duration", fmt_seconds(job["duration"])),
         ("message", plain(job["message"])),
         ("coverage", f"{job['coverage']}%" if job.get("coverage") else ""),
+        ("log", "cut at the output limit" if job.get("output_cut") else ""),
+        ("artifacts", "cut at the artifact limit" if job.get("artifacts_cut") else ""),
     ]
     width = max(len(label) for label, _ in facts)
-    lines = [Text(f"  {label:<{width}}  {value}") for label, value in facts if value]
+    lines = [Text(f"  {label:<{width}}  {printable(value)}") for label, value in facts if value]
     attempts = table(
         ["ATTEMPT", "STATUS", "REASON", "EXIT", "WORKER", "STARTED", "FINISHED"],
         [

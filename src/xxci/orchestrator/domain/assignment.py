@@ -7,6 +7,7 @@ from xxci.common.spec.context import slug
 from xxci.common.spec.environments import environment_slug
 from xxci.common.spec.model import Artifacts, When
 from xxci.common.spec.variables import expand, expand_all
+from xxci.orchestrator.domain.limits import Limits
 from xxci.orchestrator.domain.messages import Assign
 from xxci.orchestrator.domain.state import RunState
 
@@ -95,8 +96,9 @@ def artifact_sources(state: RunState, job: str) -> list[str]:
     return blobs
 
 
-def assignment(state: RunState, job: str, attempt: int) -> Assign:
-    """The command that hands attempt ``attempt`` of ``job`` to a worker."""
+def assignment(state: RunState, job: str, attempt: int, limits: Limits | None = None) -> Assign:
+    """The command that hands attempt ``attempt`` of ``job`` to a worker, within
+    ``limits`` (its output and artifact sizes; None: the worker's own)."""
     spec = state.pipeline.job(job)
     variables = job_environment(state, job, attempt)
     artifacts = spec.artifacts or Artifacts()
@@ -117,4 +119,6 @@ def assignment(state: RunState, job: str, attempt: int) -> Assign:
         prefer_bash=state.pipeline.kind == "gitlab",
         artifact_exclude=tuple(expand(p, variables) for p in artifacts.exclude),
         artifact_untracked=artifacts.untracked,
+        output_limit=limits.output_bytes if limits else 0,
+        artifact_limit=limits.artifact_bytes if limits else 0,
     )

@@ -75,6 +75,10 @@ class Assign:
     prefer_bash: bool = False
     artifact_exclude: tuple[str, ...] = ()
     artifact_untracked: bool = False
+    output_limit: int = 0
+    """Bytes of output kept (0: the worker's own limit)."""
+    artifact_limit: int = 0
+    """Bytes of files the artifacts may hold (0: the worker's own limit)."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,8 @@ class JobReport:
     message: str = ""
     artifacts_blob: str = ""
     at: datetime | None = None
+    output_cut: bool = False
+    artifacts_cut: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in _REPORTED:

@@ -181,4 +181,6 @@ def finished_event(
         worker_at=stamp_text(report.at),
         clock_offset=clock_offset,
         coverage=coverage,
+        output_cut=report.output_cut,
+        artifacts_cut=report.artifacts_cut,
     )

@@ -97,6 +97,10 @@ class JobState:
     allowed_failure: bool = False
     message: str = ""
     artifacts_blob: str = ""
+    output_cut: bool = False
+    """The current attempt's output reached the output limit: its log was cut."""
+    artifacts_cut: bool = False
+    """Its artifacts reached the artifact limit: files past it were left out."""
     queued_seq: int = 0
     queued_at: datetime | None = None
     assigned_at: datetime | None = None
@@ -409,6 +413,8 @@ def _on_job_finished(state: RunState, ev: JobFinished, at: datetime, seq: int) -
             allowed_failure=ev.allowed and status is JobStatus.FAILED,
             artifacts_blob=ev.artifacts_blob,
             coverage=ev.coverage,
+            output_cut=ev.output_cut,
+            artifacts_cut=ev.artifacts_cut,
             attempts=_with_attempt(job, **outcome),
             **outcome,
         ),

@@ -83,6 +83,8 @@ def _assign_job(command: Assign) -> worker_pb2.AssignJob:
         prefer_bash=command.prefer_bash,
         artifact_exclude=list(command.artifact_exclude),
         artifact_untracked=command.artifact_untracked,
+        output_limit_bytes=command.output_limit,
+        artifact_limit_bytes=command.artifact_limit,
     )
 
 
@@ -141,4 +143,6 @@ def _job_report(msg: worker_pb2.JobFinished) -> JobReport:
         message=msg.message,
         artifacts_blob=msg.artifacts_blob,
         at=time_from_pb(msg.finished_at) if msg.HasField("finished_at") else None,
+        output_cut=msg.output_cut,
+        artifacts_cut=msg.artifacts_cut,
     )

@@ -25,6 +25,7 @@ from xxci.orchestrator.domain.dispatch import (
     required_labels,
     resource_key,
 )
+from xxci.orchestrator.domain.limits import Limits
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
@@ -39,14 +40,21 @@ class Dispatcher:
     """``may_hold(resource)``: whether this orchestrator may hand out jobs of that
     resource group. Several orchestrators on one store each see a group free at the
     same moment, and their appends go to different runs' streams, which no version
-    check arbitrates; so one of them (the group's owner) hands out its jobs."""
+    check arbitrates; so one of them (the group's owner) hands out its jobs. Each
+    assignment carries ``limits`` (its output and artifact sizes; None: the worker's
+    own)."""
 
     def __init__(
-        self, runs: RunBook, hub: Hub, may_hold: Callable[[str], bool] = lambda _r: True
+        self,
+        runs: RunBook,
+        hub: Hub,
+        may_hold: Callable[[str], bool] = lambda _r: True,
+        limits: Limits | None = None,
     ) -> None:
         self._runs = runs
         self._hub = hub
         self._may_hold = may_hold
+        self._limits = limits
         self._lock = asyncio.Lock()
 
     async def dispatch(self) -> int:
@@ -111,6 +119,6 @@ class Dispatcher:
             return False
         key = AttemptKey(run_id, job, chosen[0])
         self._hub.take(session, key)
-        if not session.send(assignment(state, job, key.attempt)):
+        if not session.send(assignment(state, job, key.attempt, self._limits)):
             log.warning("could not hand %s to worker %s", key, session.name)
         return True

@@ -148,7 +148,7 @@ class Orchestrator:
         self.runs = RunBook(self.store, self.settings, self.clock)
         self.hub = Hub(self.runs, self.store, self.settings, self.clock, wake=self.wake)
         self.identities = Identities(self.identity_store, self.hub.record_worker_event, self.clock)
-        self.dispatcher = Dispatcher(self.runs, self.hub, self._may_hold)
+        self.dispatcher = Dispatcher(self.runs, self.hub, self._may_hold, self.limits)
         self.runs.subscribe(self._on_change)
         seen = await self.store.last_seq()
         resumed = await self.runs.load()

@@ -86,6 +86,9 @@ def job_report(state: RunState, js: JobState) -> dict[str, Any]:
         ],
         "artifacts_blob": js.artifacts_blob or None,
         "artifacts_name": artifacts_name(state, js.name, max(js.attempt, 1)),
+        # Only when it happened: reports of runs without a cut stay as they were.
+        **({"output_cut": True} if js.output_cut else {}),
+        **({"artifacts_cut": True} if js.artifacts_cut else {}),
     }
 
 

@@ -75,13 +75,19 @@ class Finished:
     message: str = ""
     artifacts_blob: str = ""
     at: datetime | None = None
+    output_cut: bool = False
+    artifacts_cut: bool = False
 
     @classmethod
     def of(
-        cls, result: ExecutionResult, artifacts_blob: str = "", at: datetime | None = None
+        cls,
+        result: ExecutionResult,
+        artifacts_blob: str = "",
+        at: datetime | None = None,
+        output_cut: bool = False,
     ) -> Finished:
         """The report of ``result`` (ended ``at``), with the digest its artifacts were
-        uploaded as."""
+        uploaded as and whether its output was cut at the output limit."""
         return cls(
             status=result.status,
             exit_code=result.exit_code,
@@ -89,6 +95,8 @@ class Finished:
             message=result.message,
             artifacts_blob=artifacts_blob,
             at=at,
+            output_cut=output_cut,
+            artifacts_cut=result.artifacts_cut,
         )
 
 

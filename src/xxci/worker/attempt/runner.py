@@ -31,6 +31,7 @@ from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.attempt.blob_store import BlobStore, BlobStoreUnavailable
 from xxci.worker.attempt.log_batcher import LogBatcher
 from xxci.worker.attempt.messages import Finished, MessageSink, Started, StepFinished
+from xxci.worker.attempt.output_limit import OutputLimit
 from xxci.worker.executor import Assignment, ExecutionResult, Executor, Workspace
 
 __all__ = ["AttemptRunner", "attempt_dir_name"]
@@ -42,12 +43,19 @@ T = TypeVar("T")
 
 class _Listener:
     """The executor's :class:`~xxci.worker.executor.ExecutionListener` for one attempt:
-    each start and step end is stamped by ``clock`` as the executor reports it."""
+    each start and step end is stamped by ``clock`` as the executor reports it.
 
-    def __init__(self, sink: MessageSink, batcher: LogBatcher, clock: Clock) -> None:
+    Output is held to the attempt's output limit here, as it is produced, before it
+    is batched and sent.
+    """
+
+    def __init__(
+        self, sink: MessageSink, batcher: LogBatcher, clock: Clock, limit: OutputLimit
+    ) -> None:
         self._sink = sink
         self._batcher = batcher
         self._clock = clock
+        self._limit = limit
 
     async def started(self, container: str, image_digest: str) -> None:
         at = self._clock.now()
@@ -55,7 +63,11 @@ class _Listener:
         await self._sink.put(Started(container=container, image_digest=image_digest, at=at))
 
     async def output(self, stream: str, data: bytes) -> None:
-        await self._batcher.output(stream, data)
+        kept, notice = self._limit.take(stream, data)
+        if kept:
+            await self._batcher.output(stream, kept)
+        if notice:
+            await self._batcher.output("system", notice)
 
     async def step_finished(self, index: int, exit_code: int) -> None:
         at = self._clock.now()
@@ -114,6 +126,7 @@ class AttemptRunner:
         self._clock = clock
         self._started = False
         self._ended_at: datetime | None = None
+        self._output = OutputLimit(assignment.output_limit)
 
     def cancel(self, grace_seconds: float | None = None) -> None:
         """Ask the attempt to stop (the executor stops the job: SIGTERM, grace, SIGKILL).
@@ -144,7 +157,8 @@ class AttemptRunner:
             # may wait out an outage of the orchestrator.
             ended = self._ended_at or self._clock.now()
             await batcher.flush()
-            await self._sink.put(Finished.of(result, artifacts_blob, at=ended))
+            finished = Finished.of(result, artifacts_blob, at=ended, output_cut=self._output.cut)
+            await self._sink.put(finished)
         finally:
             timer.cancel()
             # gather, not suppress(CancelledError): a cancel of this task must go on.
@@ -166,7 +180,7 @@ class AttemptRunner:
                 )
                 return canceled, ""
             self._started = True
-            listener = _Listener(self._sink, batcher, self._clock)
+            listener = _Listener(self._sink, batcher, self._clock, self._output)
             try:
                 result = await self._executor.run(
                     self.assignment, workspace, listener, self._cancel, self._grace, self._kill

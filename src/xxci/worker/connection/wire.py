@@ -125,6 +125,8 @@ def assignment_from_proto(msg: worker_pb2.AssignJob) -> Assignment:
         prefer_bash=msg.prefer_bash,
         artifact_exclude=tuple(msg.artifact_exclude),
         artifact_untracked=msg.artifact_untracked,
+        output_limit=msg.output_limit_bytes or None,
+        artifact_limit=msg.artifact_limit_bytes or None,
     )
     if msg.timeout_seconds > 0:  # 0 = unset on the wire: keep the executor's default
         assignment = replace(assignment, timeout_seconds=msg.timeout_seconds)
@@ -170,6 +172,8 @@ def job_finished(ref: worker_pb2.AttemptRef, finished: Finished) -> worker_pb2.J
         failure_reason=failure_reason_to_pb(finished.failure_reason),
         message=finished.message,
         artifacts_blob=finished.artifacts_blob,
+        output_cut=finished.output_cut,
+        artifacts_cut=finished.artifacts_cut,
     )
     if finished.exit_code is not None:
         msg.exit_code = finished.exit_code

@@ -449,6 +449,8 @@ class JobFinished(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     ARTIFACTS_BLOB_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
+    OUTPUT_CUT_FIELD_NUMBER: _builtins.int
+    ARTIFACTS_CUT_FIELD_NUMBER: _builtins.int
     status: Global___JobResult.ValueType
     """UNSPECIFIED (or a value this orchestrator does not know) counts as FAILED."""
     exit_code: _builtins.int
@@ -456,6 +458,11 @@ class JobFinished(_message.Message):
     """Why a FAILED attempt failed; UNSPECIFIED counts as SYSTEM_FAILURE."""
     message: _builtins.str
     artifacts_blob: _builtins.str
+    output_cut: _builtins.bool
+    """The output reached its limit and was cut; the artifacts reached theirs and files
+    were left out.
+    """
+    artifacts_cut: _builtins.bool
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
     @_builtins.property
@@ -470,10 +477,12 @@ class JobFinished(_message.Message):
         message: _builtins.str = ...,
         artifacts_blob: _builtins.str = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
+        output_cut: _builtins.bool = ...,
+        artifacts_cut: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code", "finished_at", b"finished_at", "ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "artifacts_blob", b"artifacts_blob", "exit_code", b"exit_code", "failure_reason", b"failure_reason", "finished_at", b"finished_at", "message", b"message", "ref", b"ref", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "artifacts_blob", b"artifacts_blob", "artifacts_cut", b"artifacts_cut", "exit_code", b"exit_code", "failure_reason", b"failure_reason", "finished_at", b"finished_at", "message", b"message", "output_cut", b"output_cut", "ref", b"ref", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
     _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015
@@ -595,6 +604,8 @@ class AssignJob(_message.Message):
     ARTIFACT_UNTRACKED_FIELD_NUMBER: _builtins.int
     IMAGE_ENTRYPOINT_FIELD_NUMBER: _builtins.int
     PREFER_BASH_FIELD_NUMBER: _builtins.int
+    OUTPUT_LIMIT_BYTES_FIELD_NUMBER: _builtins.int
+    ARTIFACT_LIMIT_BYTES_FIELD_NUMBER: _builtins.int
     stage: _builtins.str
     image: _builtins.str
     """Empty: the worker's default image."""
@@ -612,6 +623,12 @@ class AssignJob(_message.Message):
     """Run the job's shell program in bash when the image has one, else in /bin/sh, as
     GitLab's runner picks its shell (a .gitlab-ci.yml job); else always /bin/sh.
     """
+    output_limit_bytes: _builtins.int
+    """The orchestrator's limits for this attempt (0: none given, the worker's own):
+    bytes of output kept (past it the log is cut, the job goes on), and bytes of
+    files its artifacts may hold (past it the rest are left out).
+    """
+    artifact_limit_bytes: _builtins.int
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
     @_builtins.property
@@ -662,10 +679,12 @@ class AssignJob(_message.Message):
         artifact_untracked: _builtins.bool = ...,
         image_entrypoint: _builtins.bool = ...,
         prefer_bash: _builtins.bool = ...,
+        output_limit_bytes: _builtins.int = ...,
+        artifact_limit_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_script", b"after_script", "artifact_blobs", b"artifact_blobs", "artifact_exclude", b"artifact_exclude", "artifact_paths", b"artifact_paths", "artifact_untracked", b"artifact_untracked", "artifact_when", b"artifact_when", "entrypoint", b"entrypoint", "image", b"image", "image_entrypoint", b"image_entrypoint", "prefer_bash", b"prefer_bash", "ref", b"ref", "script", b"script", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_script", b"after_script", "artifact_blobs", b"artifact_blobs", "artifact_exclude", b"artifact_exclude", "artifact_limit_bytes", b"artifact_limit_bytes", "artifact_paths", b"artifact_paths", "artifact_untracked", b"artifact_untracked", "artifact_when", b"artifact_when", "entrypoint", b"entrypoint", "image", b"image", "image_entrypoint", b"image_entrypoint", "output_limit_bytes", b"output_limit_bytes", "prefer_bash", b"prefer_bash", "ref", b"ref", "script", b"script", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
