@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import time
+import tracemalloc
 from contextlib import aclosing
 from pathlib import Path
 
@@ -289,3 +290,27 @@ async def test_blob_contract_large_blob_in_many_chunks(blob_store: BlobStorage) 
     assert again == ref
     chunks = [c async for c in blob_store.read_chunks(ref.digest, 100_000)]
     assert all(len(c) == 100_000 for c in chunks[:-1]) and b"".join(chunks) == data
+
+
+async def test_blob_contract_streams_in_and_out_in_flat_memory(blob_store: BlobStorage) -> None:
+    """A blob many times larger than what the store may hold in memory at once goes in
+    and comes out in chunks (the orchestrator's memory does not grow with blob size)."""
+    size, piece = 48 * 1024 * 1024, os.urandom(256 * 1024)
+    hasher = hashlib.sha256()
+    tracemalloc.start()
+    try:
+        async with blob_store.open_writer(max_size=size) as writer:
+            for _ in range(size // len(piece)):
+                await writer.write(piece)
+                hasher.update(piece)
+            ref = await writer.commit()
+        read_back = hashlib.sha256()
+        async with aclosing(blob_store.read_chunks(ref.digest)) as chunks:
+            async for chunk in chunks:
+                read_back.update(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert ref == BlobRef(f"sha256:{hasher.hexdigest()}", size)
+    assert read_back.hexdigest() == hasher.hexdigest()
+    assert peak < 16 * 1024 * 1024, f"{peak / 2**20:.1f} MiB held at once"
