@@ -287,6 +287,32 @@ async def test_source_tree_and_earlier_artifacts_are_in_the_workspace(
     assert rec.text("stdout") == "hello\nnested\nbuilt\nfrom artifacts\n"
 
 
+async def test_symlinks_of_the_source_tree_are_symlinks_in_the_workspace(
+    docker_image: str, tmp_path: Path
+) -> None:
+    tree = tmp_path / "repo"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "a.txt").write_text("a\n")
+    for name, target in [("etcdir", "/etc"), ("up", "../.."), ("insidedir", "sub")]:
+        (tree / name).symlink_to(target)
+    (tree / "file.txt").symlink_to("sub/a.txt")
+    source = pack_directory(tree, tmp_path / "source.tar.gz")
+
+    result, rec = await execute(
+        docker_image,
+        [
+            "for l in etcdir up insidedir file.txt; do test -L $l && echo $l $(readlink $l); done",
+            "cat insidedir/a.txt file.txt",
+        ],
+        workspace=Workspace(source=source),
+    )
+
+    assert result.status is JobStatus.SUCCESS, rec.text("stderr")
+    assert rec.text("stdout") == (
+        "etcdir /etc\nup ../..\ninsidedir sub\nfile.txt sub/a.txt\na\na\n"
+    )
+
+
 @pytest.mark.parametrize("unpack", [True, False], ids=["unpacked-inside", "copied-in"])
 async def test_the_workspace_goes_in_as_one_archive_or_none(
     docker_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unpack: bool

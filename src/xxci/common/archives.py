@@ -102,12 +102,17 @@ def _tree(root: Path, only: Collection[str] | None = None) -> list[tuple[str, st
     for directory, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(directory, root)
         prefix = "" if rel == "." else f"{rel.replace(os.sep, '/')}/"
+        # A symlink to a directory is a link like any other (git tracks it as one):
+        # packed as a link, never followed, whether it points inside the tree or not.
+        links = [d for d in dirnames if os.path.islink(os.path.join(directory, d))]
         dirnames[:] = [
             d
             for d in dirnames
-            if d not in SKIPPED_NAMES and (only is None or f"{prefix}{d}" in keep_dirs)
+            if d not in SKIPPED_NAMES
+            and d not in links
+            and (only is None or f"{prefix}{d}" in keep_dirs)
         ]
-        files = [f for f in filenames if f not in SKIPPED_NAMES]
+        files = [f for f in filenames + links if f not in SKIPPED_NAMES]
         if only is not None:
             files = [f for f in files if f"{prefix}{f}" in only]
         for name in dirnames + files:

@@ -81,3 +81,59 @@ def test_a_commit_sends_that_commit_s_tree(tmp_path: Path) -> None:
     source, text = prepare_source(repo, repo / ".pipelines" / "p.yml", tmp_path, head)
     assert text == "pipeline: {name: old}\n"
     assert "extra.txt" not in names(source)
+
+
+def symlinked_repo(tmp_path: Path) -> Path:
+    """A repository whose tree holds symlinks to files and folders, inside and out."""
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    (repo / "sub" / "a.txt").write_text("a\n")
+    (repo / ".pipelines").mkdir()
+    (repo / ".pipelines" / "p.yml").write_text("pipeline: {name: p}\n")
+    for name, target in [
+        ("etcdir", "/etc"),
+        ("up", "../.."),
+        ("insidedir", "sub"),
+        ("file.txt", "sub/a.txt"),
+        ("passwd", "/etc/passwd"),
+        ("dangling", "nowhere"),
+    ]:
+        (repo / name).symlink_to(target)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "links")
+    return repo
+
+
+LINKS = {
+    "dangling": "nowhere",
+    "etcdir": "/etc",
+    "file.txt": "sub/a.txt",
+    "insidedir": "sub",
+    "passwd": "/etc/passwd",
+    "up": "../..",
+}
+
+
+def test_symlinks_are_sent_as_symlinks_never_followed_from_the_working_tree(
+    tmp_path: Path,
+) -> None:
+    repo = symlinked_repo(tmp_path)
+    source, _ = prepare_source(repo, repo / ".pipelines" / "p.yml", tmp_path, None)
+    with tarfile.open(source, "r:*") as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert {n: m.linkname for n, m in members.items() if m.issym()} == LINKS
+    assert sorted(members) == sorted([*LINKS, ".pipelines", ".pipelines/p.yml", "sub", "sub/a.txt"])
+
+
+def test_symlinks_are_sent_as_symlinks_from_a_commit(tmp_path: Path) -> None:
+    repo = symlinked_repo(tmp_path)
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    source, _ = prepare_source(repo, repo / ".pipelines" / "p.yml", tmp_path, head)
+    with tarfile.open(source, "r:*") as tar:
+        links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
+        regular = sorted(m.name for m in tar.getmembers() if m.isreg())
+    assert links == LINKS
+    assert regular == [".pipelines/p.yml", "sub/a.txt"]
