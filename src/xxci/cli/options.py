@@ -111,6 +111,10 @@ def check_overrides(overrides: Sequence[str]) -> None:
         parse_override(text)
 
 
+MAX_NUMBER = 2**63 - 1
+"""The largest run number, attempt or event position there can be (a 64-bit integer)."""
+
+
 def whole_number(value: str | None, flag: str, minimum: int = 1) -> int:
     """The ``value`` given to ``flag`` as an int (0 when absent); a UsageError naming
     the flag when it is not a whole number of at least ``minimum``."""
@@ -122,6 +126,8 @@ def whole_number(value: str | None, flag: str, minimum: int = 1) -> int:
         raise UsageError(f"{flag} takes a whole number, not {value!r}") from None
     if number < minimum:
         raise UsageError(f"{flag} takes a number of at least {minimum}, not {number}")
+    if number > MAX_NUMBER:
+        raise UsageError(f"{flag} takes a number of at most {MAX_NUMBER}, not {number}")
     return number
 
 

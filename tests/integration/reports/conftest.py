@@ -13,6 +13,7 @@ import pytest
 
 from tests.fakes.executor import FakeExecutor
 from tests.integration.reports.recorder import record_history
+from xxci.orchestrator.domain.limits import Limits
 from xxci.orchestrator.domain.settings import Settings
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.rpc.server import OrchestratorServer
@@ -52,7 +53,9 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve(data_dir: Path, *, local: bool = False) -> AsyncIterator[Served]:
+async def serve(
+    data_dir: Path, *, local: bool = False, limits: Limits | None = None
+) -> AsyncIterator[Served]:
     """An orchestrator on ``data_dir``; ``local``: the local one of ``$XXCI_HOME``
     (``local.db``), which ``--local`` commands of other processes reach too."""
     orchestrator = Orchestrator(
@@ -61,6 +64,7 @@ async def serve(data_dir: Path, *, local: bool = False) -> AsyncIterator[Served]
         report_dir=data_dir / "reports" if local else None,
         local=local,
         settings=Settings(lease_ttl=10, heartbeat_interval=0.2),
+        limits=limits,
     )
     server = OrchestratorServer(orchestrator, "127.0.0.1:0", token=TOKEN)
     await server.start()

@@ -8,6 +8,7 @@ import asyncclick as click
 
 from xxci.cli.client.connect import connect, server_options
 from xxci.cli.options import exits_cleanly
+from xxci.common.printable import printable
 
 
 @click.command("cancel")
@@ -30,7 +31,7 @@ async def cancel(
     """
     async with connect(local, server, token, tls_ca, existing=True) as api:
         outcome = await api.cancel(run_id, job or "")
-    click.echo(outcome.message)
+    click.echo(printable(outcome.message))
     if not outcome.accepted:
         raise click.exceptions.Exit(1)
 

@@ -18,6 +18,7 @@ from xxci.cli.options import (
 from xxci.cli.repo.run_context import run_context
 from xxci.cli.repo.selection import context_root, resolve_repo, selected_files
 from xxci.common.errors import SpecError
+from xxci.common.printable import printable
 from xxci.common.spec import diagnostics_of, load_files
 
 
@@ -57,13 +58,13 @@ def check(
             p = file.pipeline
             left_out = f", {len(p.excluded)} left out by rules" if p.excluded else ""
             click.echo(
-                f"{file.display_name}: ok (pipeline '{p.name}',"
+                f"{file.display_name}: ok (pipeline '{printable(p.name)}',"
                 f" {plural(len(p.stages), 'stage')}, {plural(len(p.jobs), 'job')}{left_out})"
             )
             if p.not_run:
-                click.echo(f"{file.display_name}: no run for this push: {p.not_run}")
+                click.echo(printable(f"{file.display_name}: no run for this push: {p.not_run}"))
         for note in file.notes:
-            click.echo(str(note))
+            click.echo(printable(str(note)))
     diagnostics = diagnostics_of(files)
     if diagnostics:
         raise SpecError(diagnostics)

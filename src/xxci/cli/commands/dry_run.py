@@ -22,6 +22,7 @@ from xxci.cli.options import (
 from xxci.cli.repo.run_context import run_context
 from xxci.cli.repo.selection import context_root, resolve_repo, selected_files
 from xxci.common.errors import SpecError, UsageError
+from xxci.common.printable import printable
 from xxci.common.spec import (
     diagnostics_of,
     display_path,
@@ -84,7 +85,7 @@ def dry_run(
     elif output_format == "yaml":
         click.echo(to_yaml(the_plan.to_dict()), nl=False)
     else:
-        click.echo(render_text(the_plan), nl=False)
+        click.echo(printable(render_text(the_plan), keep_newlines=True), nl=False)
 
 
 def to_yaml(data: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from xxci.cli.client.connect import connect, server_options
 from xxci.cli.display.event_view import event_json, event_line
 from xxci.cli.display.interrupt import until_interrupted
 from xxci.cli.options import exits_cleanly, whole_number
+from xxci.common.printable import printable
 
 
 @click.command("events")
@@ -54,7 +55,7 @@ async def events(
     render = event_json if fmt == "json" else event_line
     async with connect(local, server, token, tls_ca, existing=True) as api:
         async for rec in until_interrupted(api.events(run or "", after, follow)):
-            click.echo(render(rec))
+            click.echo(printable(render(rec), keep_newlines=True))
 
 
 command = events

@@ -10,6 +10,7 @@ from xxci.cli.client.connect import connect, server_options
 from xxci.cli.commands.run import make_console
 from xxci.cli.display.follow import follow_run
 from xxci.cli.options import exits_cleanly
+from xxci.common.printable import printable
 from xxci.common.status import RunStatus
 
 
@@ -39,7 +40,7 @@ async def play(
     async with connect(local, server, token, tls_ca, existing=True) as api:
         before = await api.run_report(run_id)
         outcome = await api.play(run_id, job)
-    click.echo(outcome.message)
+    click.echo(printable(outcome.message))
     if not outcome.accepted:
         raise click.exceptions.Exit(1)
     if not local or not RunStatus(before["status"]).finished:

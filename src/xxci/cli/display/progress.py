@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from xxci.cli.display.text import STYLE, fmt_seconds
+from xxci.cli.display.text import STYLE, fmt_seconds, safe
 from xxci.common.events import (
     JobAttemptLost,
     JobAwaitingPlay,
@@ -26,6 +26,7 @@ from xxci.common.events import (
     JobQueued,
     RecordedEvent,
 )
+from xxci.common.printable import printable
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
 from xxci.orchestrator.domain.state import JobState, RunState, apply
 
@@ -94,10 +95,10 @@ def jobs_table(state: RunState, now: datetime, title: str | None = None) -> Tabl
             if js.allowed_failure:
                 style = "yellow"
             table.add_row(
-                Text(stage),
-                Text(spec.name),  # a Text: "deploy: [aws]" is not markup
+                Text(printable(stage)),
+                Text(printable(spec.name)),  # a Text: "deploy: [aws]" is not markup
                 Text(job_label(js), style=style),
-                js.worker_name or "",
+                Text(printable(js.worker_name or "")),
                 time_cell(js, now),
             )
     return table
@@ -108,7 +109,7 @@ def run_headline(state: RunState, now: datetime) -> Text:
     end = state.finished_at or now
     took = fmt_seconds((end - start).total_seconds()) if start else ""
     style = STYLE.get(state.status.value, "")
-    text = Text(f"pipeline {state.pipeline.name} #{state.number} ")
+    text = Text(f"pipeline {printable(state.pipeline.name)} #{state.number} ")
     text.append(state.status.value, style=f"bold {style}")
     if took:
         text.append(f" {'in' if state.finished else 'for'} {took}")
@@ -125,8 +126,8 @@ def failure_notes(state: RunState) -> list[Text]:
         if js.failure_reason in (FailureReason.SCRIPT_FAILURE, FailureReason.DEPENDENCY_FAILED):
             continue
         reason = js.failure_reason.value if js.failure_reason else "failed"
-        note = Text(f"{js.name}: ", style="bold")
-        note.append(f"{reason}: {js.message}", style=STYLE["FAILED"])
+        note = Text(f"{printable(js.name)}: ", style="bold")
+        note.append(f"{reason}: {printable(js.message)}", style=STYLE["FAILED"])
         notes.append(note)
     return notes
 
@@ -164,7 +165,8 @@ class Progress:
 
     def log(self, text: Text | str) -> None:
         """Print above the live table (or plainly)."""
-        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+        shown = safe(text) if isinstance(text, Text) else printable(text, keep_newlines=True)
+        self.console.print(shown, highlight=False, markup=False, soft_wrap=True)
 
     def feed(self, rec: RecordedEvent) -> None:
         event = rec.event
@@ -232,8 +234,8 @@ class Progress:
         now = datetime.now(UTC)
         self.console.print(jobs_table(self.state, now))
         for note in failure_notes(self.state):
-            self.console.print(note, soft_wrap=True)
-        self.console.print(run_headline(self.state, now))
+            self.console.print(safe(note) if isinstance(note, Text) else note, soft_wrap=True)
+        self.console.print(safe(run_headline(self.state, now)))
 
     @property
     def finished(self) -> bool:

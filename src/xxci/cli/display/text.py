@@ -19,6 +19,7 @@ from rich.console import Console, RenderableType
 from rich.text import Span, Text
 from ruamel.yaml import YAML
 
+from xxci.common.printable import printable
 from xxci.common.status import JobStatus
 from xxci.orchestrator.views.report import dump_json
 
@@ -32,6 +33,7 @@ __all__ = [
     "make_console",
     "plain",
     "print_all",
+    "safe",
     "short_commit",
     "status_text",
     "table",
@@ -61,8 +63,17 @@ def make_console() -> Console:
     return console
 
 
+def safe(part: Text) -> Text:
+    """``part`` with control characters escaped (a name holding ``\x1b[2J`` shows as
+    written); its styles are dropped only in that case."""
+    escaped = printable(part.plain, keep_newlines=True)
+    return part if escaped == part.plain else Text(escaped, no_wrap=part.no_wrap)
+
+
 def print_all(console: Console, parts: Iterable[RenderableType]) -> None:
     for part in parts:
+        if isinstance(part, Text):
+            part = safe(part)
         if isinstance(part, Text) and not console.is_terminal:
             # Piped: rich would write the plain text anyway, only slower (10k rows: 0.3 s).
             console.file.write(part.plain + "\n")
@@ -149,7 +160,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str | Text]]) -> Text:
 def _cell(cell: str | Text) -> tuple[str, int, Text | None]:
     """(plain text, width in terminal cells, the styled Text or None)."""
     text = cell if isinstance(cell, Text) else None
-    plain = cell.plain if isinstance(cell, Text) else cell
+    plain = cell.plain if isinstance(cell, Text) else printable(cell)
     return plain, len(plain) if plain.isascii() else cell_len(plain), text
 
 
