@@ -49,6 +49,8 @@ class Cluster:
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     http_port: int = 0
     """When set, the server serves the web view there too (``--http``)."""
+    server_args: tuple[str, ...] = ()
+    """More options for ``xxci server``."""
 
     @property
     def address(self) -> str:
@@ -90,6 +92,7 @@ class Cluster:
                 "--cancel-grace",
                 "2",
                 *(["--http", f"127.0.0.1:{self.http_port}"] if self.http_port else []),
+                *self.server_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -144,6 +144,13 @@ DEFAULTS = Settings()
     help="Largest pipeline file the server reads.",
 )
 @click.option(
+    "--max-pipeline-cpu",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="CPU seconds the server spends reading one pipeline file.",
+)
+@click.option(
     "--max-jobs",
     type=click.IntRange(min=1),
     default=1000,
@@ -169,6 +176,7 @@ async def server(
     max_artifacts: int,
     max_upload: int,
     max_pipeline_size: int,
+    max_pipeline_cpu: float,
     max_jobs: int,
 ) -> None:
     """Run an orchestrator: the event log, the scheduler and the worker endpoint.
@@ -215,7 +223,9 @@ async def server(
     except ValueError as err:
         raise UsageError(str(err)) from None
     limits = Limits(
-        spec=SpecLimits(max_bytes=max_pipeline_size, max_jobs=max_jobs),
+        spec=SpecLimits(
+            max_bytes=max_pipeline_size, max_jobs=max_jobs, cpu_seconds=max_pipeline_cpu
+        ),
         output_bytes=max_output,
         artifact_bytes=max_artifacts,
         upload_bytes=max_upload,
