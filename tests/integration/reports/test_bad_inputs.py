@@ -14,9 +14,10 @@ import pytest
 
 from tests.integration.reports.conftest import TOKEN, serve
 from tests.integration.reports.recorder import run_cli
+from xxci.cli.client.remote import GrpcClient
 from xxci.common.api import Submission
 from xxci.common.auth import open_channel
-from xxci.common.errors import NotFoundError, UsageError
+from xxci.common.errors import NotFoundError, UsageError, XxciError
 from xxci.common.pb.v1 import blob_pb2, blob_pb2_grpc
 from xxci.orchestrator.application import OrchestratorService
 from xxci.orchestrator.domain.limits import Limits
@@ -136,3 +137,21 @@ async def test_a_submission_with_nul_or_a_bad_digest_is_refused_by_the_service(
             await api.submit(
                 Submission("p.yml", "pipeline: {name: p}\n", source_blob="../../etc/passwd")
             )
+
+
+async def test_a_file_with_thousands_of_errors_gets_them_cut_to_fit_the_wire(
+    tmp_path: Path,
+) -> None:
+    text = "pipeline: {name: p}\nstages: [build]\njobs:\n" + "".join(
+        f"  - {{name: j{i}, stage: nowhere, image: x, script: [a]}}\n" for i in range(900)
+    )
+    async with (
+        serve(tmp_path / "data") as served,
+        GrpcClient(served.server.address, TOKEN) as client,
+    ):
+        with pytest.raises(XxciError) as caught:
+            await client.submit(Submission("p.yml", text))
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "p.yml:4:23: job 'j0' is in undefined stage 'nowhere' (stages: build)"
+    assert lines[-1].startswith("... and ") and lines[-1].endswith(" more lines")
+    assert len(str(caught.value).encode()) <= 8 * 1024

@@ -32,13 +32,34 @@ def _code(err: XxciError) -> grpc.StatusCode:
     return grpc.StatusCode.INVALID_ARGUMENT
 
 
+MAX_DETAILS = 8 * 1024
+"""An error's text travels in the call's trailing metadata, which gRPC caps at 16 KiB;
+past this, the text is cut at a line and says how many lines were left out."""
+
+
+def details(err: XxciError) -> str:
+    """The text of ``err`` for the wire: whole, or its first lines within MAX_DETAILS."""
+    text = str(err)
+    if len(text.encode()) <= MAX_DETAILS:
+        return text
+    lines = text.splitlines()
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line.encode()) + 1
+        if size > MAX_DETAILS - 100:
+            break
+        kept.append(line)
+    return "\n".join([*kept, f"... and {len(lines) - len(kept)} more lines"])
+
+
 @contextlib.asynccontextmanager
 async def _answering(context: Context) -> AsyncIterator[None]:
     """End the call with the status an :class:`XxciError` raised inside stands for."""
     try:
         yield
     except XxciError as err:
-        await context.abort(_code(err), str(err))
+        await context.abort(_code(err), details(err))
 
 
 def _json(doc: object) -> pipeline_pb2.ReportResponse:
