@@ -67,6 +67,8 @@ bench: $(STAMP) bench-tools postgres
 	$(BIN)/python benchmarks/shared_store.py
 	$(BIN)/python benchmarks/startup_history.py
 	$(BIN)/python benchmarks/web_view.py
+	$(BIN)/python benchmarks/hostile_pipeline.py
+	$(BIN)/python benchmarks/artifact_memory.py
 	$(BIN)/python benchmarks/failover.py
 	$(BIN)/python benchmarks/worker_admission.py
 
