@@ -27,6 +27,10 @@ __all__ = [
     "wildcard_matching",
 ]
 
+READ_CAP = 64 * 1024 * 1024
+"""Bytes read of one included file at most: past any file limit, so an include of a
+huge file is refused by the size check (at its line) without being held whole."""
+
 GLOB_FLAGS = glob.GLOBSTAR | glob.DOTMATCH | glob.EXTGLOB | glob.BRACE
 """GitLab matches ``exists``, ``changes`` and include globs with Ruby's fnmatch and
 these options: ``**`` spans folders, ``*`` matches dot files, ``{a,b}`` alternates."""
@@ -100,7 +104,8 @@ class DirectoryFiles:
         if relative is None or relative not in self.names():
             return None
         try:
-            return (self._root / relative).read_text(encoding="utf-8-sig")
+            with (self._root / relative).open("rb") as file:
+                return _text(file.read(READ_CAP))
         except (OSError, UnicodeDecodeError):
             return None
 
@@ -133,9 +138,15 @@ class ArchiveFiles:
             if stream is None:
                 return None
             try:
-                return stream.read().decode("utf-8-sig")
+                return _text(stream.read(READ_CAP))
             except UnicodeDecodeError:
                 return None
+
+
+def _text(data: bytes) -> str:
+    """UTF-8 text (UnicodeDecodeError if it is not), or for a file cut at READ_CAP,
+    as much as decodes: the size check refuses it anyway."""
+    return data.decode("utf-8-sig", "replace" if len(data) >= READ_CAP else "strict")
 
 
 def _normal(path: str) -> str | None:
