@@ -140,3 +140,30 @@ def test_output_and_artifacts_past_the_servers_limits_are_cut_and_reported(
         "limits: pipeline files 2 MiB, 1000 jobs a run, 50 needs a job; output 64 KiB a job, "
         "artifacts 100 KiB a job, uploads 2 GiB a blob"
     )
+
+
+def test_run_local_leaves_no_temporary_file_or_folder(tmp_path: Path, docker_image: str) -> None:
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "small.yml": (
+                "pipeline: {name: small}\nstages: [build]\n"
+                "default: {image: xxci-test/busybox:latest}\njobs:\n"
+                "  - {name: a, stage: build, script: ['echo a > a.txt'], "
+                "artifacts: {paths: [a.txt]}}\n"
+            )
+        },
+    )
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    cluster = Cluster(tmp=tmp_path, port=0, data_dir=tmp_path / "unused")
+    run = subprocess.run(
+        [sys.executable, "-m", "xxci.cli", "run", "--local"],
+        cwd=repo,
+        env={**cluster.env, "TMPDIR": str(temp)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert list(temp.iterdir()) == []
