@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,10 @@ def remote(tmp_path: Path) -> str:
     return f"file://{bare}"
 
 
+def clones() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("xxci-clone-*")}
+
+
 @pytest.mark.parametrize(
     ("text", "url"),
     [
@@ -65,21 +70,27 @@ def test_what_counts_as_a_url(text: str, url: bool) -> None:
 
 
 async def test_check_clones_a_url(remote: str, tmp_path: Path) -> None:
+    before = clones()
     result = await CliRunner().invoke(cli, ["check", "--repo", remote])
     assert result.exit_code == 0, result.output
     assert result.stdout.endswith("p.yml: ok (pipeline 'remote', 1 stage, 1 job)\n")
+    assert clones() == before, "the clone outlived the command"
 
 
 async def test_a_url_that_cannot_be_cloned_is_a_usage_error(tmp_path: Path) -> None:
+    before = clones()
     result = await CliRunner().invoke(cli, ["check", "--repo", f"file://{tmp_path}/nope.git"])
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: cannot clone file://{tmp_path}/nope.git: ")
     assert result.stderr.count("\n") == 1
+    assert clones() == before
 
 
 async def test_run_clones_the_branch_it_is_given(remote: str) -> None:
     # The file on branch 'broken' is validated before anything is sent anywhere.
+    before = clones()
     args = ["run", "--repo", remote, "--branch", "broken", "--server", "127.0.0.1:1"]
     result = await CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "unknown key 'scirpt' in job 'hello' (did you mean 'script'?)" in result.stderr
+    assert clones() == before

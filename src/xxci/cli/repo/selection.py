@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+import asyncclick as click
 
 from xxci.cli.options import Selector
 from xxci.common.errors import UsageError
@@ -40,13 +43,34 @@ def is_url(text: str) -> bool:
 
 def resolve_repo(repo: str | None, branch: str | None = None) -> Path | None:
     """The folder ``--repo`` names; a git URL is cloned (``branch`` checked out, if
-    given) into a temporary folder first, removed when the command ends."""
+    given) into a temporary folder first, removed when the command ends (or at
+    once, when the clone fails)."""
     if repo is None:
         return None
     if not is_url(repo):
         return Path(repo)
     clone = Path(tempfile.mkdtemp(prefix="xxci-clone-"))
-    atexit.register(shutil.rmtree, clone, True)
+    try:
+        _clone(repo, branch, clone)
+    except BaseException:
+        shutil.rmtree(clone, ignore_errors=True)
+        raise
+    _remove_when_done(clone)
+    return clone
+
+
+def _remove_when_done(folder: Path) -> None:
+    """Remove ``folder`` when the running command ends; outside a command, when the
+    process does."""
+    remove = functools.partial(shutil.rmtree, folder, True)
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        atexit.register(remove)
+    else:
+        ctx.call_on_close(remove)
+
+
+def _clone(repo: str, branch: str | None, clone: Path) -> None:
     try:
         result = subprocess.run(
             [
@@ -68,7 +92,6 @@ def resolve_repo(repo: str | None, branch: str | None = None) -> Path | None:
         lines = result.stderr.strip().splitlines()
         reason = next((line for line in lines if line.startswith("fatal:")), "git clone failed")
         raise UsageError(f"cannot clone {repo}: {reason.removeprefix('fatal:').strip()}")
-    return clone
 
 
 def context_root(selector: Selector, paths: list[Path]) -> Path | None:
