@@ -4,6 +4,9 @@ Docker: tests marked ``docker`` use the ``docker_image`` fixture. It FAILS (neve
 skips) when the engine does not answer or the local test image is missing: ``make
 test`` starts both (``make docker``), so either means a broken setup, not a reason
 to quietly test less.
+
+Temp files: the session has a temp folder of its own and fails if the tests leave
+anything in it (tests/temp_guard.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import pytest
 
 from tests.postgres import PostgresCluster, PostgresUnavailable
 from xxci.worker.docker.engine import DockerEngine, DockerError
+
+pytest_plugins = ["tests.temp_guard"]
 
 DOCKER_TEST_IMAGE = "xxci-test/busybox:latest"
 

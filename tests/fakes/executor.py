@@ -17,6 +17,7 @@ after a cancel.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -78,7 +79,8 @@ class FakeExecutor:
 
     A job without an entry in ``jobs`` runs ``default(assignment)`` if given, else one
     step that prints ``ok``. ``runs`` holds the latest run of each job name,
-    ``all_runs`` every run in the order they began.
+    ``all_runs`` every run in the order they began. Artifact archives are written to
+    ``artifact_dir`` (None: the system temp dir), one file each, the caller's to remove.
     """
 
     def __init__(
@@ -86,12 +88,13 @@ class FakeExecutor:
         jobs: dict[str, FakeJob] | None = None,
         *,
         default: Callable[[Assignment], FakeJob] | None = None,
+        artifact_dir: Path | None = None,
     ) -> None:
         self.jobs = dict(jobs or {})
         self.default = default
         self.runs: dict[str, FakeRun] = {}
         self.all_runs: list[FakeRun] = []
-        self._tmp = Path(tempfile.mkdtemp(prefix="fake-executor-"))
+        self.artifact_dir = artifact_dir
         self._new_run = asyncio.Event()
 
     def run_of(self, job: str) -> FakeRun:
@@ -141,8 +144,14 @@ class FakeExecutor:
             assignment, job, listener, cancel, deadline, grace_seconds, record.kill
         )
         if job.artifacts is not None and assignment.collects_artifacts(result.status):
-            path = self._tmp / f"{assignment.job}-{assignment.attempt}.tar"
-            path.write_bytes(job.artifacts)
+            # As the Docker executor: one file, the caller's to consume (a worker
+            # removes it once uploaded).
+            fd, name = tempfile.mkstemp(
+                prefix="fake-artifacts-", suffix=".tar", dir=self.artifact_dir
+            )
+            with os.fdopen(fd, "wb") as out:
+                out.write(job.artifacts)
+            path = Path(name)
             result = ExecutionResult(
                 status=result.status,
                 exit_code=result.exit_code,

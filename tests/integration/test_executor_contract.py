@@ -232,7 +232,7 @@ async def run_scenario(
             artifacts=artifacts,
             stop_seconds=max((s.stop_seconds for s in scenario.steps), default=0.0),
         )
-        executor = FakeExecutor({"job": fake})
+        executor = FakeExecutor({"job": fake}, artifact_dir=artifact_dir)
     assignment = Assignment(
         run_id=run_id,
         job="job",
