@@ -121,6 +121,8 @@ class Cluster:
         a new identity each start); its output goes to ``worker-NAME.log``."""
         log = open(self.tmp / f"worker-{name}.log", "ab")  # noqa: SIM115
         args = [*XXCI, "worker", "--name", name, "--capacity", str(capacity)]
+        # A folder of the test's own: a worker killed mid-job cannot remove its own.
+        args += ["--work-dir", str(self.tmp / f"worker-{name}")]
         for label in labels:
             args += ["--label", label]
         if work_dir is not None:

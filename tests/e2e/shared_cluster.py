@@ -111,6 +111,8 @@ class SharedCluster:
     def start_worker(self, name: str, first: int, capacity: int = 2) -> None:
         log = open(self.tmp / f"worker-{name}.log", "ab")  # noqa: SIM115
         args = [*XXCI, "worker", "--name", name, "--capacity", str(capacity)]
+        # A folder of the test's own: a worker killed mid-job cannot remove its own.
+        args += ["--work-dir", str(self.tmp / f"worker-{name}")]
         self.workers[name] = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=self.env(self.addresses(first))
         )

@@ -143,12 +143,20 @@ async def test_a_returning_worker_kills_the_container_of_its_lost_job_at_once(
     await link.start()
     cut_off = Process(
         "w1",
-        ["worker", "--server", f"127.0.0.1:{link.port}", "--token", TOKEN, "--name", "w1"],
+        [
+            *("worker", "--server", f"127.0.0.1:{link.port}", "--token", TOKEN, "--name", "w1"),
+            *("--work-dir", str(tmp_path / "w1")),
+        ],
         tmp_path / "w1.log",
         link=link,
     )
     other = Process(
-        "w2", ["worker", "--server", address, "--token", TOKEN, "--name", "w2"], tmp_path / "w2.log"
+        "w2",
+        [
+            *("worker", "--server", address, "--token", TOKEN, "--name", "w2"),
+            *("--work-dir", str(tmp_path / "w2")),
+        ],
+        tmp_path / "w2.log",
     )
     await server.start()
     await wait_port(port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import tempfile
 from pathlib import Path
 
 import grpc
@@ -25,6 +26,11 @@ def fake_executor(monkeypatch: pytest.MonkeyPatch) -> FakeExecutor:
     executor = FakeExecutor()
     monkeypatch.setattr(worker_cmd, "_make_executor", lambda work_dir, default_image=None: executor)
     return executor
+
+
+def work_dirs() -> set[Path]:
+    """The folders workers without ``--work-dir`` made for themselves."""
+    return set(Path(tempfile.gettempdir()).glob("xxci-worker-*"))
 
 
 def start(args: list[str], env: dict[str, str | None] | None = None) -> asyncio.Task[Result]:
@@ -68,8 +74,10 @@ async def test_second_signal_cancels_running_jobs(
     server: FakeServer, fake_executor: FakeExecutor
 ) -> None:
     fake_executor.jobs["slow"] = FakeJob(steps=[FakeStep(gate=asyncio.Event())])
+    before = work_dirs()
     task = start(["worker", "--server", server.target])
     await eventually(lambda: server.workers.current, what="connection")
+    (made,) = work_dirs() - before
     assign = worker_pb2.AssignJob(
         ref=worker_pb2.AttemptRef(run_id="r", job="slow", attempt=1), image="i", script=["x"]
     )
@@ -86,11 +94,13 @@ async def test_second_signal_cancels_running_jobs(
     finished = server.workers.of_kind("job_finished")
     assert [f.status for f in finished] == [worker_pb2.JOB_RESULT_CANCELED]
     assert "interrupt again to cancel" in result.stderr
+    assert not made.exists(), "the worker left its temporary work folder"
 
 
 async def test_wrong_token_is_one_line_and_exit_code_1(fake_executor: FakeExecutor) -> None:
     srv = FakeServer(token="right")
     await srv.start()
+    before = work_dirs()
     try:
         async with asyncio.timeout(5):
             result = await start(["worker", "--server", srv.target, "--token", "nope"])
@@ -102,6 +112,7 @@ async def test_wrong_token_is_one_line_and_exit_code_1(fake_executor: FakeExecut
         f"error: the orchestrator at {srv.target} refused the token: missing or invalid token"
     )
     assert "Traceback" not in result.stderr
+    assert work_dirs() == before
 
 
 async def test_server_is_required() -> None:
