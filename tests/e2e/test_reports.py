@@ -48,6 +48,7 @@ def test_a_run_followed_reported_and_verified(cluster: Cluster, tmp_path: Path) 
     gpu = next(cells(line) for line in lines if " gpu " in line)
     assert gpu[2:] == ["QUEUED", "1", "no connected worker has the label gpu"]
     workers = lines[lines.index("WORKERS") + 1 :]
+    workers = workers[: workers.index("")]  # the server's limits come after a blank line
     assert sorted(cells(w)[0] for w in workers[1:]) == ["w1", "w2"]
     assert any("audit #1 slow#1" in w for w in workers)
 
