@@ -23,6 +23,8 @@ _OWN = "pytest-of-"
 class TempGuard:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="xxci-tests-"))
+        # As /tmp: the throwaway PostgreSQL runs as its own user and makes its folder here.
+        self.root.chmod(0o1777)
         self._before: dict[str, str] = {}
         self.first_seen: dict[str, str] = {}
         """Leftover entry name -> the test after which it was first seen."""
