@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,12 +118,14 @@ class Cluster:
         work_dir: Path | None = None,
         register: bool = False,
     ) -> None:
-        """Start ``xxci worker`` (in a temporary work dir unless ``work_dir`` is given:
-        a new identity each start); its output goes to ``worker-NAME.log``."""
+        """Start ``xxci worker`` (in a new work dir under the test's folder unless
+        ``work_dir`` is given: a new identity each start); its output goes to
+        ``worker-NAME.log``."""
         log = open(self.tmp / f"worker-{name}.log", "ab")  # noqa: SIM115
         args = [*XXCI, "worker", "--name", name, "--capacity", str(capacity)]
-        # A folder of the test's own: a worker killed mid-job cannot remove its own.
-        args += ["--work-dir", str(self.tmp / f"worker-{name}")]
+        # A new folder of the test's own each start (a new identity, as in a temporary
+        # folder): a worker killed mid-job cannot remove its own.
+        args += ["--work-dir", tempfile.mkdtemp(prefix=f"worker-{name}-", dir=self.tmp)]
         for label in labels:
             args += ["--label", label]
         if work_dir is not None:

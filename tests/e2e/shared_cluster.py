@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import os
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,8 +112,9 @@ class SharedCluster:
     def start_worker(self, name: str, first: int, capacity: int = 2) -> None:
         log = open(self.tmp / f"worker-{name}.log", "ab")  # noqa: SIM115
         args = [*XXCI, "worker", "--name", name, "--capacity", str(capacity)]
-        # A folder of the test's own: a worker killed mid-job cannot remove its own.
-        args += ["--work-dir", str(self.tmp / f"worker-{name}")]
+        # A new folder of the test's own each start (a new identity, as in a temporary
+        # folder): a worker killed mid-job cannot remove its own.
+        args += ["--work-dir", tempfile.mkdtemp(prefix=f"worker-{name}-", dir=self.tmp)]
         self.workers[name] = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=self.env(self.addresses(first))
         )
