@@ -12,6 +12,7 @@ from xxci.common.spec.context import RunContext
 from xxci.common.spec.environments import environment_slug, environment_tier
 from xxci.common.spec.parser import parse_document
 from xxci.common.spec.validate import build_with_notes
+from xxci.common.spec.variables import expand_all
 
 from .gitlab_helpers import gl, gl_errors, names
 
@@ -183,3 +184,18 @@ def test_environment_slugs_as_gitlab_makes_them(name: str, slug: str) -> None:
 )
 def test_environment_tiers_guessed_from_the_name(name: str, tier: str) -> None:
     assert environment_tier(name) == tier
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        # A reference a first pass makes is resolved by the runner's pass, as in GitLab.
+        ({"URL_DEV": "u", "ENV": "DEV", "URL": "${URL_${ENV}}"}, "u"),
+        ({"DEV_URL": "d", "ENV": "DEV", "URL": "${${ENV}_URL}"}, "d"),
+        ({"A": "$$HOME", "URL": "$A and $$A"}, "$HOME and $A"),
+        ({"URL": "$URL-x"}, "$URL-x"),
+        ({"URL": "$MISSING/x"}, "/x"),
+    ],
+)
+def test_values_expand_in_two_passes_as_gitlab_s(variables: dict[str, str], expected: str) -> None:
+    assert expand_all(variables)["URL"] == expected

@@ -2,7 +2,7 @@
 
 ``$$`` stands for a literal ``$``. A variable that is not defined expands to nothing.
 :func:`expand_all` resolves variables that refer to one another (a reference cycle is
-left as written) the way a runner prepares a job's environment.
+left as written) the way GitLab prepares a job's environment.
 """
 
 from __future__ import annotations
@@ -39,10 +39,14 @@ def escape(text: str) -> str:
 
 
 def expand_all(variables: Mapping[str, str]) -> dict[str, str]:
-    """Every value expanded against the others, recursively.
+    """Every value expanded against the others, as GitLab prepares a job's environment.
 
-    A value that refers to itself, directly or through others, keeps the unexpandable
-    reference as written instead of looping.
+    Two passes, as in GitLab: the values are expanded against one another, recursively,
+    keeping ``$$`` (the server's pass); then each result is expanded once more (the
+    runner's pass), which resolves a reference a first pass has only just made (
+    ``${URL_${ENV}}`` with ``ENV=DEV`` is ``$URL_DEV``'s value) and turns ``$$`` into
+    ``$``. A value that refers to itself, directly or through others, keeps the
+    unexpandable reference as written instead of looping.
     """
     done: dict[str, str] = {}
     active: set[str] = set()
@@ -61,19 +65,22 @@ def expand_all(variables: Mapping[str, str]) -> dict[str, str]:
 
     for name in variables:
         value_of(name)
-    return {name: done[name] for name in variables}
+    plain = {name: value.replace("$$", "$") for name, value in done.items()}
+    return {name: expand(done[name], plain) for name in variables}
 
 
 def _expand_keeping_cycles(
     text: str, value_of: Callable[[str], str | None], active: set[str]
 ) -> str:
+    """``text`` expanded, escapes kept (``$$``); a reference into a cycle escaped."""
+
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
-            return "$$"  # kept for the final, single unescaping pass below
+            return "$$"
         name = match.group(1) or match.group(2)
         if name in active:
-            return match.group(0).replace("$", "$$")
+            return "$" + match.group(0)
         value = value_of(name)
-        return "" if value is None else value.replace("$", "$$")
+        return "" if value is None else value
 
-    return _TOKEN.sub(replace, text).replace("$$", "$")
+    return _TOKEN.sub(replace, text)
