@@ -242,11 +242,11 @@ class OrchestratorApi(Protocol):
         ...
 
     def logs(
-        self, run: str, job: str, attempt: int = 0, follow: bool = False
+        self, run: str, job: str, attempt: int = 0, follow: bool = False, service: str = ""
     ) -> AsyncGenerator[LogPiece, None]:
         """The output of ``job``'s ``attempt`` (0: the latest), in order; with ``follow``,
         then new output until the job ends (moving on to a retry when following the
-        latest)."""
+        latest). With ``service``, the log of the job's service of that name instead."""
         ...
 
     async def cancel(self, run: str, job: str = "") -> Outcome:

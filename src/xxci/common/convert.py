@@ -16,8 +16,10 @@ from google.protobuf import timestamp_pb2
 from xxci.common.api import RegisteredWorker
 from xxci.common.attempts import AttemptKey, LogStream
 from xxci.common.events import RecordedEvent, decode_event, encode_event
+from xxci.common.job_extras import GivenSecret
 from xxci.common.pb.v1 import pipeline_pb2, types_pb2, worker_pb2
 from xxci.common.spec.model import ArtifactWhen
+from xxci.common.spec.services_cache import Cache, CachePolicy, CacheWhen, Service
 from xxci.common.status import FailureReason, JobStatus
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "artifact_when_to_pb",
     "attempt_key",
     "attempt_ref",
+    "cache_from_pb",
+    "cache_to_pb",
     "failure_reason_from_pb",
     "failure_reason_to_pb",
     "job_result_from_pb",
@@ -35,6 +39,10 @@ __all__ = [
     "record_to_pb",
     "registered_worker_from_pb",
     "registered_worker_to_pb",
+    "secret_from_pb",
+    "secret_to_pb",
+    "service_from_pb",
+    "service_to_pb",
     "time_from_pb",
     "time_to_pb",
 ]
@@ -160,6 +168,7 @@ _FAILURE_REASONS: dict[FailureReason, worker_pb2.FailureReason.ValueType] = {
     FailureReason.WORKER_LOST: worker_pb2.FAILURE_REASON_WORKER_LOST,
     FailureReason.CANCELED: worker_pb2.FAILURE_REASON_CANCELED,
     FailureReason.SYSTEM_FAILURE: worker_pb2.FAILURE_REASON_SYSTEM_FAILURE,
+    FailureReason.SERVICE_FAILURE: worker_pb2.FAILURE_REASON_SERVICE_FAILURE,
 }
 _FAILURE_REASONS_BACK = {v: k for k, v in _FAILURE_REASONS.items()}
 
@@ -191,3 +200,66 @@ def artifact_when_from_pb(value: worker_pb2.ArtifactWhen.ValueType) -> ArtifactW
     if value == worker_pb2.ARTIFACT_WHEN_UNSPECIFIED:
         return ArtifactWhen.ON_SUCCESS
     return _ARTIFACT_WHEN_BACK.get(value)
+
+
+def service_to_pb(service: Service) -> worker_pb2.ServiceSpec:
+    return worker_pb2.ServiceSpec(
+        image=service.name,
+        aliases=list(service.aliases),
+        has_entrypoint=service.entrypoint is not None,
+        entrypoint=list(service.entrypoint or ()),
+        has_command=service.command is not None,
+        command=list(service.command or ()),
+        variables=dict(service.variables),
+    )
+
+
+def service_from_pb(msg: worker_pb2.ServiceSpec) -> Service:
+    return Service(
+        name=msg.image,
+        aliases=tuple(msg.aliases),
+        entrypoint=tuple(msg.entrypoint) if msg.has_entrypoint else None,
+        command=tuple(msg.command) if msg.has_command else None,
+        variables=dict(msg.variables),
+    )
+
+
+def cache_to_pb(cache: Cache) -> worker_pb2.CacheSpec:
+    return worker_pb2.CacheSpec(
+        key=cache.key,
+        key_files=list(cache.key_files),
+        key_prefix=cache.key_prefix,
+        paths=list(cache.paths),
+        untracked=cache.untracked,
+        policy=cache.policy.value,
+        when=cache.when.value,
+        fallback_keys=list(cache.fallback_keys),
+    )
+
+
+def cache_from_pb(msg: worker_pb2.CacheSpec) -> Cache:
+    """Raises ValueError for a policy or ``when`` this side does not know."""
+    return Cache(
+        key=msg.key or "default",
+        key_files=tuple(msg.key_files),
+        key_prefix=msg.key_prefix,
+        paths=tuple(msg.paths),
+        untracked=msg.untracked,
+        policy=CachePolicy(msg.policy or CachePolicy.PULL_PUSH.value),
+        when=CacheWhen(msg.when or CacheWhen.ON_SUCCESS.value),
+        fallback_keys=tuple(msg.fallback_keys),
+    )
+
+
+def secret_to_pb(secret: GivenSecret) -> worker_pb2.SecretValue:
+    return worker_pb2.SecretValue(
+        name=secret.name,
+        variable=secret.variable,
+        value=secret.value,
+        file=secret.file,
+        missing=secret.missing,
+    )
+
+
+def secret_from_pb(msg: worker_pb2.SecretValue) -> GivenSecret:
+    return GivenSecret(msg.name, msg.variable or msg.name, msg.value, msg.file, msg.missing)

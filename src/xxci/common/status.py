@@ -59,3 +59,5 @@ class FailureReason(enum.StrEnum):
     WORKER_LOST = "worker_lost"
     CANCELED = "canceled"
     SYSTEM_FAILURE = "system_failure"
+    SERVICE_FAILURE = "service_failure"
+    """A service the job needs exited before the job started."""

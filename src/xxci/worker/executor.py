@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Protocol
 
 from xxci.common.attempts import AttemptKey
+from xxci.common.job_extras import GivenSecret
 from xxci.common.spec.model import ArtifactWhen
+from xxci.common.spec.services_cache import Cache, Service
 from xxci.common.status import FailureReason, JobStatus
 
 
@@ -58,6 +60,24 @@ class Assignment:
     """Bytes of output kept (the orchestrator's limit); None: the worker's default."""
     artifact_limit: int | None = None
     """Bytes of files the artifacts may hold (the orchestrator's limit); None: no limit."""
+    services: tuple[Service, ...] = ()
+    caches: tuple[Cache, ...] = ()
+    cache_scope: str = ""
+    secrets: tuple[GivenSecret, ...] = ()
+    masked_values: tuple[str, ...] = ()
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The job's variables with its secrets: a secret's value (or, for a file
+        secret, the path of its file, see :func:`secret_file_path`) wins over a
+        variable of the same name."""
+        env = dict(self.variables)
+        for secret in self.secrets:
+            if secret.file:
+                env[secret.variable] = secret_file_path(secret)
+            else:
+                env[secret.variable] = secret.value.decode("utf-8", "replace")
+        return env
 
     @property
     def key(self) -> AttemptKey:
@@ -75,6 +95,14 @@ class Assignment:
         return status is JobStatus.SUCCESS
 
 
+SECRET_DIR = "/.xxci-secrets"
+"""Where file secrets are put inside the job's container (gone with the container)."""
+
+
+def secret_file_path(secret: GivenSecret) -> str:
+    return f"{SECRET_DIR}/{secret.variable}"
+
+
 @dataclass(frozen=True)
 class Workspace:
     """Local files to put into ``/workspace`` before the script runs.
@@ -85,11 +113,14 @@ class Workspace:
 
     source: Path | None = None
     artifacts: tuple[Path, ...] = ()
+    caches: tuple[Path, ...] = ()
+    """Restored caches (tar archives of workspace paths), unpacked after the artifacts."""
 
 
 @dataclass(frozen=True)
 class ExecutionResult:
-    """How an attempt ended. ``artifacts`` is a tar archive to upload, if any."""
+    """How an attempt ended. ``artifacts`` is a tar archive to upload, if any;
+    ``caches`` the archives of the caches to save, by index in ``Assignment.caches``."""
 
     status: JobStatus
     exit_code: int | None = None
@@ -98,6 +129,7 @@ class ExecutionResult:
     artifacts: Path | None = None
     artifacts_cut: bool = False
     """The artifacts reached their size limit: files past it were left out."""
+    caches: Mapping[int, Path] = field(default_factory=dict)
 
 
 class ExecutionListener(Protocol):
@@ -109,6 +141,9 @@ class ExecutionListener(Protocol):
         """``stream`` is "stdout", "stderr" or "system" (lines xxci writes itself)."""
 
     async def step_finished(self, index: int, exit_code: int) -> None: ...
+
+    async def service_output(self, service: str, data: bytes) -> None:
+        """Output of the job's service ``service`` (kept apart from the job's)."""
 
 
 class Executor(Protocol):

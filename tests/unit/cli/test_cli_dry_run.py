@@ -137,6 +137,7 @@ async def test_dry_run_json_and_yaml(repo: Path) -> None:
         "release": "",
         "services": [],
         "caches": [],
+        "secrets": [],
     }
 
 

@@ -122,7 +122,8 @@ def test_what_xxci_cannot_run_is_an_error_at_its_line() -> None:
     )
     assert errors == [
         ".gitlab-ci.yml:3:3: 'secrets' in job 'deploy' cannot be run by xxci: it reads an"
-        " external secret store (Vault, Azure, GCP)",
+        " external secret store (Vault, Azure, GCP); xxci's secrets are a list of names"
+        " from 'xxci secret set'",
         ".gitlab-ci.yml:5:3: 'id_tokens' in job 'deploy' cannot be run by xxci: it needs"
         " GitLab to sign OIDC tokens",
         ".gitlab-ci.yml:8:3: 'trigger' in job 'child' cannot be run by xxci: it starts a"

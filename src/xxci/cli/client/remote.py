@@ -156,13 +156,13 @@ class GrpcClient(AsyncClosing):
                     raise
 
     async def logs(
-        self, run: str, job: str, attempt: int = 0, follow: bool = False
+        self, run: str, job: str, attempt: int = 0, follow: bool = False, service: str = ""
     ) -> AsyncGenerator[LogPiece, None]:
         seen: dict[int, int] = {}  # attempt -> the last seq yielded
         deadline = None
         while True:
             request = pipeline_pb2.StreamLogsRequest(
-                run_id=run, job=job, attempt=attempt, follow=follow
+                run_id=run, job=job, attempt=attempt, follow=follow, service=service
             )
             try:
                 async with self._translated():

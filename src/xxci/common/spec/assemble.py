@@ -275,6 +275,7 @@ def _job(
         release=values.get("release") or "",
         services=services,
         caches=values.get("cache") or (),
+        secrets=values.get("secrets") or (),
     )
 
 

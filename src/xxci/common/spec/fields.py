@@ -394,13 +394,14 @@ def _inside_workspace(path: str) -> bool:
     return not (path.startswith("/") or normal == ".." or normal.startswith("../"))
 
 
-VARIABLE_KEYS = ("value", "description", "expand", "options")
+VARIABLE_KEYS = ("value", "description", "expand", "options", "masked")
 
 
 def variables(c: Collector, entry: Entry, where: str) -> dict[str, str] | None:
     """Names must be environment names. A value is a string, number or boolean (as
-    text), ``null`` (empty), or ``{value, description, expand, options}``; with
-    ``expand: false`` its ``$`` stay as written when the job runs."""
+    text), ``null`` (empty), or ``{value, description, expand, options, masked}``; with
+    ``expand: false`` its ``$`` stay as written when the job runs (``masked`` is read
+    by :func:`xxci.common.spec.secrets.masked_names`)."""
     node = entry.value
     if isinstance(node, Scalar) and node.value is None:
         return {}
@@ -435,6 +436,11 @@ def _variable(c: Collector, item: Entry, name: str, where: str) -> str | None:
                 wrong_type(c, expand_entry, of, "true or false")
                 return None
             expand = flag.value
+        if (masked := node.get("masked")) is not None and not (
+            isinstance(masked.value, Scalar) and isinstance(masked.value.value, bool)
+        ):
+            wrong_type(c, masked, of, "true or false")
+            return None
         value_entry = node.get("value")
         node = value_entry.value if value_entry is not None else Scalar(None, node.loc)
     value = _variable_value(node)

@@ -17,6 +17,7 @@ from xxci.common.spec.fields import Collector
 from xxci.common.spec.matrix import read_parallel
 from xxci.common.spec.needs import read_dependencies, read_needs, read_start_in, read_when
 from xxci.common.spec.rules import read_only_except, read_rules
+from xxci.common.spec.secrets import read_secrets
 from xxci.common.spec.tree import Entry, Loc, Map, Seq
 
 __all__ = [
@@ -50,6 +51,7 @@ READERS: Mapping[str, Callable[[Collector, Entry, str], Any]] = {
     "after_script": _commands,
     "services": keywords.services,
     "cache": keywords.cache,
+    "secrets": read_secrets,
     "interruptible": keywords.boolean,
     "artifacts": fields.artifacts,
     "script": fields.script,
@@ -79,6 +81,7 @@ DEFAULT_KEYS = (
     "after_script",
     "services",
     "cache",
+    "secrets",
     "interruptible",
     "artifacts",
 )

@@ -24,7 +24,6 @@ def not_runnable(key: str, where: str, why: str) -> str:
 
 NOT_RUNNABLE = {
     "trigger": "it starts a pipeline in GitLab (a child or another project's)",
-    "secrets": "it reads an external secret store (Vault, Azure, GCP)",
     "id_tokens": "it needs GitLab to sign OIDC tokens",
     "hooks": "xxci does not fetch sources with git in the job",
     "dast_configuration": "it needs GitLab's DAST profiles",

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xxci.common.spec.secret_requests import SecretRequest
 from xxci.common.spec.services_cache import Cache, Service
 
 DEFAULT_STAGES: tuple[str, ...] = ("build", "test", "doc", "deploy")
@@ -173,6 +174,8 @@ class Job:
     release: str = ""
     services: tuple[Service, ...] = ()
     caches: tuple[Cache, ...] = ()
+    secrets: tuple[SecretRequest, ...] = ()
+    """Secrets from the store the job is given (names only: values come at run time)."""
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -219,6 +222,7 @@ class Job:
             "release": self.release,
             "services": [s.to_dict() for s in self.services],
             "caches": [c.to_dict() for c in self.caches],
+            "secrets": [s.to_dict() for s in self.secrets],
         }
 
     @classmethod
@@ -258,6 +262,7 @@ class Job:
             release=str(data.get("release", "")),
             services=tuple(Service.from_dict(s) for s in data.get("services", ())),
             caches=tuple(Cache.from_dict(c) for c in data.get("caches", ())),
+            secrets=tuple(SecretRequest.from_dict(s) for s in data.get("secrets", ())),
         )
 
 
@@ -301,6 +306,8 @@ class Pipeline:
     """Why no run would be made for this context (``workflow: rules``); "" if it runs."""
     context_variables: Mapping[str, str] = field(default_factory=dict)
     """The predefined variables of the run's context (CI_COMMIT_BRANCH, ...)."""
+    masked_variables: tuple[str, ...] = ()
+    """Variables declared ``masked: true``: their values are masked in job logs."""
 
     def job(self, name: str) -> Job:
         for job in self.jobs:
@@ -321,6 +328,7 @@ class Pipeline:
             "excluded": [e.to_dict() for e in self.excluded],
             "not_run": self.not_run,
             "context_variables": dict(self.context_variables),
+            "masked_variables": list(self.masked_variables),
         }
 
     @classmethod
@@ -336,4 +344,5 @@ class Pipeline:
             context_variables={
                 str(k): str(v) for k, v in (data.get("context_variables") or {}).items()
             },
+            masked_variables=tuple(str(n) for n in data.get("masked_variables", ())),
         )

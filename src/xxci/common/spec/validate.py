@@ -26,6 +26,7 @@ from xxci.common.spec.limits import DEFAULT_LIMITS, SpecLimits
 from xxci.common.spec.model import Job, Pipeline
 from xxci.common.spec.parser import Document
 from xxci.common.spec.rules import decide_rules, read_rules
+from xxci.common.spec.secrets import masked_names
 from xxci.common.spec.templates import check_tags, resolve_extends, resolve_references
 from xxci.common.spec.tree import Entry, Loc, Map, Node, Scalar
 
@@ -71,6 +72,7 @@ def _build(
         duplicates,
     )
     check_tags(c, root)
+    masked = masked_names(root)
     sources, templates, all_read = layout.jobs(c, root)
     if len(sources) > limits.max_jobs:
         c.error(sources[limits.max_jobs].anchor, messages.too_many_jobs(limits.max_jobs))
@@ -106,6 +108,7 @@ def _build(
             excluded=tuple(planned.excluded),
             not_run=header.not_run or _nothing_to_run(planned.jobs, planned.excluded),
             context_variables=predefined_variables(context),
+            masked_variables=masked,
         ),
         c,
     )

@@ -137,12 +137,19 @@ class OrchestratorService:
             yield rec
 
     async def logs(
-        self, run: str, job: str, attempt: int = 0, follow: bool = False
+        self, run: str, job: str, attempt: int = 0, follow: bool = False, service: str = ""
     ) -> AsyncGenerator[LogPiece, None]:
         attempt = position(attempt, "--attempt")
         run_id = await resolve_run(self._o.store, run)
         output = job_output(
-            self._o.runs.get, self._o.logs, run_id, job, attempt, follow, FOLLOW_POLL_SECONDS
+            self._o.runs.get,
+            self._o.logs,
+            run_id,
+            job,
+            attempt,
+            follow,
+            FOLLOW_POLL_SECONDS,
+            service,
         )
         async for piece in output:
             yield piece

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from xxci.common.attempts import AttemptKey
+from xxci.common.job_extras import GivenSecret
 from xxci.common.spec.context import slug
 from xxci.common.spec.environments import environment_slug
 from xxci.common.spec.model import Artifacts, When
+from xxci.common.spec.secret_requests import SecretType
 from xxci.common.spec.variables import expand, expand_all
 from xxci.orchestrator.domain.limits import Limits
 from xxci.orchestrator.domain.messages import Assign
 from xxci.orchestrator.domain.state import RunState
 
 __all__ = [
+    "MIN_MASKED_LENGTH",
     "artifact_sources",
     "artifacts_name",
     "assignment",
+    "cache_scope",
     "job_environment",
     "predefined_variables",
 ]
+
+MIN_MASKED_LENGTH = 4
+"""Shorter values are not masked: masking every "ab" would garble the log."""
+
+
+def cache_scope(state: RunState) -> str:
+    """Where a run's caches live: its pipeline's (other pipelines never see them)."""
+    return state.pipeline.name
 
 
 def predefined_variables(state: RunState, job: str, attempt: int) -> dict[str, str]:
@@ -121,4 +133,20 @@ def assignment(state: RunState, job: str, attempt: int, limits: Limits | None = 
         artifact_untracked=artifacts.untracked,
         output_limit=limits.output_bytes if limits else 0,
         artifact_limit=limits.artifact_bytes if limits else 0,
+        services=spec.services,
+        caches=spec.caches,
+        cache_scope=cache_scope(state),
+        secrets=tuple(
+            GivenSecret(s.name, s.variable, file=s.type is SecretType.FILE, missing=True)
+            for s in spec.secrets
+        ),
+        masked_values=tuple(
+            sorted(
+                {
+                    value
+                    for name, value in variables.items()
+                    if name in state.pipeline.masked_variables and len(value) >= MIN_MASKED_LENGTH
+                }
+            )
+        ),
     )

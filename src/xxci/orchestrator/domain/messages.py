@@ -18,7 +18,9 @@ from datetime import datetime
 from typing import ClassVar
 
 from xxci.common.attempts import AttemptKey, LogStream
+from xxci.common.job_extras import GivenSecret
 from xxci.common.spec.model import ArtifactWhen
+from xxci.common.spec.services_cache import Cache, Service
 from xxci.common.status import FailureReason, JobStatus
 
 __all__ = [
@@ -79,6 +81,14 @@ class Assign:
     """Bytes of output kept (0: the worker's own limit)."""
     artifact_limit: int = 0
     """Bytes of files the artifacts may hold (0: the worker's own limit)."""
+    services: tuple[Service, ...] = ()
+    caches: tuple[Cache, ...] = ()
+    cache_scope: str = ""
+    secrets: tuple[GivenSecret, ...] = ()
+    """The secrets the job asks for; :func:`~xxci.orchestrator.domain.assignment.assignment`
+    names them, the runtime fills in their values from the secret store."""
+    masked_values: tuple[str, ...] = ()
+    """Values of ``masked: true`` variables, masked in the job's log by the worker."""
 
 
 @dataclass(frozen=True)
@@ -164,13 +174,15 @@ class Started:
 
 @dataclass(frozen=True)
 class Output:
-    """Piece ``seq`` (from 1 per attempt) of the attempt's output."""
+    """Piece ``seq`` (from 1 per attempt) of the attempt's output; with ``service``,
+    of that service's output instead."""
 
     kind: ClassVar[str] = "log_chunk"
     key: AttemptKey
     seq: int
     stream: LogStream
     data: bytes
+    service: str = ""
 
 
 @dataclass(frozen=True)

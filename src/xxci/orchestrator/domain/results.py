@@ -40,6 +40,7 @@ RETRYABLE_REASONS = frozenset(
         FailureReason.TIMEOUT,
         FailureReason.IMAGE_PULL_FAILURE,
         FailureReason.SYSTEM_FAILURE,
+        FailureReason.SERVICE_FAILURE,
     }
 )
 """Failures that ``retry: N`` retries (GitLab's ``when: always``). A cancel or a failed

@@ -191,7 +191,9 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
         self, request: pipeline_pb2.StreamLogsRequest, context: Context
     ) -> AsyncIterator[pipeline_pb2.LogRecord]:
         async with _answering(context):
-            pieces = self._api.logs(request.run_id, request.job, request.attempt, request.follow)
+            pieces = self._api.logs(
+                request.run_id, request.job, request.attempt, request.follow, request.service
+            )
             async for piece in pieces:
                 yield pipeline_pb2.LogRecord(
                     attempt=piece.attempt,

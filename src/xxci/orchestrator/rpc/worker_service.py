@@ -42,6 +42,7 @@ from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import NotFoundError, XxciError
 from xxci.common.events import Event, JobAttemptLost, JobStarted, MessageRejected, StepFinished
+from xxci.common.job_extras import service_stream
 from xxci.common.pb.v1 import worker_pb2, worker_pb2_grpc
 from xxci.common.status import FailureReason, JobStatus
 from xxci.orchestrator.domain.lookup import (
@@ -263,9 +264,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServiceServicer):
             await self._reject(session, chunk, why)
             return
         at = self._clock.now()
-        await self._logs.append(
-            key.run_id, key.job, key.attempt, chunk.seq, chunk.stream, chunk.data, at
-        )
+        stream = service_stream(chunk.service) if chunk.service else chunk.stream
+        await self._logs.append(key.run_id, key.job, key.attempt, chunk.seq, stream, chunk.data, at)
 
     async def _rejected(self, message: Rejected, session: WorkerSession) -> None:
         key = message.key

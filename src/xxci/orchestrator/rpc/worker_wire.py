@@ -13,9 +13,12 @@ from xxci.common.convert import (
     artifact_when_to_pb,
     attempt_key,
     attempt_ref,
+    cache_to_pb,
     failure_reason_from_pb,
     job_result_from_pb,
     log_stream_from_pb,
+    secret_to_pb,
+    service_to_pb,
     time_from_pb,
 )
 from xxci.common.pb.v1 import worker_pb2
@@ -85,6 +88,11 @@ def _assign_job(command: Assign) -> worker_pb2.AssignJob:
         artifact_untracked=command.artifact_untracked,
         output_limit_bytes=command.output_limit,
         artifact_limit_bytes=command.artifact_limit,
+        services=[service_to_pb(s) for s in command.services],
+        caches=[cache_to_pb(c) for c in command.caches],
+        cache_scope=command.cache_scope,
+        secrets=[secret_to_pb(s) for s in command.secrets],
+        masked_values=list(command.masked_values),
     )
 
 
@@ -122,7 +130,8 @@ def from_pb(msg: worker_pb2.WorkerMessage) -> tuple[WorkerMessage, int] | None:
             message = Started(attempt_key(s.ref), s.container, s.image_digest, at)
         case "log_chunk":
             c = msg.log_chunk
-            message = Output(attempt_key(c.ref), c.seq, log_stream_from_pb(c.stream), c.data)
+            stream = log_stream_from_pb(c.stream)
+            message = Output(attempt_key(c.ref), c.seq, stream, c.data, c.service)
         case "step_finished":
             e = msg.step_finished
             at = time_from_pb(e.finished_at) if e.HasField("finished_at") else None

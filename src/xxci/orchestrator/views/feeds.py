@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from xxci.common.api import LogPiece
 from xxci.common.errors import NotFoundError
 from xxci.common.events import RecordedEvent, finished_after, run_stream
+from xxci.common.job_extras import service_of_stream
 from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStorage, LogStorage
 
@@ -32,10 +33,12 @@ async def job_output(
     attempt: int = 0,
     follow: bool = False,
     poll: float = 1.0,
+    service: str = "",
 ) -> AsyncIterator[LogPiece]:
     """The output of ``job``'s ``attempt`` (0: the latest) in order; with ``follow``,
     then new output as it comes until the job ends (moving on to a retry's attempt
-    when following the latest)."""
+    when following the latest). With ``service``, that service's log instead (kept
+    with the job's, under its own stream)."""
     state = await state_of(run_id)
     js = state.jobs.get(job)
     if js is None:
@@ -58,7 +61,8 @@ async def job_output(
         moved = not attempt and js.attempt > current
         for chunk in await logs.read(run_id, job, current, after_seq=after, limit=_PAGE):
             after = chunk.seq
-            yield LogPiece(current, chunk.seq, chunk.stream, chunk.data)
+            if service_of_stream(chunk.stream) == service:
+                yield LogPiece(current, chunk.seq, chunk.stream, chunk.data)
         if await logs.last_seq(run_id, job, current) > after:
             continue  # more than a page: read on before deciding anything
         if moved:

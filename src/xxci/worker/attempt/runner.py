@@ -27,9 +27,13 @@ from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import XxciError
 from xxci.common.file_cache import FileCache
+from xxci.common.job_extras import service_stream
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.attempt.blob_store import BlobStore, BlobStoreUnavailable
+from xxci.worker.attempt.cache_steps import CacheSteps
+from xxci.worker.attempt.cache_store import CacheIndex, LocalCopies
 from xxci.worker.attempt.log_batcher import LogBatcher
+from xxci.worker.attempt.masking import MIN_MASKED_BYTES, Masker, StreamMasker
 from xxci.worker.attempt.messages import Finished, MessageSink, Started, StepFinished
 from xxci.worker.attempt.output_limit import OutputLimit
 from xxci.worker.executor import Assignment, ExecutionResult, Executor, Workspace
@@ -45,34 +49,60 @@ class _Listener:
     """The executor's :class:`~xxci.worker.executor.ExecutionListener` for one attempt:
     each start and step end is stamped by ``clock`` as the executor reports it.
 
-    Output is held to the attempt's output limit here, as it is produced, before it
-    is batched and sent.
+    Output is masked here, before it is batched: nothing after this point sees a
+    secret's value. What a stream's masker holds back (the start of what may be a
+    secret) is released before any other message, so order is kept. Masked output is
+    then held to the attempt's output limit, as it is produced, and batched.
     """
 
     def __init__(
-        self, sink: MessageSink, batcher: LogBatcher, clock: Clock, limit: OutputLimit
+        self,
+        sink: MessageSink,
+        batcher: LogBatcher,
+        clock: Clock,
+        limit: OutputLimit,
+        masker: Masker,
     ) -> None:
         self._sink = sink
         self._batcher = batcher
         self._clock = clock
         self._limit = limit
+        self.masker = masker
+        self._streams: dict[str, StreamMasker] = {}
 
     async def started(self, container: str, image_digest: str) -> None:
         at = self._clock.now()
-        await self._batcher.flush()
+        await self.flush()
         await self._sink.put(Started(container=container, image_digest=image_digest, at=at))
 
     async def output(self, stream: str, data: bytes) -> None:
+        if stream not in self._streams:
+            self._streams[stream] = self.masker.stream()
+        await self._emit(stream, self._streams[stream].feed(data))
+
+    async def _emit(self, stream: str, data: bytes) -> None:
         kept, notice = self._limit.take(stream, data)
         if kept:
             await self._batcher.output(stream, kept)
         if notice:
             await self._batcher.output("system", notice)
 
+    async def system(self, line: str) -> None:
+        await self.output("system", (line.rstrip("\n") + "\n").encode())
+
+    async def service_output(self, service: str, data: bytes) -> None:
+        await self.output(service_stream(service), data)
+
     async def step_finished(self, index: int, exit_code: int) -> None:
         at = self._clock.now()
-        await self._batcher.flush()
+        await self.flush()
         await self._sink.put(StepFinished(index=index, exit_code=exit_code, at=at))
+
+    async def flush(self) -> None:
+        """Release what the maskers hold, then everything batched."""
+        for stream, masker in self._streams.items():
+            await self._emit(stream, masker.flush())
+        await self._batcher.flush()
 
 
 def attempt_dir_name(key: AttemptKey) -> str:
@@ -80,6 +110,10 @@ def attempt_dir_name(key: AttemptKey) -> str:
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{key.run_id}-{key.job}-{key.attempt}")
     digest = hashlib.sha256(f"{key.run_id}\0{key.job}\0{key.attempt}".encode()).hexdigest()
     return f"{readable[:80]}-{digest[:10]}"
+
+
+def _source(workspace: Workspace) -> tuple[Path, ...]:
+    return (workspace.source,) if workspace.source is not None else ()
 
 
 def _system_failure(message: str) -> ExecutionResult:
@@ -110,6 +144,8 @@ class AttemptRunner:
         upload_retry_seconds: float = 300.0,
         blob_files: FileCache[str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        caches: CacheIndex | None = None,
+        copies: LocalCopies | None = None,
     ) -> None:
         self.key = assignment.key
         self.assignment = assignment
@@ -127,6 +163,12 @@ class AttemptRunner:
         self._started = False
         self._ended_at: datetime | None = None
         self._output = OutputLimit(assignment.output_limit)
+        self._caches = caches
+        self._copies = copies
+        self._masker = Masker(
+            [s.value for s in assignment.secrets if len(s.value) >= MIN_MASKED_BYTES]
+            + [v.encode() for v in assignment.masked_values]
+        )
 
     def cancel(self, grace_seconds: float | None = None) -> None:
         """Ask the attempt to stop (the executor stops the job: SIGTERM, grace, SIGKILL).
@@ -146,17 +188,19 @@ class AttemptRunner:
 
     async def run(self) -> None:
         batcher = LogBatcher(self._sink)
+        listener = _Listener(self._sink, batcher, self._clock, self._output, self._masker)
         timer = asyncio.create_task(batcher.run_timer(), name=f"log batcher {self.key}")
         try:
             try:
-                result, artifacts_blob = await self._run(batcher)
+                result, artifacts_blob = await self._run(listener)
             except Exception as err:  # a bug here must not take the worker down
                 log.exception("internal error running %s", self.key)
                 result, artifacts_blob = _system_failure(f"internal worker error: {err}"), ""
             # When the job itself ended, not when its artifacts were uploaded: an upload
             # may wait out an outage of the orchestrator.
             ended = self._ended_at or self._clock.now()
-            await batcher.flush()
+            await listener.flush()
+            result = replace(result, message=self._masker.mask_text(result.message))
             finished = Finished.of(result, artifacts_blob, at=ended, output_cut=self._output.cut)
             await self._sink.put(finished)
         finally:
@@ -166,10 +210,25 @@ class AttemptRunner:
             self._sink.close()
             await asyncio.to_thread(shutil.rmtree, self._dir, ignore_errors=True)
 
-    async def _run(self, batcher: LogBatcher) -> tuple[ExecutionResult, str]:
+    async def _run(self, listener: _Listener) -> tuple[ExecutionResult, str]:
+        missing = [s.name for s in self.assignment.secrets if s.missing]
+        if missing:
+            names = ", ".join(repr(n) for n in missing)
+            return _system_failure(f"the secret store has no secret {names}"), ""
+        caches = CacheSteps(
+            self.assignment,
+            self._caches,
+            self._copies,
+            self._blobs,
+            self._dir,
+            listener.system,
+        )
         async with contextlib.AsyncExitStack() as stack:
             try:
                 workspace = await stack.enter_async_context(self._fetched())
+                await asyncio.to_thread(self._dir.mkdir, parents=True, exist_ok=True)
+                restored = await caches.restore((*_source(workspace), *workspace.artifacts))
+                workspace = replace(workspace, caches=restored)
             except (XxciError, OSError) as err:
                 return _system_failure(f"cannot fetch the workspace: {err}"), ""
             if self._cancel.is_set():
@@ -180,7 +239,6 @@ class AttemptRunner:
                 )
                 return canceled, ""
             self._started = True
-            listener = _Listener(self._sink, batcher, self._clock, self._output)
             try:
                 result = await self._executor.run(
                     self.assignment, workspace, listener, self._cancel, self._grace, self._kill
@@ -189,7 +247,8 @@ class AttemptRunner:
                 log.exception("executor crashed running %s", self.key)
                 return _system_failure(f"the worker failed to run the job: {err}"), ""
             self._ended_at = self._clock.now()
-        await batcher.flush()
+        await caches.save(dict(result.caches))
+        await listener.flush()
         if result.artifacts is None:
             return result, ""
         return await self._upload_artifacts(result, result.artifacts)

@@ -19,13 +19,18 @@ from xxci.common.convert import (
     artifact_when_from_pb,
     attempt_key,
     attempt_ref,
+    cache_from_pb,
     failure_reason_to_pb,
     job_result_to_pb,
     log_stream_to_pb,
+    secret_from_pb,
+    service_from_pb,
     time_to_pb,
 )
+from xxci.common.job_extras import service_of_stream
 from xxci.common.pb.v1 import worker_pb2
 from xxci.common.spec.model import ArtifactWhen
+from xxci.common.spec.services_cache import Cache
 from xxci.worker.attempt.messages import (
     Accepted,
     AttemptMessage,
@@ -94,6 +99,13 @@ def _artifact_when(value: worker_pb2.ArtifactWhen.ValueType) -> ArtifactWhen:
     return when
 
 
+def _caches(msg: worker_pb2.AssignJob) -> tuple[Cache, ...]:
+    try:
+        return tuple(cache_from_pb(c) for c in msg.caches)
+    except ValueError as err:
+        raise AssignmentError(f"job {msg.ref.job!r} has a cache xxci cannot run: {err}") from err
+
+
 def assignment_from_proto(msg: worker_pb2.AssignJob) -> Assignment:
     """The :class:`Assignment` an ``AssignJob`` describes.
 
@@ -127,6 +139,11 @@ def assignment_from_proto(msg: worker_pb2.AssignJob) -> Assignment:
         artifact_untracked=msg.artifact_untracked,
         output_limit=msg.output_limit_bytes or None,
         artifact_limit=msg.artifact_limit_bytes or None,
+        services=tuple(service_from_pb(s) for s in msg.services),
+        caches=_caches(msg),
+        cache_scope=msg.cache_scope,
+        secrets=tuple(secret_from_pb(s) for s in msg.secrets),
+        masked_values=tuple(msg.masked_values),
     )
     if msg.timeout_seconds > 0:  # 0 = unset on the wire: keep the executor's default
         assignment = replace(assignment, timeout_seconds=msg.timeout_seconds)
@@ -149,11 +166,13 @@ def attempt_message(key: AttemptKey, seq: int, message: AttemptMessage) -> worke
             started.started_at.CopyFrom(time_to_pb(message.at))
         return worker_pb2.WorkerMessage(seq=seq, job_started=started)
     if isinstance(message, OutputChunk):
+        service = service_of_stream(message.stream)
         chunk = worker_pb2.LogChunk(
             ref=ref,
             seq=message.seq,
-            stream=log_stream_to_pb(message.stream),
+            stream=log_stream_to_pb("stdout" if service else message.stream),
             data=message.data,
+            service=service,
         )
         return worker_pb2.WorkerMessage(seq=seq, log_chunk=chunk)
     if isinstance(message, StepFinished):

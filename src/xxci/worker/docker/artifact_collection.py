@@ -27,7 +27,7 @@ from xxci.worker.docker.engine import Container
 from xxci.worker.docker.output import SerialListener
 from xxci.worker.executor import Assignment, ExecutionResult, Workspace
 
-__all__ = ["source_paths", "with_artifacts"]
+__all__ = ["collect", "source_paths", "with_artifacts"]
 
 
 async def with_artifacts(
@@ -53,7 +53,7 @@ async def with_artifacts(
     if not patterns and tracked is None:
         return result
     selection = Selection(patterns, exclude, tracked)
-    dest, count, cut = await _collect(container, selection, directory, job.artifact_limit)
+    dest, count, cut = await collect(container, selection, directory, job.artifact_limit)
     if cut:
         limit = describe_size(job.artifact_limit or 0)
         await listener.system(
@@ -88,7 +88,7 @@ def source_paths(source: Path | None) -> frozenset[str]:
         return frozenset(m.name.removeprefix("./").strip("/") for m in tar)
 
 
-async def _collect(
+async def collect(
     container: Container, selection: Selection, directory: Path | None, limit: int | None
 ) -> tuple[Path | None, int, bool]:
     """The workspace files ``selection`` wants, as an archive in ``directory`` (None if

@@ -17,7 +17,7 @@ import re
 import shlex
 from typing import Any
 
-from xxci.worker.executor import Assignment
+from xxci.worker.executor import Assignment, secret_file_path
 
 __all__ = [
     "LABEL_ATTEMPT",
@@ -26,9 +26,11 @@ __all__ = [
     "LABEL_PID",
     "LABEL_RUN",
     "WORKSPACE",
+    "attempt_labels",
     "container_config",
     "container_name",
     "script_file",
+    "secret_files",
 ]
 
 LABEL_RUN = "xxci.run"
@@ -55,6 +57,18 @@ def script_file(wrapper: str) -> tuple[str, bytes] | None:
     return None if _inline(wrapper) else (SCRIPT_PATH, wrapper.encode())
 
 
+def attempt_labels(job: Assignment, host: str, pid: int) -> dict[str, str]:
+    """The labels of everything an attempt makes (its container, its services and
+    their network): which attempt, and which worker process made it."""
+    return {
+        LABEL_RUN: job.run_id,
+        LABEL_JOB: job.job,
+        LABEL_ATTEMPT: str(job.attempt),
+        LABEL_HOST: host,
+        LABEL_PID: str(pid),
+    }
+
+
 def container_config(
     job: Assignment,
     host: str,
@@ -63,17 +77,19 @@ def container_config(
     *,
     image: str | None = None,
     unpack: tuple[str, list[dict[str, Any]]] | None = None,
+    network: str | None = None,
 ) -> dict[str, Any]:
     """The engine API ``ContainerConfig`` for ``job`` running the shell program
     ``wrapper``, made by worker process ``pid`` on ``host``, from ``image`` (the ID
     the job's image resolved to; None: the job's image name). With ``unpack``, the
     ``(program, mounts)`` of :mod:`xxci.worker.docker.unpack`: the container gets the
-    mounts and runs the program, which runs ``wrapper`` (inline only) once unpacked."""
-    env = [f"{k}={v}" for k, v in job.variables.items()]
+    mounts and runs the program, which runs ``wrapper`` (inline only) once unpacked.
+    On ``network`` (the attempt's own, with its services) if given."""
+    env = [f"{k}={v}" for k, v in job.environment.items()]
     # tini (the container's init) signals the whole process group: the script's
     # shell and whatever command it runs get the SIGTERM of a cancel.
     env.append("TINI_KILL_PROCESS_GROUP=1")
-    host_config: dict[str, Any] = {"Init": True}
+    host_config: dict[str, Any] = {"Init": True, **({"NetworkMode": network} if network else {})}
     if unpack is not None and _inline(wrapper):
         unpack_program, mounts = unpack
         program = ["/bin/sh", "-c", unpack_program, "sh", _in_shell(wrapper, job.prefer_bash)]
@@ -89,13 +105,7 @@ def container_config(
         **_entrypoint(job, program),
         "WorkingDir": WORKSPACE,
         "Env": env,
-        "Labels": {
-            LABEL_RUN: job.run_id,
-            LABEL_JOB: job.job,
-            LABEL_ATTEMPT: str(job.attempt),
-            LABEL_HOST: host,
-            LABEL_PID: str(pid),
-        },
+        "Labels": attempt_labels(job, host, pid),
         "AttachStdin": False,
         "AttachStdout": True,
         "AttachStderr": True,
@@ -133,6 +143,12 @@ def _entrypoint(job: Assignment, program: list[str]) -> dict[str, Any]:
     if job.image_entrypoint and not job.entrypoint:
         return {"Cmd": program}
     return {"Entrypoint": program, "Cmd": []}
+
+
+def secret_files(job: Assignment) -> tuple[tuple[str, bytes], ...]:
+    """The job's file secrets as ``(path, bytes)``, to go into its one archive (made in
+    memory: a secret never touches the worker's disk)."""
+    return tuple((secret_file_path(s), s.value) for s in job.secrets if s.file)
 
 
 def container_name(job: Assignment, nonce: str) -> str:

@@ -35,21 +35,24 @@ _END = bytes(2 * tarfile.BLOCKSIZE)
 _CHUNK = 256 * 1024
 
 
-def header(script: tuple[str, bytes] | None = None) -> bytes:
-    """The first members: the ``workspace/`` folder and, when given, the job script as
-    ``(path, text)`` (mode 0600, in a 0700 folder). No end-of-archive blocks."""
+def header(
+    script: tuple[str, bytes] | None = None, files: Sequence[tuple[str, bytes]] = ()
+) -> bytes:
+    """The first members: the ``workspace/`` folder and, when given, the job script and
+    other private ``files`` as ``(path, bytes)`` (mode 0600, in 0700 folders). No
+    end-of-archive blocks."""
     buffer = io.BytesIO()
     tar = tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+    private = [*([script] if script is not None else []), *files]
     folders = [(WORKSPACE_DIR, 0o755)]
-    if script is not None:
-        folders.append((os.path.dirname(script[0].strip("/")), 0o700))
+    for folder in dict.fromkeys(os.path.dirname(path.strip("/")) for path, _ in private):
+        folders.append((folder, 0o700))
     for name, mode in folders:
         info = tarfile.TarInfo(name)
         info.type = tarfile.DIRTYPE
         info.mode = mode
         tar.addfile(info)
-    if script is not None:
-        path, data = script
+    for path, data in private:
         info = tarfile.TarInfo(path.strip("/"))
         info.size = len(data)
         info.mode = 0o600

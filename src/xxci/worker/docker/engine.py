@@ -184,6 +184,34 @@ class DockerEngine:
         """A handle on an existing container."""
         return Container(self._api.containers.container(container_id))
 
+    async def create_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create a bridge network of its own (containers on it reach each other by
+        their aliases); its ID."""
+        config = {"Name": name, "Driver": "bridge", "CheckDuplicate": True, "Labels": labels}
+        async with _call(f"creating network {name!r}"):
+            network = await self._api.networks.create(config)
+        return str(network.id)
+
+    async def remove_network(self, network_id: str) -> None:
+        """Remove a network; one that is gone already is not an error."""
+        try:
+            async with _call("removing the network"):
+                network = await self._api.networks.get(network_id)
+                await network.delete()
+        except DockerError as exc:
+            if exc.status == 404:
+                return
+            raise
+
+    async def labelled_networks(
+        self, labels: Mapping[str, str]
+    ) -> list[tuple[str, dict[str, str]]]:
+        """(id, labels) of the networks carrying every one of ``labels``."""
+        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
+        async with _call("listing networks"):
+            found = await self._api.networks.list(filters={"label": wanted})
+        return sorted((str(n["Id"]), dict(n.get("Labels") or {})) for n in found)
+
 
 class Container:
     """One container, for the calls a job attempt makes on it."""
@@ -282,6 +310,21 @@ class Container:
             if exc.status in (404, 409):  # gone, or not running
                 return
             raise
+
+    async def exit_code(self) -> int | None:
+        """The exit status of a container that stopped; None while it runs."""
+        async with _call("inspecting the container"):
+            info = await self._handle.show()
+        state = info.get("State") or {}
+        if state.get("Running") or state.get("Restarting"):
+            return None
+        return int(state.get("ExitCode", -1))
+
+    async def logs(self, tail: int) -> bytes:
+        """Its last ``tail`` lines of output, stdout and stderr together."""
+        async with _call("reading the container's log"):
+            lines = await self._handle.log(stdout=True, stderr=True, tail=str(tail))
+        return "".join(lines).encode()
 
     async def remove(self) -> None:
         """Remove the container and its anonymous volumes, killing it if needed."""

@@ -70,20 +70,26 @@ class DockerExecutor:
             enabled = engine_is_local(self.docker_url, os.environ)
         object.__setattr__(self, "_unpack", UnpackPolicy(enabled))
 
+    service_settle_seconds: float = 1.0
+    """How long services must stay up after they start for the job to start."""
+
     async def remove_orphans(self, only: Mapping[str, str] | None = None) -> list[str]:
-        """Remove the containers that worker processes of this host left behind when they
-        died (a kill -9 skips the cleanup every attempt does). Containers of live worker
-        processes, and of other hosts sharing the engine, are left alone; with ``only``,
-        so are those that do not carry these labels too."""
-        host = socket.gethostname()
+        """Remove the containers (jobs' and services') and the networks that worker
+        processes of this host left behind when they died (a kill -9 skips the cleanup
+        every attempt does); the IDs removed. Those of live worker processes, and of
+        other hosts sharing the engine, are left alone; with ``only``, so are those that
+        do not carry these labels too."""
+        wanted = {**(only or {}), LABEL_HOST: socket.gethostname()}
         removed = []
         async with self._engine() as engine:
-            for container_id, labels in await engine.labelled({**(only or {}), LABEL_HOST: host}):
-                pid = labels.get(LABEL_PID, "")
-                if pid.isdigit() and _alive(int(pid)):
-                    continue
-                await engine.container(container_id).remove()
-                removed.append(container_id)
+            for container_id, labels in await engine.labelled(wanted):
+                if _orphan(labels):
+                    await engine.container(container_id).remove()
+                    removed.append(container_id)
+            for network_id, labels in await engine.labelled_networks(wanted):
+                if _orphan(labels):
+                    await engine.remove_network(network_id)
+                    removed.append(network_id)
         return removed
 
     async def run(
@@ -113,6 +119,7 @@ class DockerExecutor:
                     unpack=self._unpack,
                     kill=kill,
                     after_script_limit=self.after_script_limit,
+                    service_settle_seconds=self.service_settle_seconds,
                 )
                 return await supervisor.run(engine)
         except DockerError as exc:
@@ -141,6 +148,11 @@ class DockerExecutor:
 LOCAL_DEFAULT_IMAGE = "xxci-test/busybox:latest"
 """The image ``make`` builds from Debian's busybox: no registry needed."""
 FALLBACK_IMAGE = "alpine:latest"
+
+
+def _orphan(labels: dict[str, str]) -> bool:
+    pid = labels.get(LABEL_PID, "")
+    return not (pid.isdigit() and _alive(int(pid)))
 
 
 def _alive(pid: int) -> bool:

@@ -44,6 +44,10 @@ class SerialListener:
         async with self._lock:
             await self._inner.step_finished(index, exit_code)
 
+    async def service_output(self, service: str, data: bytes) -> None:
+        async with self._lock:
+            await self._inner.service_output(service, data)
+
 
 @dataclass
 class _Steps:

@@ -1,16 +1,18 @@
 """Driving one attempt's container from its image to its removal.
 
 Find the image (once per run and name, see :mod:`xxci.worker.docker.images`), pulled
-if it is absent; create the container from the image's ID (see
-:mod:`xxci.worker.docker.container_config`); give it the source tree and earlier
-artifacts: bind-mounted for it to unpack itself when the engine runs on this host
-(see :mod:`xxci.worker.docker.unpack`; a job whose image cannot runs again with the
-copy), else copied in, in one archive (see :mod:`xxci.worker.docker.container_files`);
-attach, start, and stream the output (see :mod:`xxci.worker.docker.output`); enforce
-the timeout and the cancel (SIGTERM, grace, SIGKILL; a kill skips or cuts short the
-grace), then run the after_script of a job so stopped (see
-:mod:`xxci.worker.docker.after_phase`); collect artifacts from the stopped container;
-remove it, whatever happened.
+if it is absent; start the job's services on a network of its own (see
+:mod:`xxci.worker.docker.services`); create the container from the image's ID (see
+:mod:`xxci.worker.docker.container_config`); give it the source tree, restored caches
+and earlier artifacts: bind-mounted for it to unpack itself when the engine runs on
+this host (see :mod:`xxci.worker.docker.unpack`; a job whose image cannot runs again
+with the copy), else copied in, in one archive with the file secrets (see
+:mod:`xxci.worker.docker.container_files`); attach, start, and stream the output (see
+:mod:`xxci.worker.docker.output`); enforce the timeout and the cancel (SIGTERM, grace,
+SIGKILL; a kill skips or cuts short the grace), then run the after_script of a job so
+stopped (see :mod:`xxci.worker.docker.after_phase`); collect caches and artifacts from
+the stopped container; keep the services' logs; remove container, services and
+network, whatever happened.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from xxci.common.spec.model import AFTER_SCRIPT_TIMEOUT_SECONDS
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.after_phase import run_after_script
 from xxci.worker.docker.artifact_collection import with_artifacts
-from xxci.worker.docker.container_config import container_config, container_name, script_file
+from xxci.worker.docker.cache_collection import with_caches
+from xxci.worker.docker.container_config import (
+    container_config,
+    container_name,
+    script_file,
+    secret_files,
+)
 from xxci.worker.docker.container_files import BodyCache, archive_stream, header
 from xxci.worker.docker.engine import (
     Container,
@@ -42,6 +50,7 @@ from xxci.worker.docker.engine import (
 from xxci.worker.docker.images import ImageCache
 from xxci.worker.docker.output import SerialListener, StepOutput
 from xxci.worker.docker.script import render_job
+from xxci.worker.docker.services import Services
 from xxci.worker.docker.unpack import (
     UnpackPolicy,
     ready_marker,
@@ -112,6 +121,7 @@ class Supervisor:
         unpack: UnpackPolicy | None = None,
         kill: asyncio.Event | None = None,
         after_script_limit: float = AFTER_SCRIPT_TIMEOUT_SECONDS,
+        service_settle_seconds: float = 1.0,
     ) -> None:
         self.job = job
         self.label = f"{job.run_id}/{job.job}#{job.attempt}"
@@ -125,6 +135,8 @@ class Supervisor:
         self._after_limit = after_script_limit
         self._images = images or ImageCache(keep=0)
         self._unpack = unpack or UnpackPolicy(enabled=False)
+        self._settle = service_settle_seconds
+        self._network: str | None = None
         self._nonce = secrets.token_hex(16)
         self._wrapper = render_job(job.script, job.after_script, self._nonce)
         self._output = StepOutput(job.script, self._nonce, listener, job.after_script)
@@ -138,19 +150,39 @@ class Supervisor:
             return _pull_failed(exc)
         if image is None:
             return canceled()
-        source = self._workspace.source
-        archives = [*([source] if source is not None else []), *self._workspace.artifacts]
-        async with self._bodies.bodies(archives) as bodies:
-            unpack = bool(bodies) and script_file(self._wrapper) is None
-            outcome = await self._attempt(
-                engine, image, bodies, unpack and self._unpack.usable(image.id)
-            )
-            if isinstance(outcome, _NotUnpacked):
-                log.info("the image of %s cannot unpack the workspace: copying it", self.label)
-                self._unpack.image_cannot(outcome.image_id)
-                outcome = await self._attempt(engine, image, bodies, False)
-        assert not isinstance(outcome, _NotUnpacked)  # (only an unpacking attempt says so)
-        return outcome
+        host, pid = socket.gethostname(), os.getpid()
+        services = Services(engine, self.job, self._nonce, host, pid, self._listener, self._settle)
+        try:
+            failed = await services.start(self._cancel)
+            if failed is not None:
+                return failed
+            if self._cancel.is_set():
+                return canceled()
+            self._network = services.network
+            workspace = self._workspace
+            source = [workspace.source] if workspace.source is not None else []
+            archives = [*source, *workspace.caches, *workspace.artifacts]
+            async with self._bodies.bodies(archives) as bodies:
+                # File secrets go in with the copy: they never touch this host's disk.
+                unpack = (
+                    bool(bodies)
+                    and script_file(self._wrapper) is None
+                    and not secret_files(self.job)
+                )
+                outcome = await self._attempt(
+                    engine, image, bodies, unpack and self._unpack.usable(image.id)
+                )
+                if isinstance(outcome, _NotUnpacked):
+                    log.info("the image of %s cannot unpack the workspace: copying it", self.label)
+                    self._unpack.image_cannot(outcome.image_id)
+                    outcome = await self._attempt(engine, image, bodies, False)
+            assert not isinstance(outcome, _NotUnpacked)  # (only an unpacking attempt says so)
+            return outcome
+        finally:
+            try:
+                await services.keep_logs()
+            finally:
+                await services.remove()
 
     async def _attempt(
         self, engine: DockerEngine, image: ImageInfo, bodies: Sequence[Path], unpack: bool
@@ -206,6 +238,7 @@ class Supervisor:
             self._wrapper,
             image=image.id,
             unpack=(program, mounts) if program else None,
+            network=self._network,
         )
         return await engine.create_container(config, name=container_name(self.job, self._nonce))
 
@@ -260,6 +293,9 @@ class Supervisor:
         await self._output.finish()
         await self._after_stop(container, ending)
         result = await self._result(ending)
+        result = await with_caches(
+            container, self.job, self._workspace, result, self._listener, self._artifact_dir
+        )
         return await with_artifacts(
             container, self.job, result, self._listener, self._artifact_dir, self._workspace
         )
@@ -278,11 +314,14 @@ class Supervisor:
         )
 
     async def _copy_files(self, container: Container, bodies: Sequence[Path]) -> None:
-        """The workspace and, if not inline, the script: one archive, or none at all."""
+        """The workspace (the source, the restored caches, then earlier artifacts, as
+        GitLab's runner lays them out), the file secrets and, if not inline, the
+        script: one archive, or none at all."""
         script = script_file(self._wrapper)
-        if not bodies and script is None:
+        files = secret_files(self.job)
+        if not bodies and script is None and not files:
             return  # the engine makes the working directory
-        await container.put_archive("/", archive_stream(header(script), bodies))
+        await container.put_archive("/", archive_stream(header(script, files), bodies))
 
     async def _unpacked(
         self, container: Container, frames: Frames

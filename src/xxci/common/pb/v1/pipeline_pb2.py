@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from xxci.common.pb.v1 import types_pb2 as xxci_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16xxci/v1/pipeline.proto\x12\x07xxci.v1\x1a\x13xxci/v1/types.proto\"\xa2\x03\n\x10SubmitRunRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x11\n\tyaml_text\x18\x02 \x01(\t\x12\x11\n\toverrides\x18\x03 \x03(\t\x12\x0c\n\x04repo\x18\x04 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x05 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x06 \x01(\t\x12\x13\n\x0bsource_blob\x18\x07 \x01(\t\x12\x17\n\x0fpipeline_source\x18\x08 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_branch\x18\t \x01(\t\x12\x0b\n\x03tag\x18\n \x01(\t\x12\x16\n\x0e\x63ommit_message\x18\x0b \x01(\t\x12;\n\tvariables\x18\x0c \x03(\x0b\x32(.xxci.v1.SubmitRunRequest.VariablesEntry\x12\x15\n\rchanged_files\x18\r \x03(\t\x12\x15\n\rchanges_known\x18\x0e \x01(\x08\x12\x0f\n\x07project\x18\x0f \x01(\t\x12\x0e\n\x06run_id\x18\x10 \x01(\t\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x11SubmitRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08pipeline\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\x03\"/\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61t_seq\x18\x02 \x01(\x03\"\xbf\x01\n\x10QueryRunsRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x10\n\x08pipeline\x18\x02 \x01(\t\x12\x12\n\nrun_number\x18\x03 \x01(\x03\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x0b\n\x03job\x18\x05 \x01(\t\x12\x0e\n\x06\x61t_seq\x18\x06 \x01(\x03\x12\r\n\x05limit\x18\x07 \x01(\x03\x12\x0e\n\x06\x62ranch\x18\x08 \x01(\t\x12\x0e\n\x06status\x18\t \x01(\t\x12\x0c\n\x04skip\x18\n \x01(\x03\x12\x0e\n\x06stages\x18\x0b \x01(\x08\"\x1e\n\x0eReportResponse\x12\x0c\n\x04json\x18\x01 \x01(\t\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"c\n\x0b\x45ventRecord\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\t\x12\n\n\x02\x61t\x18\x06 \x01(\t\"Q\n\x11StreamLogsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\"a\n\tLogRecord\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\"\n\x06stream\x18\x05 \x01(\x0e\x32\x12.xxci.v1.LogStream\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0cJ\x04\x08\x03\x10\x04\"/\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\"-\n\x0ePlayJobRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\"6\n\x11\x43\x61ncelRunResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"E\n\x10GetEventsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tsince_seq\x18\x02 \x01(\x03\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"\x12\n\x10GetStatusRequest\"\x1f\n\rVerifyRequest\x12\x0e\n\x06\x61nchor\x18\x01 \x01(\t\"\x13\n\x11GetLogHeadRequest\".\n\x07LogHead\x12\x10\n\x08last_seq\x18\x01 \x01(\x03\x12\x11\n\tpipelines\x18\x02 \x03(\t\"\x14\n\x12ListWorkersRequest\"A\n\x13ListWorkersResponse\x12*\n\x07workers\x18\x01 \x03(\x0b\x32\x19.xxci.v1.RegisteredWorker\"\x87\x01\n\x10RegisteredWorker\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rregistered_at\x18\x03 \x01(\t\x12\x14\n\x0clast_seen_at\x18\x04 \x01(\t\x12\x11\n\tconnected\x18\x05 \x01(\x08\x12\x12\n\nrevoked_at\x18\x06 \x01(\t\"(\n\x13RevokeWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t2\xdf\x06\n\x0fPipelineService\x12\x42\n\tSubmitRun\x12\x19.xxci.v1.SubmitRunRequest\x1a\x1a.xxci.v1.SubmitRunResponse\x12\x39\n\x06GetRun\x12\x16.xxci.v1.GetRunRequest\x1a\x17.xxci.v1.ReportResponse\x12?\n\tQueryRuns\x12\x19.xxci.v1.QueryRunsRequest\x1a\x17.xxci.v1.ReportResponse\x12<\n\x08WatchRun\x12\x18.xxci.v1.WatchRunRequest\x1a\x14.xxci.v1.EventRecord0\x01\x12>\n\nStreamLogs\x12\x1a.xxci.v1.StreamLogsRequest\x1a\x12.xxci.v1.LogRecord0\x01\x12\x42\n\tCancelRun\x12\x19.xxci.v1.CancelRunRequest\x1a\x1a.xxci.v1.CancelRunResponse\x12>\n\x07PlayJob\x12\x17.xxci.v1.PlayJobRequest\x1a\x1a.xxci.v1.CancelRunResponse\x12>\n\tGetEvents\x12\x19.xxci.v1.GetEventsRequest\x1a\x14.xxci.v1.EventRecord0\x01\x12?\n\tGetStatus\x12\x19.xxci.v1.GetStatusRequest\x1a\x17.xxci.v1.ReportResponse\x12\x39\n\x06Verify\x12\x16.xxci.v1.VerifyRequest\x1a\x17.xxci.v1.ReportResponse\x12H\n\x0bListWorkers\x12\x1b.xxci.v1.ListWorkersRequest\x1a\x1c.xxci.v1.ListWorkersResponse\x12H\n\x0cRevokeWorker\x12\x1c.xxci.v1.RevokeWorkerRequest\x1a\x1a.xxci.v1.CancelRunResponse\x12:\n\nGetLogHead\x12\x1a.xxci.v1.GetLogHeadRequest\x1a\x10.xxci.v1.LogHeadb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16xxci/v1/pipeline.proto\x12\x07xxci.v1\x1a\x13xxci/v1/types.proto\"\xa2\x03\n\x10SubmitRunRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x11\n\tyaml_text\x18\x02 \x01(\t\x12\x11\n\toverrides\x18\x03 \x03(\t\x12\x0c\n\x04repo\x18\x04 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x05 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x06 \x01(\t\x12\x13\n\x0bsource_blob\x18\x07 \x01(\t\x12\x17\n\x0fpipeline_source\x18\x08 \x01(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_branch\x18\t \x01(\t\x12\x0b\n\x03tag\x18\n \x01(\t\x12\x16\n\x0e\x63ommit_message\x18\x0b \x01(\t\x12;\n\tvariables\x18\x0c \x03(\x0b\x32(.xxci.v1.SubmitRunRequest.VariablesEntry\x12\x15\n\rchanged_files\x18\r \x03(\t\x12\x15\n\rchanges_known\x18\x0e \x01(\x08\x12\x0f\n\x07project\x18\x0f \x01(\t\x12\x0e\n\x06run_id\x18\x10 \x01(\t\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x11SubmitRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08pipeline\x18\x02 \x01(\t\x12\x0e\n\x06number\x18\x03 \x01(\x03\"/\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61t_seq\x18\x02 \x01(\x03\"\xbf\x01\n\x10QueryRunsRequest\x12\x0c\n\x04repo\x18\x01 \x01(\t\x12\x10\n\x08pipeline\x18\x02 \x01(\t\x12\x12\n\nrun_number\x18\x03 \x01(\x03\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x0b\n\x03job\x18\x05 \x01(\t\x12\x0e\n\x06\x61t_seq\x18\x06 \x01(\x03\x12\r\n\x05limit\x18\x07 \x01(\x03\x12\x0e\n\x06\x62ranch\x18\x08 \x01(\t\x12\x0e\n\x06status\x18\t \x01(\t\x12\x0c\n\x04skip\x18\n \x01(\x03\x12\x0e\n\x06stages\x18\x0b \x01(\x08\"\x1e\n\x0eReportResponse\x12\x0c\n\x04json\x18\x01 \x01(\t\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"c\n\x0b\x45ventRecord\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\t\x12\n\n\x02\x61t\x18\x06 \x01(\t\"b\n\x11StreamLogsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x0f\n\x07service\x18\x05 \x01(\t\"a\n\tLogRecord\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\"\n\x06stream\x18\x05 \x01(\x0e\x32\x12.xxci.v1.LogStream\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0cJ\x04\x08\x03\x10\x04\"/\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\"-\n\x0ePlayJobRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03job\x18\x02 \x01(\t\"6\n\x11\x43\x61ncelRunResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"E\n\x10GetEventsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tsince_seq\x18\x02 \x01(\x03\x12\x0e\n\x06\x66ollow\x18\x03 \x01(\x08\"\x12\n\x10GetStatusRequest\"\x1f\n\rVerifyRequest\x12\x0e\n\x06\x61nchor\x18\x01 \x01(\t\"\x13\n\x11GetLogHeadRequest\".\n\x07LogHead\x12\x10\n\x08last_seq\x18\x01 \x01(\x03\x12\x11\n\tpipelines\x18\x02 \x03(\t\"\x14\n\x12ListWorkersRequest\"A\n\x13ListWorkersResponse\x12*\n\x07workers\x18\x01 \x03(\x0b\x32\x19.xxci.v1.RegisteredWorker\"\x87\x01\n\x10RegisteredWorker\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x15\n\rregistered_at\x18\x03 \x01(\t\x12\x14\n\x0clast_seen_at\x18\x04 \x01(\t\x12\x11\n\tconnected\x18\x05 \x01(\x08\x12\x12\n\nrevoked_at\x18\x06 \x01(\t\"(\n\x13RevokeWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t2\xdf\x06\n\x0fPipelineService\x12\x42\n\tSubmitRun\x12\x19.xxci.v1.SubmitRunRequest\x1a\x1a.xxci.v1.SubmitRunResponse\x12\x39\n\x06GetRun\x12\x16.xxci.v1.GetRunRequest\x1a\x17.xxci.v1.ReportResponse\x12?\n\tQueryRuns\x12\x19.xxci.v1.QueryRunsRequest\x1a\x17.xxci.v1.ReportResponse\x12<\n\x08WatchRun\x12\x18.xxci.v1.WatchRunRequest\x1a\x14.xxci.v1.EventRecord0\x01\x12>\n\nStreamLogs\x12\x1a.xxci.v1.StreamLogsRequest\x1a\x12.xxci.v1.LogRecord0\x01\x12\x42\n\tCancelRun\x12\x19.xxci.v1.CancelRunRequest\x1a\x1a.xxci.v1.CancelRunResponse\x12>\n\x07PlayJob\x12\x17.xxci.v1.PlayJobRequest\x1a\x1a.xxci.v1.CancelRunResponse\x12>\n\tGetEvents\x12\x19.xxci.v1.GetEventsRequest\x1a\x14.xxci.v1.EventRecord0\x01\x12?\n\tGetStatus\x12\x19.xxci.v1.GetStatusRequest\x1a\x17.xxci.v1.ReportResponse\x12\x39\n\x06Verify\x12\x16.xxci.v1.VerifyRequest\x1a\x17.xxci.v1.ReportResponse\x12H\n\x0bListWorkers\x12\x1b.xxci.v1.ListWorkersRequest\x1a\x1c.xxci.v1.ListWorkersResponse\x12H\n\x0cRevokeWorker\x12\x1c.xxci.v1.RevokeWorkerRequest\x1a\x1a.xxci.v1.CancelRunResponse\x12:\n\nGetLogHead\x12\x1a.xxci.v1.GetLogHeadRequest\x1a\x10.xxci.v1.LogHeadb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,33 +51,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTRECORD']._serialized_start=858
   _globals['_EVENTRECORD']._serialized_end=957
   _globals['_STREAMLOGSREQUEST']._serialized_start=959
-  _globals['_STREAMLOGSREQUEST']._serialized_end=1040
-  _globals['_LOGRECORD']._serialized_start=1042
-  _globals['_LOGRECORD']._serialized_end=1139
-  _globals['_CANCELRUNREQUEST']._serialized_start=1141
-  _globals['_CANCELRUNREQUEST']._serialized_end=1188
-  _globals['_PLAYJOBREQUEST']._serialized_start=1190
-  _globals['_PLAYJOBREQUEST']._serialized_end=1235
-  _globals['_CANCELRUNRESPONSE']._serialized_start=1237
-  _globals['_CANCELRUNRESPONSE']._serialized_end=1291
-  _globals['_GETEVENTSREQUEST']._serialized_start=1293
-  _globals['_GETEVENTSREQUEST']._serialized_end=1362
-  _globals['_GETSTATUSREQUEST']._serialized_start=1364
-  _globals['_GETSTATUSREQUEST']._serialized_end=1382
-  _globals['_VERIFYREQUEST']._serialized_start=1384
-  _globals['_VERIFYREQUEST']._serialized_end=1415
-  _globals['_GETLOGHEADREQUEST']._serialized_start=1417
-  _globals['_GETLOGHEADREQUEST']._serialized_end=1436
-  _globals['_LOGHEAD']._serialized_start=1438
-  _globals['_LOGHEAD']._serialized_end=1484
-  _globals['_LISTWORKERSREQUEST']._serialized_start=1486
-  _globals['_LISTWORKERSREQUEST']._serialized_end=1506
-  _globals['_LISTWORKERSRESPONSE']._serialized_start=1508
-  _globals['_LISTWORKERSRESPONSE']._serialized_end=1573
-  _globals['_REGISTEREDWORKER']._serialized_start=1576
-  _globals['_REGISTEREDWORKER']._serialized_end=1711
-  _globals['_REVOKEWORKERREQUEST']._serialized_start=1713
-  _globals['_REVOKEWORKERREQUEST']._serialized_end=1753
-  _globals['_PIPELINESERVICE']._serialized_start=1756
-  _globals['_PIPELINESERVICE']._serialized_end=2619
+  _globals['_STREAMLOGSREQUEST']._serialized_end=1057
+  _globals['_LOGRECORD']._serialized_start=1059
+  _globals['_LOGRECORD']._serialized_end=1156
+  _globals['_CANCELRUNREQUEST']._serialized_start=1158
+  _globals['_CANCELRUNREQUEST']._serialized_end=1205
+  _globals['_PLAYJOBREQUEST']._serialized_start=1207
+  _globals['_PLAYJOBREQUEST']._serialized_end=1252
+  _globals['_CANCELRUNRESPONSE']._serialized_start=1254
+  _globals['_CANCELRUNRESPONSE']._serialized_end=1308
+  _globals['_GETEVENTSREQUEST']._serialized_start=1310
+  _globals['_GETEVENTSREQUEST']._serialized_end=1379
+  _globals['_GETSTATUSREQUEST']._serialized_start=1381
+  _globals['_GETSTATUSREQUEST']._serialized_end=1399
+  _globals['_VERIFYREQUEST']._serialized_start=1401
+  _globals['_VERIFYREQUEST']._serialized_end=1432
+  _globals['_GETLOGHEADREQUEST']._serialized_start=1434
+  _globals['_GETLOGHEADREQUEST']._serialized_end=1453
+  _globals['_LOGHEAD']._serialized_start=1455
+  _globals['_LOGHEAD']._serialized_end=1501
+  _globals['_LISTWORKERSREQUEST']._serialized_start=1503
+  _globals['_LISTWORKERSREQUEST']._serialized_end=1523
+  _globals['_LISTWORKERSRESPONSE']._serialized_start=1525
+  _globals['_LISTWORKERSRESPONSE']._serialized_end=1590
+  _globals['_REGISTEREDWORKER']._serialized_start=1593
+  _globals['_REGISTEREDWORKER']._serialized_end=1728
+  _globals['_REVOKEWORKERREQUEST']._serialized_start=1730
+  _globals['_REVOKEWORKERREQUEST']._serialized_end=1770
+  _globals['_PIPELINESERVICE']._serialized_start=1773
+  _globals['_PIPELINESERVICE']._serialized_end=2636
 # @@protoc_insertion_point(module_scope)

@@ -310,11 +310,14 @@ class StreamLogsRequest(_message.Message):
     JOB_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     FOLLOW_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     job: _builtins.str
     attempt: _builtins.int
     """0 = the latest attempt."""
     follow: _builtins.bool
+    service: _builtins.str
+    """Non-empty: that service's log instead of the job's."""
     def __init__(
         self,
         *,
@@ -322,10 +325,11 @@ class StreamLogsRequest(_message.Message):
         job: _builtins.str = ...,
         attempt: _builtins.int = ...,
         follow: _builtins.bool = ...,
+        service: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "follow", b"follow", "job", b"job", "run_id", b"run_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "follow", b"follow", "job", b"job", "run_id", b"run_id", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

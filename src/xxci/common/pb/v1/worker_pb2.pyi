@@ -55,6 +55,7 @@ class _FailureReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Failure
     FAILURE_REASON_WORKER_LOST: _FailureReason.ValueType  # 5
     FAILURE_REASON_CANCELED: _FailureReason.ValueType  # 6
     FAILURE_REASON_SYSTEM_FAILURE: _FailureReason.ValueType  # 7
+    FAILURE_REASON_SERVICE_FAILURE: _FailureReason.ValueType  # 8
 
 class FailureReason(_FailureReason, metaclass=_FailureReasonEnumTypeWrapper):
     """Why an attempt failed (the failure reasons of job reports)."""
@@ -67,6 +68,7 @@ FAILURE_REASON_DEPENDENCY_FAILED: FailureReason.ValueType  # 4
 FAILURE_REASON_WORKER_LOST: FailureReason.ValueType  # 5
 FAILURE_REASON_CANCELED: FailureReason.ValueType  # 6
 FAILURE_REASON_SYSTEM_FAILURE: FailureReason.ValueType  # 7
+FAILURE_REASON_SERVICE_FAILURE: FailureReason.ValueType  # 8
 Global___FailureReason: _TypeAlias = FailureReason  # noqa: Y015
 
 class _ArtifactWhen:
@@ -387,9 +389,14 @@ class LogChunk(_message.Message):
     SEQ_FIELD_NUMBER: _builtins.int
     STREAM_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
+    SERVICE_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     stream: _types_pb2.LogStream.ValueType
     data: _builtins.bytes
+    service: _builtins.str
+    """Non-empty: the chunk is output of the job's service of that name (its log is
+    kept beside the job's), not of the job.
+    """
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
     def __init__(
@@ -399,10 +406,11 @@ class LogChunk(_message.Message):
         seq: _builtins.int = ...,
         stream: _types_pb2.LogStream.ValueType = ...,
         data: _builtins.bytes = ...,
+        service: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "ref", b"ref", "seq", b"seq", "stream", b"stream"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "ref", b"ref", "seq", b"seq", "service", b"service", "stream", b"stream"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -606,6 +614,11 @@ class AssignJob(_message.Message):
     PREFER_BASH_FIELD_NUMBER: _builtins.int
     OUTPUT_LIMIT_BYTES_FIELD_NUMBER: _builtins.int
     ARTIFACT_LIMIT_BYTES_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
+    CACHES_FIELD_NUMBER: _builtins.int
+    CACHE_SCOPE_FIELD_NUMBER: _builtins.int
+    SECRETS_FIELD_NUMBER: _builtins.int
+    MASKED_VALUES_FIELD_NUMBER: _builtins.int
     stage: _builtins.str
     image: _builtins.str
     """Empty: the worker's default image."""
@@ -629,6 +642,7 @@ class AssignJob(_message.Message):
     files its artifacts may hold (past it the rest are left out).
     """
     artifact_limit_bytes: _builtins.int
+    cache_scope: _builtins.str
     @_builtins.property
     def ref(self) -> Global___AttemptRef: ...
     @_builtins.property
@@ -660,6 +674,25 @@ class AssignJob(_message.Message):
         files only through a pattern of their own, e.g. `build/**`).
         """
 
+    @_builtins.property
+    def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceSpec]:
+        """Containers started beside the job, on a network of the attempt's own."""
+
+    @_builtins.property
+    def caches(self) -> _containers.RepeatedCompositeFieldContainer[Global___CacheSpec]:
+        """Caches to restore before the script and save after it, in `cache_scope` (the
+        pipeline's: caches of other pipelines are never seen).
+        """
+
+    @_builtins.property
+    def secrets(self) -> _containers.RepeatedCompositeFieldContainer[Global___SecretValue]:
+        """Secrets given to this attempt. Their values, and `masked_values`, must never
+        leave the worker: the worker replaces them (and their base64 forms) with
+        [MASKED] in every output it sends.
+        """
+
+    @_builtins.property
+    def masked_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -681,14 +714,166 @@ class AssignJob(_message.Message):
         prefer_bash: _builtins.bool = ...,
         output_limit_bytes: _builtins.int = ...,
         artifact_limit_bytes: _builtins.int = ...,
+        services: _abc.Iterable[Global___ServiceSpec] | None = ...,
+        caches: _abc.Iterable[Global___CacheSpec] | None = ...,
+        cache_scope: _builtins.str = ...,
+        secrets: _abc.Iterable[Global___SecretValue] | None = ...,
+        masked_values: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_script", b"after_script", "artifact_blobs", b"artifact_blobs", "artifact_exclude", b"artifact_exclude", "artifact_limit_bytes", b"artifact_limit_bytes", "artifact_paths", b"artifact_paths", "artifact_untracked", b"artifact_untracked", "artifact_when", b"artifact_when", "entrypoint", b"entrypoint", "image", b"image", "image_entrypoint", b"image_entrypoint", "output_limit_bytes", b"output_limit_bytes", "prefer_bash", b"prefer_bash", "ref", b"ref", "script", b"script", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_script", b"after_script", "artifact_blobs", b"artifact_blobs", "artifact_exclude", b"artifact_exclude", "artifact_limit_bytes", b"artifact_limit_bytes", "artifact_paths", b"artifact_paths", "artifact_untracked", b"artifact_untracked", "artifact_when", b"artifact_when", "cache_scope", b"cache_scope", "caches", b"caches", "entrypoint", b"entrypoint", "image", b"image", "image_entrypoint", b"image_entrypoint", "masked_values", b"masked_values", "output_limit_bytes", b"output_limit_bytes", "prefer_bash", b"prefer_bash", "ref", b"ref", "script", b"script", "secrets", b"secrets", "services", b"services", "source_blob", b"source_blob", "stage", b"stage", "timeout_seconds", b"timeout_seconds", "variables", b"variables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AssignJob: _TypeAlias = AssignJob  # noqa: Y015
+
+@_typing.final
+class ServiceSpec(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class VariablesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    HAS_ENTRYPOINT_FIELD_NUMBER: _builtins.int
+    ENTRYPOINT_FIELD_NUMBER: _builtins.int
+    HAS_COMMAND_FIELD_NUMBER: _builtins.int
+    COMMAND_FIELD_NUMBER: _builtins.int
+    VARIABLES_FIELD_NUMBER: _builtins.int
+    image: _builtins.str
+    has_entrypoint: _builtins.bool
+    """Replace the image's entrypoint / command (`has_*` false: keep the image's)."""
+    has_command: _builtins.bool
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Host names it answers to on the job's network."""
+
+    @_builtins.property
+    def entrypoint(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def variables(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Its own variables; the job's are passed to it too, as GitLab does."""
+
+    def __init__(
+        self,
+        *,
+        image: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        has_entrypoint: _builtins.bool = ...,
+        entrypoint: _abc.Iterable[_builtins.str] | None = ...,
+        has_command: _builtins.bool = ...,
+        command: _abc.Iterable[_builtins.str] | None = ...,
+        variables: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "command", b"command", "entrypoint", b"entrypoint", "has_command", b"has_command", "has_entrypoint", b"has_entrypoint", "image", b"image", "variables", b"variables"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceSpec: _TypeAlias = ServiceSpec  # noqa: Y015
+
+@_typing.final
+class CacheSpec(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    KEY_FILES_FIELD_NUMBER: _builtins.int
+    KEY_PREFIX_FIELD_NUMBER: _builtins.int
+    PATHS_FIELD_NUMBER: _builtins.int
+    UNTRACKED_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    WHEN_FIELD_NUMBER: _builtins.int
+    FALLBACK_KEYS_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """As written: $VAR is expanded by the worker against the job's variables."""
+    key_prefix: _builtins.str
+    untracked: _builtins.bool
+    policy: _builtins.str
+    """"pull", "push" or "pull-push"; "on_success", "on_failure" or "always"."""
+    when: _builtins.str
+    @_builtins.property
+    def key_files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Non-empty: the key is `key_prefix` and a digest of these files' contents."""
+
+    @_builtins.property
+    def paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def fallback_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        key_files: _abc.Iterable[_builtins.str] | None = ...,
+        key_prefix: _builtins.str = ...,
+        paths: _abc.Iterable[_builtins.str] | None = ...,
+        untracked: _builtins.bool = ...,
+        policy: _builtins.str = ...,
+        when: _builtins.str = ...,
+        fallback_keys: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fallback_keys", b"fallback_keys", "key", b"key", "key_files", b"key_files", "key_prefix", b"key_prefix", "paths", b"paths", "policy", b"policy", "untracked", b"untracked", "when", b"when"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CacheSpec: _TypeAlias = CacheSpec  # noqa: Y015
+
+@_typing.final
+class SecretValue(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VARIABLE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    FILE_FIELD_NUMBER: _builtins.int
+    MISSING_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The secret's name in the store, and the variable the job sees it as."""
+    variable: _builtins.str
+    value: _builtins.bytes
+    file: _builtins.bool
+    """The variable holds the path of a file with the value, not the value itself."""
+    missing: _builtins.bool
+    """The store has no such secret (removed since the run was submitted)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        variable: _builtins.str = ...,
+        value: _builtins.bytes = ...,
+        file: _builtins.bool = ...,
+        missing: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "missing", b"missing", "name", b"name", "value", b"value", "variable", b"variable"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SecretValue: _TypeAlias = SecretValue  # noqa: Y015
 
 @_typing.final
 class CancelJob(_message.Message):
