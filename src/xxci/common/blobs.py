@@ -49,31 +49,34 @@ async def file_digest(path: Path) -> str:
     return await asyncio.to_thread(_file_digest_sync, path)
 
 
-async def _chunks(path: Path, digest: str) -> AsyncIterator[blob_pb2.BlobChunk]:
+async def _chunks(path: Path, digest: str, store: str) -> AsyncIterator[blob_pb2.BlobChunk]:
     with path.open("rb") as f:
         first = True
         while True:
             data = await asyncio.to_thread(f.read, CHUNK_SIZE)
             if not data and not first:
                 return
-            yield blob_pb2.BlobChunk(data=data, expected_digest=digest if first else "")
+            yield blob_pb2.BlobChunk(
+                data=data, expected_digest=digest if first else "", store=store if first else ""
+            )
             first = False
             if len(data) < CHUNK_SIZE:
                 return
 
 
-async def upload_file(channel: grpc.aio.Channel, path: Path) -> str:
-    """Upload ``path`` as a blob and return its digest; skipped when the blob exists.
+async def upload_file(channel: grpc.aio.Channel, path: Path, store: str = "") -> str:
+    """Upload ``path`` as a blob (into ``store``: "" or "cache") and return its
+    digest; skipped when the blob exists.
 
     The digest is computed first and sent with the first chunk, so the server
     rejects (INVALID_ARGUMENT) bytes that changed in between.
     """
     stub = blob_pb2_grpc.BlobServiceStub(channel)
     digest = await file_digest(path)
-    stat = await stub.Stat(blob_pb2.BlobRef(digest=digest))
+    stat = await stub.Stat(blob_pb2.BlobRef(digest=digest, store=store))
     if stat.exists:
         return digest
-    ref = await stub.Upload(_chunks(path, digest))
+    ref = await stub.Upload(_chunks(path, digest, store))
     if ref.digest and ref.digest != digest:
         raise BlobDigestMismatch(
             f"the orchestrator stored {path} as {ref.digest}, expected {digest}"
@@ -81,8 +84,8 @@ async def upload_file(channel: grpc.aio.Channel, path: Path) -> str:
     return digest
 
 
-async def download(channel: grpc.aio.Channel, digest: str, dest: Path) -> None:
-    """Download blob ``digest`` to ``dest``, verifying its sha256.
+async def download(channel: grpc.aio.Channel, digest: str, dest: Path, store: str = "") -> None:
+    """Download blob ``digest`` (of ``store``) to ``dest``, verifying its sha256.
 
     Bytes go to a temporary file next to ``dest`` that is renamed into place only
     once verified, so ``dest`` is either absent or complete.
@@ -96,7 +99,7 @@ async def download(channel: grpc.aio.Channel, digest: str, dest: Path) -> None:
     try:
         hasher = hashlib.sha256()
         with os.fdopen(fd, "wb") as f:
-            async for chunk in stub.Download(blob_pb2.BlobRef(digest=digest)):
+            async for chunk in stub.Download(blob_pb2.BlobRef(digest=digest, store=store)):
                 hasher.update(chunk.data)
                 await asyncio.to_thread(f.write, chunk.data)
         actual = _PREFIX + hasher.hexdigest()

@@ -38,6 +38,7 @@ __all__ = [
     "RunCreated",
     "RunFinished",
     "RunReopened",
+    "SecretsGiven",
     "StageFinished",
     "StageStarted",
     "StepFinished",
@@ -120,6 +121,16 @@ class JobAssigned(Event):
     worker_id: str
     worker_name: str = ""
     lease_seconds: float = 30.0
+
+
+@_register
+@dataclass(frozen=True, slots=True)
+class SecretsGiven(Event):
+    """The attempt was given the secrets of these names (never their values)."""
+
+    job: str
+    attempt: int
+    names: tuple[str, ...] = ()
 
 
 @_register

@@ -14,7 +14,7 @@ __all__ = ["Settings"]
 
 @dataclass(frozen=True)
 class Settings:
-    """Durations in seconds."""
+    """Durations in seconds, and the cap on the job caches."""
 
     lease_ttl: float = 15.0
     """How long an attempt stays a worker's without a heartbeat from it (a silent
@@ -41,6 +41,8 @@ class Settings:
     member_ttl: float = 10.0
     """On a shared store: how long an orchestrator may go without a heartbeat (it beats
     every tick) before the others count it gone and take over its workers' leases."""
+    cache_max_bytes: int = 5 * 1024**3
+    """The size the job caches may take together (the least recently used go)."""
 
     def __post_init__(self) -> None:
         """Raises ValueError, naming the setting, for a value that makes no sense."""
@@ -52,6 +54,7 @@ class Settings:
             for name in ("cancel_grace", "cancel_backstop", "timeout_grace", "disconnect_grace")
         ]
         rules.append(("max_lost_attempts", 1, True))
+        rules.append(("cache_max_bytes", 0, True))
         for name, least, inclusive in rules:
             value = getattr(self, name)
             if value < least or (value == least and not inclusive):

@@ -1,4 +1,5 @@
-"""``BlobService``: chunked upload and download of content-addressed blobs.
+"""``BlobService``: chunked upload and download of content-addressed blobs, of the runs
+(store ``""``) and of the job caches (store ``"cache"``).
 
 A digest that is not ``sha256:<64 lowercase hex>`` is INVALID_ARGUMENT, a blob that
 is not stored NOT_FOUND, and an upload past ``max_upload`` bytes RESOURCE_EXHAUSTED
@@ -20,6 +21,8 @@ from xxci.orchestrator.store.blob_store import BlobTooLargeError, parse_digest
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
+CACHE_STORE = "cache"
+
 
 async def _checked(digest: str, context: Context) -> None:
     try:
@@ -29,17 +32,34 @@ async def _checked(digest: str, context: Context) -> None:
 
 
 class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
-    def __init__(self, blobs: BlobStorage, max_upload: int | None = None) -> None:
-        self._blobs = blobs
+    """The run blobs (store "") and, when given, the cache archives (store "cache");
+    an upload to either is held to ``max_upload`` bytes."""
+
+    def __init__(
+        self,
+        blobs: BlobStorage,
+        max_upload: int | None = None,
+        caches: BlobStorage | None = None,
+    ) -> None:
+        self._stores = {"": blobs, **({CACHE_STORE: caches} if caches is not None else {})}
         self._max_upload = max_upload
+
+    async def _store(self, name: str, context: Context) -> BlobStorage:
+        store = self._stores.get(name)
+        if store is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"no blob store {name!r}")
+        assert store is not None
+        return store
 
     async def Upload(
         self, request_iterator: AsyncIterator[blob_pb2.BlobChunk], context: Context
     ) -> blob_pb2.BlobRef:
-        writer = self._blobs.open_writer(self._max_upload)
+        chunks = aiter(request_iterator)
+        first = await anext(chunks, blob_pb2.BlobChunk())
+        writer = (await self._store(first.store, context)).open_writer(self._max_upload)
         expected = ""
         try:
-            async for chunk in request_iterator:
+            async for chunk in _prepend(first, chunks):
                 if chunk.expected_digest and not expected:
                     expected = chunk.expected_digest
                     await _checked(expected, context)
@@ -65,14 +85,23 @@ class BlobServicer(blob_pb2_grpc.BlobServiceServicer):
         self, request: blob_pb2.BlobRef, context: Context
     ) -> AsyncIterator[blob_pb2.BlobChunk]:
         await _checked(request.digest, context)
-        if await self._blobs.stat(request.digest) is None:
+        blobs = await self._store(request.store, context)
+        if await blobs.stat(request.digest) is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no blob {request.digest}")
-        async for data in self._blobs.read_chunks(request.digest):
+        async for data in blobs.read_chunks(request.digest):
             yield blob_pb2.BlobChunk(data=data)
 
     async def Stat(self, request: blob_pb2.BlobRef, context: Context) -> blob_pb2.BlobStat:
         await _checked(request.digest, context)
-        found = await self._blobs.stat(request.digest)
+        found = await (await self._store(request.store, context)).stat(request.digest)
         if found is None:
             return blob_pb2.BlobStat(exists=False)
         return blob_pb2.BlobStat(exists=True, size=found.size)
+
+
+async def _prepend(
+    first: blob_pb2.BlobChunk, rest: AsyncIterator[blob_pb2.BlobChunk]
+) -> AsyncIterator[blob_pb2.BlobChunk]:
+    yield first
+    async for chunk in rest:
+        yield chunk

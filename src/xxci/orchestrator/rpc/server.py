@@ -9,10 +9,18 @@ import grpc
 
 from xxci.common.auth import AccessInterceptor
 from xxci.common.errors import UsageError
-from xxci.common.pb.v1 import blob_pb2_grpc, pipeline_pb2_grpc, worker_pb2_grpc
+from xxci.common.pb.v1 import (
+    blob_pb2_grpc,
+    cache_pb2_grpc,
+    pipeline_pb2_grpc,
+    secret_pb2_grpc,
+    worker_pb2_grpc,
+)
 from xxci.orchestrator.application import OrchestratorService
 from xxci.orchestrator.rpc.blob_service import BlobServicer
+from xxci.orchestrator.rpc.cache_service import CacheServicer
 from xxci.orchestrator.rpc.pipeline_service import PipelineServicer
+from xxci.orchestrator.rpc.secret_service import SecretServicer
 from xxci.orchestrator.rpc.worker_service import WorkerServicer
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 
@@ -72,7 +80,11 @@ class OrchestratorServer:
             WorkerServicer(o.runs, o.hub, o.identities, o.logs, o.blobs, o.clock), server
         )
         blob_pb2_grpc.add_BlobServiceServicer_to_server(
-            BlobServicer(o.blobs, o.limits.upload_bytes), server
+            BlobServicer(o.blobs, o.limits.upload_bytes, o.caches.blobs), server
+        )
+        cache_pb2_grpc.add_CacheServiceServicer_to_server(CacheServicer(o.caches), server)
+        secret_pb2_grpc.add_SecretServiceServicer_to_server(
+            SecretServicer(o.secrets, o.clock), server
         )
         cert, key = self._tls
         try:

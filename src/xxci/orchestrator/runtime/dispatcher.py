@@ -3,9 +3,10 @@
 The matching itself is the pure :func:`~xxci.orchestrator.domain.dispatch.match`; the
 dispatcher gathers its inputs (the QUEUED jobs of the active runs, the sessions with
 free slots), records each offer as ``JobAssigned`` (only if the job is still QUEUED
-and unassigned when the event is appended), gives the attempt a slot and a lease in
-the hub, and queues the :class:`~xxci.orchestrator.domain.messages.Assign` command on
-the worker's session. One dispatch runs at a time.
+and unassigned when the event is appended; with ``SecretsGiven`` naming the secrets
+the attempt gets), gives the attempt a slot and a lease in the hub, and queues the
+:class:`~xxci.orchestrator.domain.messages.Assign` command, with the secrets' values
+from the secret store, on the worker's session. One dispatch runs at a time.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from xxci.common.attempts import AttemptKey
-from xxci.common.events import Event, JobAssigned
+from xxci.common.events import Event, JobAssigned, SecretsGiven
+from xxci.common.job_extras import GivenSecret
 from xxci.common.status import JobStatus
 from xxci.orchestrator.domain.assignment import assignment
 from xxci.orchestrator.domain.dispatch import (
@@ -30,6 +33,7 @@ from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.runtime.sessions import WorkerSession
+from xxci.orchestrator.store.secret_store import SecretStore
 
 __all__ = ["Dispatcher"]
 
@@ -42,7 +46,7 @@ class Dispatcher:
     same moment, and their appends go to different runs' streams, which no version
     check arbitrates; so one of them (the group's owner) hands out its jobs. Each
     assignment carries ``limits`` (its output and artifact sizes; None: the worker's
-    own)."""
+    own). ``secrets``: where the values of the secrets a job asks for come from."""
 
     def __init__(
         self,
@@ -50,11 +54,13 @@ class Dispatcher:
         hub: Hub,
         may_hold: Callable[[str], bool] = lambda _r: True,
         limits: Limits | None = None,
+        secrets: SecretStore | None = None,
     ) -> None:
         self._runs = runs
         self._hub = hub
         self._may_hold = may_hold
         self._limits = limits
+        self._secrets = secrets
         self._lock = asyncio.Lock()
 
     async def dispatch(self) -> int:
@@ -95,8 +101,17 @@ class Dispatcher:
             if js.status is JobStatus.QUEUED and not js.worker_id
         ]
 
+    async def _secret_values(self, run_id: str, job: str) -> dict[str, bytes]:
+        """The values of the secrets ``job`` asks for (those the store has)."""
+        if self._secrets is None:
+            return {}
+        state = await self._runs.get(run_id)
+        names = [s.name for s in state.pipeline.job(job).secrets]
+        return await self._secrets.values(state.pipeline.name, names) if names else {}
+
     async def _assign(self, run_id: str, job: str, session: WorkerSession) -> bool:
         chosen: list[int] = []
+        values = await self._secret_values(run_id, job)
 
         def make(state: RunState) -> list[Event]:
             chosen.clear()  # a retry after a conflict decides afresh
@@ -104,7 +119,7 @@ class Dispatcher:
             if js is None or js.status is not JobStatus.QUEUED or js.worker_id:
                 return []
             chosen[:] = [js.attempt]
-            return [
+            events: list[Event] = [
                 JobAssigned(
                     job=job,
                     attempt=js.attempt,
@@ -113,12 +128,26 @@ class Dispatcher:
                     lease_seconds=self._hub.settings.lease_ttl,
                 )
             ]
+            if values:
+                events.append(SecretsGiven(job=job, attempt=js.attempt, names=tuple(values)))
+            return events
 
         state = await self._runs.record_if(run_id, make)
         if not chosen:
             return False
         key = AttemptKey(run_id, job, chosen[0])
         self._hub.take(session, key)
-        if not session.send(assignment(state, job, key.attempt, self._limits)):
+        command = assignment(state, job, key.attempt, self._limits)
+        if command.secrets:
+            command = replace(command, secrets=_with_values(command.secrets, values))
+        if not session.send(command):
             log.warning("could not hand %s to worker %s", key, session.name)
         return True
+
+
+def _with_values(
+    secrets: tuple[GivenSecret, ...], values: dict[str, bytes]
+) -> tuple[GivenSecret, ...]:
+    return tuple(
+        replace(s, value=values[s.name], missing=False) if s.name in values else s for s in secrets
+    )

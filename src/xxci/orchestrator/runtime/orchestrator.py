@@ -5,7 +5,9 @@ holds its lock (:mod:`xxci.orchestrator.store.dir_lock`) while it runs: a second
 orchestrator on the same directory, in this process or another, fails to start. On
 a shared store (``store="postgresql://..."``) several serve it at once, each taking
 its part as :mod:`~xxci.orchestrator.runtime.cluster` describes, and each following
-the others' changes (:mod:`~xxci.orchestrator.runtime.follower`). ``start()``
+the others' changes (:mod:`~xxci.orchestrator.runtime.follower`). Either way the
+secret store (``secrets.db``) and the job caches (index ``caches.db``, archives
+``cache-blobs/``) are in the data directory: each orchestrator has its own. ``start()``
 replays every unfinished run from the log and carries on where it was; the loop
 then hands out work, expires leases, delivers cancels and lets time-based decisions
 (timeouts) happen. ``--local`` mode uses this very class, in the CLI's process.
@@ -29,6 +31,7 @@ from typing import Any
 
 from xxci.common.attempts import AttemptKey
 from xxci.common.clock import SYSTEM_CLOCK, Clock
+from xxci.common.errors import XxciError
 from xxci.common.events import Event, JobFinished, RecordedEvent, RunFinished, WorkerRevoked
 from xxci.common.spec.model import Pipeline
 from xxci.orchestrator.domain.cancel import CancelDecision, decide_cancel
@@ -42,10 +45,14 @@ from xxci.orchestrator.runtime.dispatcher import Dispatcher
 from xxci.orchestrator.runtime.follower import follow_log
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.identities import Identities, Revocation
+from xxci.orchestrator.runtime.job_caches import JobCaches
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.runtime.spec_pool import SpecPool
+from xxci.orchestrator.store import BlobStore
 from xxci.orchestrator.store.backends import Storage, is_store_url, open_storage
+from xxci.orchestrator.store.cache_index import CacheIndex
 from xxci.orchestrator.store.dir_lock import DataDirLock, Endpoint
+from xxci.orchestrator.store.secret_store import SecretStore
 from xxci.orchestrator.views.load import load_run
 from xxci.orchestrator.views.queries import remember_finished
 from xxci.orchestrator.views.report import report_file_text
@@ -111,6 +118,11 @@ class Orchestrator:
         except BaseException:
             if self._storage is not None:
                 await self._storage.close()
+            for name in ("caches", "secrets"):
+                opened = getattr(self, name, None)
+                if opened is not None:
+                    with contextlib.suppress(Exception):
+                        await opened.close()
             if self._lock is not None:
                 self._lock.release()
             raise
@@ -145,10 +157,17 @@ class Orchestrator:
         self.blobs = storage.blobs
         self.members = storage.members
         self.identity_store = storage.identities
+        self.secrets = await SecretStore.open(self.data_dir / "secrets.db")
+        self.caches = JobCaches(
+            await CacheIndex.open(self.data_dir / "caches.db"),
+            BlobStore(self.data_dir / "cache-blobs"),
+            self.settings.cache_max_bytes,
+            self.clock,
+        )
         self.runs = RunBook(self.store, self.settings, self.clock)
         self.hub = Hub(self.runs, self.store, self.settings, self.clock, wake=self.wake)
         self.identities = Identities(self.identity_store, self.hub.record_worker_event, self.clock)
-        self.dispatcher = Dispatcher(self.runs, self.hub, self._may_hold, self.limits)
+        self.dispatcher = Dispatcher(self.runs, self.hub, self._may_hold, self.limits, self.secrets)
         self.runs.subscribe(self._on_change)
         seen = await self.store.last_seq()
         resumed = await self.runs.load()
@@ -201,6 +220,8 @@ class Orchestrator:
                 await self.cluster.leave()
             if self._storage is not None:
                 await self._storage.close()
+            await self.caches.close()
+            await self.secrets.close()
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -215,7 +236,9 @@ class Orchestrator:
         source_blob: str = "",
         run_id: str = "",
     ) -> RunState:
-        """Start a run (see :meth:`RunBook.create` for a ``run_id`` the client chose)."""
+        """Start a run (see :meth:`RunBook.create` for a ``run_id`` the client chose);
+        raises XxciError if it asks for a secret the store does not have for it."""
+        await self._check_secrets(pipeline)
         state = await self.runs.create(
             pipeline,
             repo=repo,
@@ -227,6 +250,19 @@ class Orchestrator:
         )
         self.wake()
         return state
+
+    async def _check_secrets(self, pipeline: Pipeline) -> None:
+        wanted = {s.name: job.name for job in pipeline.jobs for s in job.secrets}
+        known = await self.secrets.known(pipeline.name, list(wanted))
+        missing = [name for name in wanted if name not in known]
+        if missing:
+            raise XxciError(
+                "; ".join(
+                    f"job '{wanted[name]}' asks for secret '{name}', which is not set"
+                    f" (xxci secret set {name})"
+                    for name in missing
+                )
+            )
 
     async def cancel(self, run_id: str, job: str = "", reason: str = "") -> CancelDecision:
         """Record a cancel of the run (or one job) and tell the workers at once."""

@@ -109,6 +109,16 @@ class BlobStore:
     async def close(self) -> None:
         """Nothing to close: files are opened per call."""
 
+    async def remove(self, digest: str) -> bool:
+        """Delete blob ``digest``; False if there was none. Only for stores whose
+        blobs are referenced from one place (the cache archives)."""
+        path = self.path(digest)
+        try:
+            await asyncio.to_thread(path.unlink)
+        except FileNotFoundError:
+            return False
+        return True
+
     async def put_bytes(self, data: bytes) -> BlobRef:
         return await asyncio.to_thread(self._put_bytes, data)
 

@@ -15,7 +15,6 @@ from typing import TypeVar
 
 from xxci.common.errors import XxciError
 from xxci.common.spec.services_cache import CachePolicy
-from xxci.worker.attempt.blob_store import BlobStore
 from xxci.worker.attempt.cache_keys import cache_keys
 from xxci.worker.attempt.cache_store import CacheIndex, LocalCopies
 from xxci.worker.executor import Assignment
@@ -47,7 +46,6 @@ class CacheSteps:
         assignment: Assignment,
         index: CacheIndex | None,
         copies: LocalCopies | None,
-        blobs: BlobStore,
         directory: Path,
         say: Callable[[str], Awaitable[None]],
         retry_seconds: float = 60.0,
@@ -55,7 +53,6 @@ class CacheSteps:
         self._job = assignment
         self._index = index
         self._copies = copies
-        self._blobs = blobs
         self._dir = directory
         self._say = say
         self._retry_seconds = retry_seconds
@@ -92,7 +89,7 @@ class CacheSteps:
             await asyncio.to_thread(_link_or_copy, local, dest)
         else:
             source = "the orchestrator"
-            await self._blobs.download(hit.digest, dest)
+            await self._index.download(hit.digest, dest)
             if self._copies is not None:
                 await asyncio.to_thread(self._copies.put, hit.digest, dest)
         fallback = "" if hit.key == keys[0] else f" (fallback for {keys[0]!r})"
@@ -109,7 +106,7 @@ class CacheSteps:
                 if self._index is None:
                     continue
                 size = archive.stat().st_size
-                digest = await self._blobs.upload(archive)
+                digest = await self._index.upload(archive)
                 await self._index.save(self._job.cache_scope, key, digest)
                 if self._copies is not None:
                     await asyncio.to_thread(

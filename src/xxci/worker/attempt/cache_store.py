@@ -29,14 +29,23 @@ class CacheHit:
 
 
 class CacheIndex(Protocol):
-    """The orchestrator's cache entries. Errors: as :class:`~.blob_store.BlobStore`'s."""
+    """The orchestrator's cache entries and their archives (kept apart from the runs'
+    blobs). Errors: as :class:`~.blob_store.BlobStore`'s."""
 
     async def lookup(self, scope: str, keys: tuple[str, ...]) -> CacheHit | None:
         """The entry of the first of ``keys`` that has one in ``scope``."""
         ...
 
     async def save(self, scope: str, key: str, digest: str) -> None:
-        """Make the uploaded blob ``digest`` the entry of ``key`` in ``scope``."""
+        """Make the uploaded archive ``digest`` the entry of ``key`` in ``scope``."""
+        ...
+
+    async def download(self, digest: str, dest: Path) -> None:
+        """Write archive ``digest`` to ``dest``, verified."""
+        ...
+
+    async def upload(self, path: Path) -> str:
+        """Store the archive at ``path``; its digest."""
         ...
 
 

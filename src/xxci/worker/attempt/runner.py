@@ -219,7 +219,6 @@ class AttemptRunner:
             self.assignment,
             self._caches,
             self._copies,
-            self._blobs,
             self._dir,
             listener.system,
         )

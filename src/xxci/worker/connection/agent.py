@@ -45,12 +45,14 @@ from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.credentials import WorkerCredential
 from xxci.common.errors import ConnectionFailed
 from xxci.common.file_cache import FileCache
+from xxci.worker.attempt.cache_store import DEFAULT_LOCAL_MAX_BYTES, LocalCopies
 from xxci.worker.attempt.log_batcher import MAX_CHUNK_BYTES
 from xxci.worker.attempt.messages import MessageSink
 from xxci.worker.attempt.runner import AttemptRunner
 from xxci.worker.connection import registration
 from xxci.worker.connection.attempts import Attempts
 from xxci.worker.connection.blob_client import GrpcBlobStore
+from xxci.worker.connection.cache_client import GrpcCacheIndex
 from xxci.worker.connection.concurrency import backoff_delay
 from xxci.worker.connection.credential_file import (
     CREDENTIAL_FILE,
@@ -106,6 +108,8 @@ class WorkerAgent:
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
         grace_seconds: float = 10.0,
         clock: Clock = SYSTEM_CLOCK,
+        cache_dir: Path | None = None,
+        cache_max_bytes: int = DEFAULT_LOCAL_MAX_BYTES,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -140,6 +144,8 @@ class WorkerAgent:
         self._blobs: GrpcBlobStore | None = None
         # Blobs by digest, shared by the attempts: a run's jobs download its source once.
         self._blob_files: FileCache[str] = FileCache(work_dir / "blobs", keep=8)
+        self._caches: GrpcCacheIndex | None = None
+        self._copies = LocalCopies(cache_dir or work_dir / "cache", cache_max_bytes)
         self._started = False
         self._stopped = asyncio.Event()
 
@@ -161,6 +167,7 @@ class WorkerAgent:
             self.worker_id = credential.worker_id
             channel = open_channel(self.target, credential.bearer, self._tls_ca)
             self._blobs = GrpcBlobStore(channel, self.target)
+            self._caches = GrpcCacheIndex(channel, self.target)
             session = Session(
                 channel,
                 self.target,
@@ -290,6 +297,8 @@ class WorkerAgent:
             grace_seconds=self._grace,
             blob_files=self._blob_files,
             clock=self._clock,
+            caches=self._caches,
+            copies=self._copies,
         )
 
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12xxci/v1/blob.proto\x12\x07xxci.v1\"2\n\tBlobChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x17\n\x0f\x65xpected_digest\x18\x02 \x01(\t\"\'\n\x07\x42lobRef\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\"(\n\x08\x42lobStat\x12\x0e\n\x06\x65xists\x18\x01 \x01(\x08\x12\x0c\n\x04size\x18\x02 \x01(\x03\x32\xa0\x01\n\x0b\x42lobService\x12\x30\n\x06Upload\x12\x12.xxci.v1.BlobChunk\x1a\x10.xxci.v1.BlobRef(\x01\x12\x32\n\x08\x44ownload\x12\x10.xxci.v1.BlobRef\x1a\x12.xxci.v1.BlobChunk0\x01\x12+\n\x04Stat\x12\x10.xxci.v1.BlobRef\x1a\x11.xxci.v1.BlobStatb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12xxci/v1/blob.proto\x12\x07xxci.v1\"A\n\tBlobChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x17\n\x0f\x65xpected_digest\x18\x02 \x01(\t\x12\r\n\x05store\x18\x03 \x01(\t\"6\n\x07\x42lobRef\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\r\n\x05store\x18\x03 \x01(\t\"(\n\x08\x42lobStat\x12\x0e\n\x06\x65xists\x18\x01 \x01(\x08\x12\x0c\n\x04size\x18\x02 \x01(\x03\x32\xa0\x01\n\x0b\x42lobService\x12\x30\n\x06Upload\x12\x12.xxci.v1.BlobChunk\x1a\x10.xxci.v1.BlobRef(\x01\x12\x32\n\x08\x44ownload\x12\x10.xxci.v1.BlobRef\x1a\x12.xxci.v1.BlobChunk0\x01\x12+\n\x04Stat\x12\x10.xxci.v1.BlobRef\x1a\x11.xxci.v1.BlobStatb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,11 +32,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'xxci.v1.blob_pb2', _globals
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BLOBCHUNK']._serialized_start=31
-  _globals['_BLOBCHUNK']._serialized_end=81
-  _globals['_BLOBREF']._serialized_start=83
-  _globals['_BLOBREF']._serialized_end=122
-  _globals['_BLOBSTAT']._serialized_start=124
-  _globals['_BLOBSTAT']._serialized_end=164
-  _globals['_BLOBSERVICE']._serialized_start=167
-  _globals['_BLOBSERVICE']._serialized_end=327
+  _globals['_BLOBCHUNK']._serialized_end=96
+  _globals['_BLOBREF']._serialized_start=98
+  _globals['_BLOBREF']._serialized_end=152
+  _globals['_BLOBSTAT']._serialized_start=154
+  _globals['_BLOBSTAT']._serialized_end=194
+  _globals['_BLOBSERVICE']._serialized_start=197
+  _globals['_BLOBSERVICE']._serialized_end=357
 # @@protoc_insertion_point(module_scope)
