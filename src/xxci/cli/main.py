@@ -29,6 +29,8 @@ COMMANDS = {
     "verify": "xxci.cli.commands.verify",
     "store": "xxci.cli.commands.store",
     "web": "xxci.cli.commands.web",
+    "secret": "xxci.cli.commands.secret",
+    "cache": "xxci.cli.commands.cache",
 }
 """Command name -> the module whose ``command`` it is."""
 

@@ -37,12 +37,14 @@ from xxci.common.status import RunStatus
 
 __all__ = [
     "RUN_STATUSES",
+    "CacheInfo",
     "LogPiece",
     "OrchestratorApi",
     "Outcome",
     "RegisteredWorker",
     "ReportLevel",
     "ReportQuery",
+    "SecretInfo",
     "Submission",
     "Submitted",
     "VerifyResult",
@@ -218,6 +220,29 @@ class VerifyResult:
         )
 
 
+@dataclass(frozen=True)
+class SecretInfo:
+    """A secret of the store, never with its value. ``pipeline``: "" for every one."""
+
+    name: str
+    pipeline: str
+    size: int
+    updated_at: str
+    """RFC 3339, UTC."""
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """A job cache entry: the archive of ``key`` for ``pipeline``."""
+
+    pipeline: str
+    key: str
+    size: int
+    saved_at: str
+    used_at: str
+    """RFC 3339, UTC: when saved, when last restored (or saved)."""
+
+
 class OrchestratorApi(Protocol):
     """Everything the CLI (and the web view) asks of an orchestrator. The feeds are
     async generators: close one (``aclose``) to stop it early."""
@@ -295,4 +320,26 @@ class OrchestratorApi(Protocol):
 
     def blob(self, digest: str) -> AsyncGenerator[bytes, None]:
         """The bytes of a stored blob (an artifact archive), in chunks."""
+        ...
+
+    async def set_secret(self, name: str, value: bytes, pipeline: str = "") -> SecretInfo:
+        """Set secret ``name`` (for ``pipeline`` only, or every one); UsageError for a
+        name that is not one, or a value too short to mask or over 1 MiB."""
+        ...
+
+    async def secrets(self) -> list[SecretInfo]:
+        """Every secret, sorted by name then pipeline; never a value."""
+        ...
+
+    async def remove_secret(self, name: str, pipeline: str = "") -> bool:
+        """Remove a secret; False if there was none."""
+        ...
+
+    async def caches(self, pipeline: str = "") -> list[CacheInfo]:
+        """The job caches (of one pipeline, or all), most recently used first."""
+        ...
+
+    async def remove_caches(self, pipeline: str = "", key: str = "") -> int:
+        """Remove the caches of ``pipeline`` ("": every pipeline), only ``key`` if given;
+        how many went."""
         ...

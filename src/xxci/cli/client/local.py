@@ -49,6 +49,8 @@ __all__ = ["LOCAL_DB", "local_api"]
 LOCAL_DB = "local.db"
 LOCAL_WORKER_CREDENTIAL = "local-worker.credential"
 """The credential of the holder's worker, beside the log that knows it."""
+WORKER_CACHE = "worker-cache"
+"""Where local workers keep their copies of job caches, in ``$XXCI_HOME``."""
 
 ENDPOINT_WAIT_SECONDS = 30.0
 """How long to wait for a holder that is still starting to publish its endpoint."""
@@ -89,7 +91,7 @@ async def local_api(
                 continue
             if not endpoint.local:
                 raise _server_holds(busy, endpoint) from None
-            async with _attached(endpoint, jobs) as client:
+            async with _attached(endpoint, jobs, home) as client:
                 yield client
             return
         async with host.serving(jobs) as service:
@@ -130,7 +132,10 @@ class _Host:
         own: set[str] = set()
         try:
             identity = (self.db.parent / LOCAL_WORKER_CREDENTIAL, self.fresh_log)
-            async with _worker(self.server.address, self.token, jobs, own.add, identity=identity):
+            copies = self.db.parent / WORKER_CACHE
+            async with _worker(
+                self.server.address, self.token, jobs, own.add, copies, identity=identity
+            ):
                 yield OrchestratorService(self.orchestrator)
                 await self._serve_others(own)
         finally:
@@ -164,11 +169,14 @@ class _Host:
 
 
 @contextlib.asynccontextmanager
-async def _attached(endpoint: Endpoint, jobs: int) -> AsyncIterator[OrchestratorApi]:
+async def _attached(endpoint: Endpoint, jobs: int, home: Path) -> AsyncIterator[OrchestratorApi]:
     """The orchestrator another ``--local`` process holds, over gRPC."""
     async with _LocalPeer(endpoint) as client:
         connected = asyncio.Event()
-        async with _worker(endpoint.address, endpoint.token, jobs, lambda _: connected.set()):
+        copies = home / WORKER_CACHE
+        async with _worker(
+            endpoint.address, endpoint.token, jobs, lambda _: connected.set(), copies
+        ):
             if jobs:
                 # Connected before anything is submitted: the holder keeps serving us.
                 with contextlib.suppress(TimeoutError):
@@ -202,11 +210,14 @@ async def _worker(
     token: str,
     jobs: int,
     connected: Callable[[str], None],
+    cache_dir: Path,
     *,
     identity: tuple[Path, bool] | None = None,
 ) -> AsyncIterator[None]:
     """A worker of capacity ``jobs`` (none for 0) running jobs in the local Docker
-    engine; on the way out it drains (a job it has taken finishes), a Ctrl-C stops it.
+    engine, keeping its copies of job caches in ``cache_dir`` (they outlive the
+    process: the next local run restores from them); on the way out it drains (a job
+    it has taken finishes), a Ctrl-C stops it.
 
     ``identity``: the holder's worker keeps one identity in that credential file (and
     registers anew if the flag says so); a worker of another process registers for
@@ -238,6 +249,7 @@ async def _worker(
         on_connected=connected,
         credential_file=identity[0] if identity else None,
         register=identity[1] if identity else False,
+        cache_dir=cache_dir,
     )
     task = asyncio.create_task(agent.run(), name="local-worker")
     try:

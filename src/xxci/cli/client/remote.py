@@ -1,5 +1,6 @@
 """The API (:class:`~xxci.common.api.OrchestratorApi`) over gRPC: ``PipelineService``
-and ``BlobService`` of an orchestrator in another process.
+and ``BlobService`` of an orchestrator in another process (``SecretService`` and
+``CacheService`` in :mod:`.store_calls`).
 
 Only this module knows the pipeline messages; gRPC failures become xxci errors in one
 place (:meth:`GrpcClient._translated`), chained to the original; a plaintext call
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from xxci.cli.client.store_calls import StoreCalls
 from xxci.common.addresses import split_addresses
 from xxci.common.api import (
     LogPiece,
@@ -47,7 +49,7 @@ RESUME_PAUSE = 0.5
 T = TypeVar("T")
 
 
-class GrpcClient(AsyncClosing):
+class GrpcClient(StoreCalls, AsyncClosing):
     """A connection to one orchestrator, or to the first that answers of several
     sharing a store (``"a:7420,b:7420"``). Use as ``async with GrpcClient(...) as c``.
 

@@ -16,6 +16,12 @@ from xxci.cli.options import exits_cleanly, whole_number
 @click.argument("job")
 @click.option("--attempt", metavar="N", help="That attempt of the job (default: the latest).")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output until the job ends.")
+@click.option(
+    "--service",
+    metavar="NAME",
+    default="",
+    help="The log of the job's service NAME (its alias) instead of the job's.",
+)
 @server_options
 @exits_cleanly
 async def logs(
@@ -23,6 +29,7 @@ async def logs(
     job: str,
     attempt: str | None,
     follow: bool,
+    service: str,
     local: bool,
     server: str | None,
     token: str | None,
@@ -34,13 +41,14 @@ async def logs(
     Standard output and standard error come interleaved as the job wrote them, with
     a `$ command` line before each script command. --follow tails a job that is still
     running (or not started yet) until it ends; when the latest attempt is retried,
-    the new attempt follows, announced on stderr.
+    the new attempt follows, announced on stderr. --service NAME prints the log of
+    the job's service NAME instead (kept when the job ended; secrets masked).
     """
     number = whole_number(attempt, "--attempt")
     out = click.get_binary_stream("stdout")
     async with connect(local, server, token, tls_ca, existing=True) as api:
         shown = 0
-        async for piece in until_interrupted(api.logs(run, job, number, follow)):
+        async for piece in until_interrupted(api.logs(run, job, number, follow, service)):
             if shown and piece.attempt != shown:
                 out.flush()
                 click.echo(f"--- attempt {piece.attempt} ---", err=True)

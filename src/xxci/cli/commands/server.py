@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncclick as click
 
-from xxci.cli.options import Size, exits_cleanly
+from xxci.cli.options import ByteSize, Size, exits_cleanly
 from xxci.common.errors import UsageError
 from xxci.common.spec.limits import SpecLimits
 from xxci.orchestrator.application import OrchestratorService
@@ -49,7 +49,8 @@ DEFAULTS = Settings()
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("./xxci-data"),
     show_default=True,
-    help="Where the event log (events.db) and blobs live (SQLite, without --store).",
+    help="Where the event log (events.db) and blobs live (SQLite, without --store), and"
+    " the job caches and secrets (always).",
 )
 @click.option(
     "--store",
@@ -157,6 +158,14 @@ DEFAULTS = Settings()
     show_default=True,
     help="Most jobs one run may have.",
 )
+@click.option(
+    "--cache-max-bytes",
+    type=ByteSize(),
+    default="5GiB",
+    show_default=True,
+    help="Size the job caches may take together (e.g. 500MiB, 5GiB); the least"
+    " recently used are evicted past it.",
+)
 @exits_cleanly
 async def server(
     listen: str,
@@ -178,6 +187,7 @@ async def server(
     max_pipeline_size: int,
     max_pipeline_cpu: float,
     max_jobs: int,
+    cache_max_bytes: int,
 ) -> None:
     """Run an orchestrator: the event log, the scheduler and the worker endpoint.
 
@@ -219,6 +229,7 @@ async def server(
             disconnect_grace=disconnect_grace,
             cancel_grace=cancel_grace,
             member_ttl=member_ttl,
+            cache_max_bytes=cache_max_bytes,
         )
     except ValueError as err:
         raise UsageError(str(err)) from None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import asyncclick as click
 
 from xxci.cli.commands import workers
+from xxci.cli.options import ByteSize
 from xxci.common.errors import XxciError
 from xxci.worker.connection.agent import WorkerAgent
 
@@ -51,7 +52,8 @@ async def _remove_orphans(executor: DockerExecutor) -> None:
         return
     if removed:
         logging.getLogger("xxci.worker").info(
-            "removed %d container(s) left by a worker process that died", len(removed)
+            "removed %d container(s) and network(s) left by a worker process that died",
+            len(removed),
         )
 
 
@@ -131,6 +133,19 @@ async def _serve(agent: WorkerAgent) -> None:
     " [env XXCI_DEFAULT_IMAGE; default: xxci-test/busybox:latest if the engine has it,"
     " else alpine:latest].",
 )
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where this worker keeps its copies of job caches, by digest, so a warm worker"
+    " restores without downloading [default: WORK_DIR/cache].",
+)
+@click.option(
+    "--cache-max-bytes",
+    type=ByteSize(),
+    default="5GiB",
+    show_default=True,
+    help="Size of those copies together; the least recently used go past it.",
+)
 @click.pass_context
 async def worker(
     ctx: click.Context,
@@ -143,6 +158,8 @@ async def worker(
     register: bool,
     tls_ca: Path | None,
     default_image: str | None,
+    cache_dir: Path | None,
+    cache_max_bytes: int,
 ) -> None:
     """Serve an orchestrator: hold a connection to it and run the jobs it assigns.
 
@@ -191,6 +208,8 @@ async def worker(
             on_connected=connected,
             on_registered=registered,
             register=register,
+            cache_dir=cache_dir,
+            cache_max_bytes=cache_max_bytes,
         )
         await _serve(agent)
     except XxciError as err:

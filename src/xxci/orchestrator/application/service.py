@@ -38,6 +38,7 @@ from xxci.orchestrator.application.inputs import (
     check_submission,
     position,
 )
+from xxci.orchestrator.application.stores import StoresApi
 from xxci.orchestrator.domain.identity import IdentityRecord
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.views.feeds import event_feed, job_output
@@ -50,8 +51,9 @@ FOLLOW_POLL_SECONDS = 1.0
 """A back-stop for followers: appends in this process wake them at once."""
 
 
-class OrchestratorService:
-    """The :class:`~xxci.common.api.OrchestratorApi` of one running orchestrator."""
+class OrchestratorService(StoresApi):
+    """The :class:`~xxci.common.api.OrchestratorApi` of one running orchestrator
+    (secrets and caches: :class:`~xxci.orchestrator.application.stores.StoresApi`)."""
 
     def __init__(self, orchestrator: Orchestrator) -> None:
         self._o = orchestrator

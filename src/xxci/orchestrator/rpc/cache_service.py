@@ -6,29 +6,38 @@ from typing import Any
 
 import grpc
 
+from xxci.common.api import CacheInfo, OrchestratorApi
 from xxci.common.errors import NotFoundError
 from xxci.common.pb.v1 import cache_pb2, cache_pb2_grpc
+from xxci.orchestrator.application.stores import cache_info
 from xxci.orchestrator.runtime.job_caches import JobCaches
-from xxci.orchestrator.store._sqlite import format_time
 from xxci.orchestrator.store.cache_index import CacheEntry
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 
-def _entry(entry: CacheEntry) -> cache_pb2.CacheEntry:
+def _info(info: CacheInfo, digest: str = "") -> cache_pb2.CacheEntry:
     return cache_pb2.CacheEntry(
-        scope=entry.scope,
-        key=entry.key,
-        digest=entry.digest,
-        size=entry.size,
-        saved_at=format_time(entry.saved_at),
-        used_at=format_time(entry.used_at),
+        scope=info.pipeline,
+        key=info.key,
+        digest=digest,
+        size=info.size,
+        saved_at=info.saved_at,
+        used_at=info.used_at,
     )
 
 
+def _entry(entry: CacheEntry) -> cache_pb2.CacheEntry:
+    return _info(cache_info(entry), entry.digest)
+
+
 class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
-    def __init__(self, caches: JobCaches) -> None:
+    """Lookup and Save (the workers') on the caches themselves; List and Remove (the
+    clients') through the API."""
+
+    def __init__(self, caches: JobCaches, api: OrchestratorApi) -> None:
         self._caches = caches
+        self._api = api
 
     async def Lookup(
         self, request: cache_pb2.CacheLookupRequest, context: Context
@@ -52,11 +61,11 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
     async def List(
         self, request: cache_pb2.CacheListRequest, context: Context
     ) -> cache_pb2.CacheListResponse:
-        entries = await self._caches.entries(request.scope)
-        return cache_pb2.CacheListResponse(entries=[_entry(e) for e in entries])
+        entries = await self._api.caches(request.scope)
+        return cache_pb2.CacheListResponse(entries=[_info(e) for e in entries])
 
     async def Remove(
         self, request: cache_pb2.CacheRemoveRequest, context: Context
     ) -> cache_pb2.CacheRemoveResponse:
-        removed = await self._caches.remove(request.scope, request.key)
-        return cache_pb2.CacheRemoveResponse(removed=len(removed))
+        removed = await self._api.remove_caches(request.scope, request.key)
+        return cache_pb2.CacheRemoveResponse(removed=removed)

@@ -54,7 +54,7 @@ def details(err: XxciError) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _answering(context: Context) -> AsyncIterator[None]:
+async def answering(context: Context) -> AsyncIterator[None]:
     """End the call with the status an :class:`XxciError` raised inside stands for."""
     try:
         yield
@@ -92,7 +92,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             ),
             run_id=request.run_id,
         )
-        async with _answering(context):
+        async with answering(context):
             submitted = await self._api.submit(submission)
         return pipeline_pb2.SubmitRunResponse(
             run_id=submitted.run_id, pipeline=submitted.pipeline, number=submitted.number
@@ -101,7 +101,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def GetRun(
         self, request: pipeline_pb2.GetRunRequest, context: Context
     ) -> pipeline_pb2.ReportResponse:
-        async with _answering(context):
+        async with answering(context):
             return _json(await self._api.run_report(request.run_id, request.at_seq))
 
     async def QueryRuns(
@@ -120,25 +120,25 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
             skip=request.skip,
             stages=request.stages,
         )
-        async with _answering(context):
+        async with answering(context):
             return _json(await self._api.report(query))
 
     async def GetStatus(
         self, request: pipeline_pb2.GetStatusRequest, context: Context
     ) -> pipeline_pb2.ReportResponse:
-        async with _answering(context):
+        async with answering(context):
             return _json(await self._api.status())
 
     async def Verify(
         self, request: pipeline_pb2.VerifyRequest, context: Context
     ) -> pipeline_pb2.ReportResponse:
-        async with _answering(context):
+        async with answering(context):
             return _json((await self._api.verify(request.anchor)).to_dict())
 
     async def GetLogHead(
         self, request: pipeline_pb2.GetLogHeadRequest, context: Context
     ) -> pipeline_pb2.LogHead:
-        async with _answering(context):
+        async with answering(context):
             return pipeline_pb2.LogHead(
                 last_seq=await self._api.last_seq(), pipelines=await self._api.pipelines()
             )
@@ -146,7 +146,7 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def ListWorkers(
         self, request: pipeline_pb2.ListWorkersRequest, context: Context
     ) -> pipeline_pb2.ListWorkersResponse:
-        async with _answering(context):
+        async with answering(context):
             workers = await self._api.workers()
         return pipeline_pb2.ListWorkersResponse(
             workers=[registered_worker_to_pb(w) for w in workers]
@@ -155,42 +155,42 @@ class PipelineServicer(pipeline_pb2_grpc.PipelineServiceServicer):
     async def RevokeWorker(
         self, request: pipeline_pb2.RevokeWorkerRequest, context: Context
     ) -> pipeline_pb2.CancelRunResponse:
-        async with _answering(context):
+        async with answering(context):
             outcome = await self._api.revoke_worker(request.worker_id)
         return pipeline_pb2.CancelRunResponse(accepted=outcome.accepted, message=outcome.message)
 
     async def CancelRun(
         self, request: pipeline_pb2.CancelRunRequest, context: Context
     ) -> pipeline_pb2.CancelRunResponse:
-        async with _answering(context):
+        async with answering(context):
             outcome = await self._api.cancel(request.run_id, request.job)
         return pipeline_pb2.CancelRunResponse(accepted=outcome.accepted, message=outcome.message)
 
     async def PlayJob(
         self, request: pipeline_pb2.PlayJobRequest, context: Context
     ) -> pipeline_pb2.CancelRunResponse:
-        async with _answering(context):
+        async with answering(context):
             outcome = await self._api.play(request.run_id, request.job)
         return pipeline_pb2.CancelRunResponse(accepted=outcome.accepted, message=outcome.message)
 
     async def WatchRun(
         self, request: pipeline_pb2.WatchRunRequest, context: Context
     ) -> AsyncIterator[pipeline_pb2.EventRecord]:
-        async with _answering(context):
+        async with answering(context):
             async for rec in self._api.watch(request.run_id):
                 yield record_to_pb(rec)
 
     async def GetEvents(
         self, request: pipeline_pb2.GetEventsRequest, context: Context
     ) -> AsyncIterator[pipeline_pb2.EventRecord]:
-        async with _answering(context):
+        async with answering(context):
             async for rec in self._api.events(request.run_id, request.since_seq, request.follow):
                 yield record_to_pb(rec)
 
     async def StreamLogs(
         self, request: pipeline_pb2.StreamLogsRequest, context: Context
     ) -> AsyncIterator[pipeline_pb2.LogRecord]:
-        async with _answering(context):
+        async with answering(context):
             pieces = self._api.logs(
                 request.run_id, request.job, request.attempt, request.follow, request.service
             )

@@ -73,19 +73,16 @@ class OrchestratorServer:
         access = AccessInterceptor(self._token, o.identities.vouch)
         interceptors = [access] if self._token else []
         server = grpc.aio.server(interceptors=interceptors, options=GRPC_OPTIONS)
-        pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(
-            PipelineServicer(OrchestratorService(o)), server
-        )
+        api = OrchestratorService(o)
+        pipeline_pb2_grpc.add_PipelineServiceServicer_to_server(PipelineServicer(api), server)
         worker_pb2_grpc.add_WorkerServiceServicer_to_server(
             WorkerServicer(o.runs, o.hub, o.identities, o.logs, o.blobs, o.clock), server
         )
         blob_pb2_grpc.add_BlobServiceServicer_to_server(
             BlobServicer(o.blobs, o.limits.upload_bytes, o.caches.blobs), server
         )
-        cache_pb2_grpc.add_CacheServiceServicer_to_server(CacheServicer(o.caches), server)
-        secret_pb2_grpc.add_SecretServiceServicer_to_server(
-            SecretServicer(o.secrets, o.clock), server
-        )
+        cache_pb2_grpc.add_CacheServiceServicer_to_server(CacheServicer(o.caches, api), server)
+        secret_pb2_grpc.add_SecretServiceServicer_to_server(SecretServicer(api), server)
         cert, key = self._tls
         try:
             if cert and key:
