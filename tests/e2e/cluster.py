@@ -149,7 +149,12 @@ class Cluster:
         raise TimeoutError(f"{count} workers did not connect:\n{self.logs()}")
 
     def xxci(
-        self, *args: str, cwd: Path | None = None, check: bool = False, timeout: float = 120
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = False,
+        timeout: float = 120,
+        input_text: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*XXCI, *args],
@@ -159,6 +164,8 @@ class Cluster:
             text=True,
             timeout=timeout,
             check=check,
+            input=input_text,
+            stdin=None if input_text is not None else subprocess.DEVNULL,
         )
 
     def popen(self, *args: str, cwd: Path) -> subprocess.Popen[str]:

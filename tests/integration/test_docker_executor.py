@@ -54,6 +54,7 @@ class Recorder:
 
     on_output: Callable[[Recorder], None] | None = None
     events: list[Started | Out | Step] = field(default_factory=list)
+    services: dict[str, bytes] = field(default_factory=dict)
 
     async def started(self, container: str, image_digest: str) -> None:
         self.events.append(Started(time.monotonic(), container, image_digest))
@@ -65,6 +66,9 @@ class Recorder:
 
     async def step_finished(self, index: int, exit_code: int) -> None:
         self.events.append(Step(time.monotonic(), index, exit_code))
+
+    async def service_output(self, service: str, data: bytes) -> None:
+        self.services[service] = self.services.get(service, b"") + data
 
     @property
     def outputs(self) -> list[Out]:

@@ -133,6 +133,9 @@ class Recorder:
     async def step_finished(self, index: int, exit_code: int) -> None:
         self._add(Call("step", index, exit_code))
 
+    async def service_output(self, service: str, data: bytes) -> None:
+        self._add(Call("service", service, data))
+
     def text(self, stream: str) -> str:
         return b"".join(
             c.b

@@ -114,3 +114,26 @@ def test_artifacts_and_the_image_entrypoint_as_gitlab_runs_them() -> None:
     assert assignment(s.state, "pack", 1).image_entrypoint
     got = assignment(s.state, "plain", 1)
     assert (got.entrypoint, got.image_entrypoint) == (("",), False)
+
+
+def test_an_assignment_names_the_secrets_and_masks_masked_variables() -> None:
+    from xxci.common.job_extras import GivenSecret
+    from xxci.common.spec.secret_requests import SecretRequest, SecretType
+    from xxci.common.spec.services_cache import Cache, Service
+
+    deploy = dataclasses.replace(
+        job("deploy", "build"),
+        variables={"API_KEY": "abcd1234", "SHORT": "ab", "PLAIN": "visible"},
+        secrets=(SecretRequest("kube", "KUBECONFIG", SecretType.FILE),),
+        services=(Service("redis:7", ("redis",)),),
+        caches=(Cache(key="deps", paths=("vendor/",)),),
+    )
+    base = pipeline(deploy, stages=["build"])
+    s = Scenario(dataclasses.replace(base, masked_variables=("API_KEY", "SHORT")))
+
+    command = assignment(s.state, "deploy", 1)
+
+    assert command.secrets == (GivenSecret("kube", "KUBECONFIG", file=True, missing=True),)
+    assert command.masked_values == ("abcd1234",)  # "ab" is too short to mask
+    assert command.services == deploy.services
+    assert (command.caches, command.cache_scope) == (deploy.caches, base.name)

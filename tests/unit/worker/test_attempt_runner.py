@@ -15,6 +15,7 @@ from tests.fakes.clock import START, FakeClock
 from tests.fakes.executor import FakeExecutor, FakeJob, FakeStep
 from xxci.common.errors import NotFoundError
 from xxci.common.file_cache import FileCache
+from xxci.common.job_extras import GivenSecret
 from xxci.common.spec.model import ArtifactWhen
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.attempt.blob_store import BlobStoreUnavailable
@@ -327,3 +328,36 @@ async def test_output_within_the_limit_is_not_cut(tmp_path: Path) -> None:
         tmp_path / "work",
     ).run()
     assert not sink.finished.output_cut
+
+
+async def test_secrets_are_masked_before_any_output_leaves_the_attempt(tmp_path: Path) -> None:
+    secret = GivenSecret("TOKEN", "TOKEN", b"s3cret-value")
+    job = replace(JOB, secrets=(secret,), masked_values=("masked-var",))
+    executor = FakeExecutor(
+        {
+            "build": FakeJob(
+                steps=[
+                    FakeStep([("stdout", b"token s3cret-"), ("stdout", b"value and masked-var\n")]),
+                    FakeStep([("stdout", b"tail s3cr")]),
+                ]
+            )
+        }
+    )
+    sink = Sink()
+    await AttemptRunner(job, sink, executor, store(), tmp_path / "work").run()
+    output = b"".join(m.data for m in sink.messages if isinstance(m, OutputChunk))
+    assert output == b"token [MASKED] and [MASKED]\ntail s3cr"
+    assert executor.run_of("build").assignment.environment["TOKEN"] == "s3cret-value"
+
+
+async def test_a_secret_the_store_lost_fails_the_attempt_before_it_runs(tmp_path: Path) -> None:
+    job = replace(JOB, secrets=(GivenSecret("TOKEN", "TOKEN", missing=True),))
+    executor, sink = FakeExecutor(), Sink()
+    await AttemptRunner(job, sink, executor, store(), tmp_path / "work").run()
+    assert sink.messages == [
+        Finished(
+            status=JobStatus.FAILED,
+            failure_reason=FailureReason.SYSTEM_FAILURE,
+            message="the secret store has no secret 'TOKEN'",
+        )
+    ]

@@ -10,6 +10,7 @@ from xxci.worker.docker.container_config import (
     container_config,
     container_name,
     script_file,
+    secret_files,
 )
 from xxci.worker.docker.script import render_wrapper
 from xxci.worker.executor import Assignment
@@ -99,3 +100,49 @@ def test_a_gitlab_job_runs_in_bash_when_there_is_one() -> None:
         'exec "$__xxci_sh" /.xxci/run.sh; fi; done; exec /bin/sh /.xxci/run.sh'
         in (config["Entrypoint"][2])
     )
+
+
+def test_secrets_are_in_the_environment_or_in_files_made_in_memory() -> None:
+    from xxci.common.job_extras import GivenSecret
+
+    job = Assignment(
+        run_id="r",
+        job="j",
+        attempt=1,
+        stage="s",
+        image="i",
+        script=("x",),
+        variables={"TOKEN": "from-variables", "A": "1"},
+        secrets=(
+            GivenSecret("TOKEN", "TOKEN", b"s3cret-token"),
+            GivenSecret("kube", "KUBECONFIG", b"apiVersion: v1\n", file=True),
+        ),
+    )
+    config = container_config(job, host="h", pid=1, wrapper=WRAPPER, network="net-1")
+    assert config["Env"][:3] == [
+        "TOKEN=s3cret-token",
+        "A=1",
+        "KUBECONFIG=/.xxci-secrets/KUBECONFIG",
+    ]
+    assert config["HostConfig"] == {"Init": True, "NetworkMode": "net-1"}
+    assert secret_files(job) == (("/.xxci-secrets/KUBECONFIG", b"apiVersion: v1\n"),)
+    assert "s3cret-token" not in repr(job.secrets)
+
+
+def test_services_join_the_network_with_their_aliases_and_the_job_variables() -> None:
+    from xxci.common.spec.services_cache import Service
+    from xxci.worker.docker.service_config import service_config, service_names
+
+    db = Service("postgres:16", ("postgres", "db"), variables={"POSTGRES_DB": "app"})
+    plain = Service("redis:7", ("redis",), command=("redis-server", "--save", ""))
+    assert service_names([db, plain, plain]) == ["db", "redis", "redis-2"]
+    config = service_config(JOB, db, "db", "net-1", "h", 7)
+    assert config["Image"] == "postgres:16"
+    assert config["Env"] == ["CI=true", "A=x=y", "POSTGRES_DB=app"]
+    assert config["NetworkingConfig"] == {
+        "EndpointsConfig": {"net-1": {"Aliases": ["postgres", "db"]}}
+    }
+    assert config["Labels"]["xxci.service"] == "db"
+    assert config["Labels"]["xxci.worker.pid"] == "7"
+    assert "Cmd" not in config and "Entrypoint" not in config
+    assert service_config(JOB, plain, "redis", "n", "h", 7)["Cmd"] == ["redis-server", "--save", ""]

@@ -75,6 +75,24 @@ async def test_the_script_goes_in_only_when_given_private_to_root(tmp_path: Path
         assert data is not None and data.read() == b"echo hi\n"
 
 
+async def test_file_secrets_go_in_private_beside_the_script() -> None:
+    script = ("/.xxci/run.sh", b"echo hi\n")
+    secret = ("/.xxci-secrets/KUBECONFIG", b"apiVersion: v1\n")
+    with tarfile.open(fileobj=io.BytesIO(await assembled(header(script, [secret]), []))) as tar:
+        members = {m.name: m for m in tar}
+        assert sorted(members) == [
+            ".xxci",
+            ".xxci-secrets",
+            ".xxci-secrets/KUBECONFIG",
+            ".xxci/run.sh",
+            "workspace",
+        ]
+        assert members[".xxci-secrets"].mode == 0o700
+        assert members[".xxci-secrets/KUBECONFIG"].mode == 0o600
+        data = tar.extractfile(members[".xxci-secrets/KUBECONFIG"])
+        assert data is not None and data.read() == b"apiVersion: v1\n"
+
+
 def test_a_body_keeps_links_and_modes_and_moves_hard_links_with_their_target(
     tmp_path: Path,
 ) -> None:
