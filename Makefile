@@ -71,6 +71,7 @@ bench: $(STAMP) bench-tools postgres
 	$(BIN)/python benchmarks/artifact_memory.py
 	$(BIN)/python benchmarks/failover.py
 	$(BIN)/python benchmarks/worker_admission.py
+	$(BIN)/python benchmarks/job_environment.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/gitlab-ci-local/node_modules

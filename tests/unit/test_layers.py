@@ -29,8 +29,9 @@ import cannot slip past. The rules, inner layers first:
   connection to the orchestrator.
 - ``worker.attempt``: one attempt; the contract, no wire, no executor of its own.
 - ``worker.connection``: the link to the orchestrator; protobuf only in the stream
-  (``session``), the converter (``wire``), the blob client and the registration call
-  (``registration``), gRPC only there and where the channel opens (``agent``).
+  (``session``), the converter (``wire``), the blob and cache clients and the
+  registration call (``registration``), gRPC only there and where the channel opens
+  (``agent``).
 """
 
 from __future__ import annotations
@@ -243,17 +244,19 @@ RULES = [
             "xxci.worker.connection.session",
             "xxci.worker.connection.blob_client",
             "xxci.worker.connection.registration",
+            "xxci.worker.connection.cache_client",
         ),
     ),
     Rule(
         "xxci.worker.connection*",
         ("grpc", "grpc.*", "xxci.common.auth", "xxci.common.blobs"),
-        "gRPC stops at the channel, the stream and the blob client",
+        "gRPC stops at the channel, the stream and the blob and cache clients",
         allowed=(
             "xxci.worker.connection.agent",
             "xxci.worker.connection.session",
             "xxci.worker.connection.blob_client",
             "xxci.worker.connection.registration",
+            "xxci.worker.connection.cache_client",
         ),
     ),
 ]

@@ -152,8 +152,8 @@ async def test_errors_are_one_line(site: Site, history: dict[str, RunState]) -> 
     }
     assert await site.json("/api/v1/events?type=Nope", status=400) == {
         "error": "type must be one of RunCreated, StageStarted, JobQueued, JobAssigned,"
-        " JobStarted, StepFinished, JobFinished, JobAwaitingPlay, JobPlayed, JobDelayed,"
-        " JobAttemptLost, CancelRequested, StageFinished, RunFinished, RunReopened,"
-        " WorkerConnected, WorkerDisconnected, WorkerRegistered, WorkerRevoked,"
+        " SecretsGiven, JobStarted, StepFinished, JobFinished, JobAwaitingPlay, JobPlayed,"
+        " JobDelayed, JobAttemptLost, CancelRequested, StageFinished, RunFinished,"
+        " RunReopened, WorkerConnected, WorkerDisconnected, WorkerRegistered, WorkerRevoked,"
         " ConnectionRefused, MessageRejected, not 'Nope'"
     }
