@@ -1,4 +1,5 @@
-"""The secret store and the job cache index, on their real SQLite files."""
+"""The secret store and the job cache index, on their SQLite files in a data directory
+(their only backend so far: each orchestrator keeps its own)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from xxci.orchestrator.store.cache_index import CacheIndex
 from xxci.orchestrator.store.secret_store import SecretStore
 
 
-async def test_secrets_live_in_a_file_only_its_owner_reads(tmp_path: Path) -> None:
+async def test_a_pipelines_own_secret_wins_and_values_come_back_only_by_name(
+    tmp_path: Path,
+) -> None:
     clock = FakeClock()
     store = await SecretStore.open(tmp_path / "secrets.db")
     async with store:
@@ -34,8 +37,14 @@ async def test_secrets_live_in_a_file_only_its_owner_reads(tmp_path: Path) -> No
         assert await store.remove("TOKEN", "deploy")
         assert not await store.remove("TOKEN", "deploy")
         assert await store.values("deploy", ["TOKEN"]) == {"TOKEN": b"every-pipeline"}
+
+
+async def test_sqlite_secrets_live_in_a_file_only_its_owner_reads(tmp_path: Path) -> None:
+    async with await SecretStore.open(tmp_path / "secrets.db") as store:
+        await store.put("TOKEN", b"value", "", FakeClock().now())
+        assert await store.values("", ["TOKEN"]) == {"TOKEN": b"value"}
     assert stat.S_IMODE(os.stat(tmp_path / "secrets.db").st_mode) == 0o600
-    assert os.listdir(tmp_path) == ["secrets.db"]
+    assert os.listdir(tmp_path) == ["secrets.db"]  # no journal left beside it
 
 
 async def test_the_newest_save_wins_and_a_lookup_takes_the_first_key_found(

@@ -33,7 +33,7 @@ from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.runtime.hub import Hub
 from xxci.orchestrator.runtime.runs import RunBook
 from xxci.orchestrator.runtime.sessions import WorkerSession
-from xxci.orchestrator.store.secret_store import SecretStore
+from xxci.orchestrator.store import SecretStorage
 
 __all__ = ["Dispatcher"]
 
@@ -54,7 +54,7 @@ class Dispatcher:
         hub: Hub,
         may_hold: Callable[[str], bool] = lambda _r: True,
         limits: Limits | None = None,
-        secrets: SecretStore | None = None,
+        secrets: SecretStorage | None = None,
     ) -> None:
         self._runs = runs
         self._hub = hub

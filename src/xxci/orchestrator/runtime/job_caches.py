@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from xxci.common.clock import Clock
 from xxci.common.errors import NotFoundError
-from xxci.orchestrator.store import BlobStore
-from xxci.orchestrator.store.cache_index import CacheEntry, CacheIndex
+from xxci.orchestrator.store import BlobStore, CacheStorage
+from xxci.orchestrator.store.cache_index import CacheEntry
 
 __all__ = ["JobCaches"]
 
@@ -25,7 +25,7 @@ class JobCaches:
     """See the module docstring; ``blobs`` is the cache archives' own store (files: it
     removes archives, which the run blobs' port does not)."""
 
-    def __init__(self, index: CacheIndex, blobs: BlobStore, max_bytes: int, clock: Clock) -> None:
+    def __init__(self, index: CacheStorage, blobs: BlobStore, max_bytes: int, clock: Clock) -> None:
         self.index = index
         self.blobs = blobs
         self.max_bytes = max_bytes

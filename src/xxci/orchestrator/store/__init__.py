@@ -21,6 +21,7 @@ from xxci.orchestrator.store.identity_store import IdentityRecord, WorkerIdentit
 from xxci.orchestrator.store.log_store import LogChunk, LogStore
 from xxci.orchestrator.store.ports import (
     BlobStorage,
+    CacheStorage,
     ChangeFeed,
     EventLog,
     EventStorage,
@@ -28,6 +29,7 @@ from xxci.orchestrator.store.ports import (
     LogStorage,
     ReportStorage,
     RunIndex,
+    SecretStorage,
 )
 from xxci.orchestrator.store.report_cache import CachedReport, CacheHit, ReportCache
 from xxci.orchestrator.store.run_index import RunRow
@@ -41,6 +43,7 @@ __all__ = [
     "BlobTooLargeError",
     "BlobWriter",
     "CacheHit",
+    "CacheStorage",
     "CachedReport",
     "ChainReport",
     "ChangeFeed",
@@ -57,6 +60,7 @@ __all__ = [
     "ReportStorage",
     "RunIndex",
     "RunRow",
+    "SecretStorage",
     "WorkerIdentityStore",
     "parse_anchor",
     "parse_digest",

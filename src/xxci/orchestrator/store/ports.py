@@ -13,6 +13,9 @@ pass the shared contract suite in ``tests/integration/store``::
     BlobStorage                   content-addressed bytes (sources, artifacts)
     Membership                    orchestrators' heartbeats, each worker's orchestrator
     IdentityStorage               registered workers: secret hashes, revocations
+    CacheStorage                  the job caches' index: one entry per (scope, key)
+    SecretStorage                 secrets' values, apart from everything else
+                                  (both: SQLite in the data directory only, so far)
 
 The contracts a backend must keep (each is a test of the suite):
 
@@ -23,6 +26,10 @@ The contracts a backend must keep (each is a test of the suite):
 * a ``RunCreated`` is indexed in the same transaction as its append; run numbers per
   pipeline are distinct and gapless across every process writing the log.
 * what was appended survives close and reopen (``synchronous=FULL`` on SQLite).
+* a cache save replaces its key's entry; a lookup touches the first of its keys that
+  has one; eviction goes least recently used first, an archive named twice counted once.
+* a secret's value comes back only from ``values``, a pipeline's own winning over the
+  one for every pipeline; the SQLite backend keeps them in a file of mode 0600.
 * every event is sealed into one hash chain in seq order (``chain.py``), so
   ``check_chain`` finds any row edited, inserted, deleted or reordered behind its back.
 * a worker identity's id is never given twice; a revocation is read back at once by
@@ -41,16 +48,19 @@ from typing import Protocol, Self
 from xxci.common.events import Event, RecordedEvent, RunCreated
 from xxci.orchestrator.domain.identity import IdentityRecord
 from xxci.orchestrator.store.blob_store import BlobRef
+from xxci.orchestrator.store.cache_index import CacheEntry
 from xxci.orchestrator.store.chain import Anchor, ChainReport
 from xxci.orchestrator.store.log_store import LogChunk
 from xxci.orchestrator.store.membership import Member
 from xxci.orchestrator.store.report_cache import CachedReport, CacheHit, Detail
 from xxci.orchestrator.store.run_index import RunRow
+from xxci.orchestrator.store.secret_store import SecretInfo
 
 __all__ = [
     "AsyncResource",
     "BlobStorage",
     "BlobUpload",
+    "CacheStorage",
     "ChangeFeed",
     "EventLog",
     "EventStorage",
@@ -59,6 +69,7 @@ __all__ = [
     "Membership",
     "ReportStorage",
     "RunIndex",
+    "SecretStorage",
 ]
 
 
@@ -322,3 +333,43 @@ class IdentityStorage(AsyncResource, Protocol):
     async def revoke(self, worker_id: str, at: datetime) -> bool:
         """Revoke it; False if unknown or revoked already (the first time stays)."""
         ...
+
+
+class CacheStorage(AsyncResource, Protocol):
+    """The job caches' index: one entry (an archive's digest) per (scope, key)."""
+
+    async def lookup(self, scope: str, keys: Sequence[str], now: datetime) -> CacheEntry | None:
+        """The entry of the first of ``keys`` in ``scope`` that has one, touched."""
+        ...
+
+    async def save(
+        self, scope: str, key: str, digest: str, size: int, now: datetime
+    ) -> CacheEntry: ...
+
+    async def entries(self, scope: str = "") -> list[CacheEntry]:
+        """Most recently used first; ``scope`` "" for all."""
+        ...
+
+    async def remove(self, scope: str = "", key: str = "") -> list[CacheEntry]: ...
+
+    async def evict(self, max_bytes: int) -> list[CacheEntry]: ...
+
+    async def unreferenced(self, digests: Sequence[str]) -> list[str]: ...
+
+
+class SecretStorage(AsyncResource, Protocol):
+    """Secrets by name, for every pipeline (``pipeline`` "") or for one."""
+
+    async def put(self, name: str, value: bytes, pipeline: str, now: datetime) -> SecretInfo: ...
+
+    async def infos(self) -> list[SecretInfo]:
+        """Every secret, without its value."""
+        ...
+
+    async def remove(self, name: str, pipeline: str) -> bool: ...
+
+    async def values(self, pipeline: str, names: Sequence[str]) -> dict[str, bytes]:
+        """The values a job of ``pipeline`` gets for ``names`` (absent ones left out)."""
+        ...
+
+    async def known(self, pipeline: str, names: Sequence[str]) -> set[str]: ...
