@@ -46,7 +46,9 @@ jobs:
       paths: [dl/]
     script:
       - if [ -f dl/payload ]; then echo "cache hit $(cat dl/payload)"; else echo cache miss; fi
-      - mkdir -p dl && wget -q -O dl/payload http://web/ && echo "fetched $(cat dl/payload)"
+      - mkdir -p dl
+      - printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 web 80 | tail -n 1 > dl/payload
+      - echo "fetched $(cat dl/payload)"
       - echo "whole $DEPLOY_TOKEN"
       - printf 'split %s' "${{DEPLOY_TOKEN%????????}}"; printf '%s\\n' "${{DEPLOY_TOKEN#????????}}"
       - printf '%s' "$DEPLOY_TOKEN" | base64

@@ -23,6 +23,8 @@ from xxci.worker.executor import Workspace
 
 pytestmark = pytest.mark.docker
 
+GET = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10"
+"""An HTTP request with busybox nc (its wget needs a resolver a static image lacks)."""
 HTTPD = (
     "sh",
     "-c",
@@ -35,7 +37,7 @@ async def test_a_job_reaches_its_service_by_alias_and_its_log_is_kept(docker_ima
     web = Service(docker_image, ("xxci-test__busybox", "xxci-test-busybox", "web"), command=HTTPD)
     result, rec = await execute(
         docker_image,
-        ["wget -q -O- http://web/", "wget -q -O- http://xxci-test-busybox/"],
+        [f"{GET} web 80 | tail -n 1", f"{GET} xxci-test-busybox 80 | tail -n 1"],
         services=(web,),
         variables={"GREETING": "from the job's variables"},
     )
