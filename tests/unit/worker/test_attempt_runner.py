@@ -152,6 +152,9 @@ class Stamping:
         self._clock.advance(1)
         await self._inner.step_finished(index, exit_code)
 
+    async def service_output(self, service: str, data: bytes) -> None:
+        await self._inner.service_output(service, data)
+
 
 class SlowExecutor(FakeExecutor):
     """Reports to a :class:`Stamping` listener: time passes as the job runs."""

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 
 import grpc.aio
 
@@ -18,7 +18,7 @@ class StoreCalls:
 
     _channel: grpc.aio.Channel
 
-    def _translated(self) -> AbstractContextManager[None]:
+    def _translated(self) -> AbstractAsyncContextManager[None]:
         raise NotImplementedError
 
     @property
@@ -31,26 +31,26 @@ class StoreCalls:
 
     async def set_secret(self, name: str, value: bytes, pipeline: str = "") -> SecretInfo:
         request = secret_pb2.SetSecretRequest(name=name, value=value, pipeline=pipeline)
-        with self._translated():
+        async with self._translated():
             info = await self._secret_stub.SetSecret(request)
         return SecretInfo(info.name, info.pipeline, info.size, info.updated_at)
 
     async def secrets(self) -> list[SecretInfo]:
-        with self._translated():
+        async with self._translated():
             reply = await self._secret_stub.ListSecrets(secret_pb2.ListSecretsRequest())
         return [SecretInfo(i.name, i.pipeline, i.size, i.updated_at) for i in reply.secrets]
 
     async def remove_secret(self, name: str, pipeline: str = "") -> bool:
         request = secret_pb2.RemoveSecretRequest(name=name, pipeline=pipeline)
-        with self._translated():
+        async with self._translated():
             return (await self._secret_stub.RemoveSecret(request)).removed
 
     async def caches(self, pipeline: str = "") -> list[CacheInfo]:
-        with self._translated():
+        async with self._translated():
             reply = await self._cache_stub.List(cache_pb2.CacheListRequest(scope=pipeline))
         return [CacheInfo(e.scope, e.key, e.size, e.saved_at, e.used_at) for e in reply.entries]
 
     async def remove_caches(self, pipeline: str = "", key: str = "") -> int:
         request = cache_pb2.CacheRemoveRequest(scope=pipeline, key=key)
-        with self._translated():
+        async with self._translated():
             return (await self._cache_stub.Remove(request)).removed
