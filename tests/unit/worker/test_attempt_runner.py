@@ -355,12 +355,13 @@ async def test_secrets_are_masked_before_any_output_leaves_the_attempt(tmp_path:
 
 async def test_a_secret_the_store_lost_fails_the_attempt_before_it_runs(tmp_path: Path) -> None:
     job = replace(JOB, secrets=(GivenSecret("TOKEN", "TOKEN", missing=True),))
-    executor, sink = FakeExecutor(), Sink()
-    await AttemptRunner(job, sink, executor, store(), tmp_path / "work").run()
+    executor, sink, clock = FakeExecutor(), Sink(), FakeClock()
+    await AttemptRunner(job, sink, executor, store(), tmp_path / "work", clock=clock).run()
     assert sink.messages == [
         Finished(
             status=JobStatus.FAILED,
             failure_reason=FailureReason.SYSTEM_FAILURE,
             message="the secret store has no secret 'TOKEN'",
+            at=clock.now(),
         )
     ]
