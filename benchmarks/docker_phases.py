@@ -60,6 +60,9 @@ class Listener:
     async def step_finished(self, index: int, exit_code: int) -> None:
         pass
 
+    async def service_output(self, service: str, data: bytes) -> None:
+        pass
+
 
 async def main(jobs: int, parallel: int, copy: bool) -> None:
     for name in ("image", "create_container"):
