@@ -12,7 +12,7 @@ from xxci.common.spec.assemble import Globals
 from xxci.common.spec.context import RunContext
 from xxci.common.spec.fields import Collector
 from xxci.common.spec.graph import StageList
-from xxci.common.spec.jobs import DEFAULT_KEYS, JOB_KEYS, note_runtime_gaps, read_settings
+from xxci.common.spec.jobs import DEFAULT_KEYS, JOB_KEYS, read_settings
 from xxci.common.spec.layout import Header, JobSource, Layout
 from xxci.common.spec.model import DEFAULT_STAGES
 from xxci.common.spec.rules import decide_rules, read_rules
@@ -117,7 +117,6 @@ def _header(c: Collector, root: Map, context: RunContext, variables: dict[str, s
         job_only = [key for key in JOB_KEYS if key not in DEFAULT_KEYS]
         fields.check_keys(c, section, "'default'", DEFAULT_KEYS, job_only=job_only)
         defaults, _ = read_settings(c, section, "'default'", DEFAULT_KEYS)
-        note_runtime_gaps(c, section, "'default'")
     global_variables = dict(defaults.pop("variables", None) or {})  # type: ignore[call-overload]
     if (entry := root.get("variables")) is not None:
         global_variables.update(fields.variables(c, entry, "") or {})

@@ -21,7 +21,7 @@ from xxci.common.spec.context import RunContext
 from xxci.common.spec.course import read_stages
 from xxci.common.spec.fields import Collector
 from xxci.common.spec.graph import StageList
-from xxci.common.spec.jobs import GITLAB_DEFAULT_KEYS, JOB_KEYS, note_runtime_gaps, read_settings
+from xxci.common.spec.jobs import GITLAB_DEFAULT_KEYS, JOB_KEYS, read_settings
 from xxci.common.spec.layout import Header, JobSource, Layout
 from xxci.common.spec.model import GITLAB_STAGES
 from xxci.common.spec.parser import Document, gitlab_shaped
@@ -82,7 +82,6 @@ def _header(c: Collector, root: Map, context: RunContext, variables: dict[str, s
     defaults: dict[str, Any] = {}
     globals_, _ = read_settings(c, root, "the top level", GLOBAL_KEYS)
     defaults.update(globals_)
-    note_runtime_gaps(c, root, "the top level")
     if (entry := root.get("default")) is not None and (
         section := fields.mapping(c, entry, "")
     ) is not None:
@@ -107,7 +106,6 @@ def _header(c: Collector, root: Map, context: RunContext, variables: dict[str, s
                 )
         values, _ = read_settings(c, section, "'default'", GITLAB_DEFAULT_KEYS)
         defaults.update(values)
-        note_runtime_gaps(c, section, "'default'")
     global_variables: dict[str, str] = {}
     if (entry := root.get("variables")) is not None:
         global_variables = fields.variables(c, entry, "") or {}

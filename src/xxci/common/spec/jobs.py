@@ -26,7 +26,6 @@ __all__ = [
     "JOB_KEYS",
     "NOTED_KEYS",
     "JobDraft",
-    "note_runtime_gaps",
     "read_job_keys",
     "read_settings",
 ]
@@ -149,16 +148,7 @@ def read_job_keys(c: Collector, draft: JobDraft, extra_keys: Collection[str] = (
     for key in NOTED_KEYS:
         if (noted := node.get(key)) is not None:
             c.note(noted.key_loc, km.not_acted_on(key, where))
-    note_runtime_gaps(c, node, where)
     return draft
-
-
-def note_runtime_gaps(c: Collector, node: Map, where: str) -> None:
-    """Note ``services`` and ``cache``, which are read but not run yet."""
-    if (services := node.get("services")) is not None:
-        c.note(services.key_loc, km.services_not_started(where))
-    if (cache := node.get("cache")) is not None:
-        c.note(cache.key_loc, km.cache_not_kept(where))
 
 
 def _check_combinations(c: Collector, draft: JobDraft) -> None:

@@ -178,17 +178,6 @@ def not_acted_on(key: str, where: str) -> str:
     return f"'{key}' in {where} is accepted and shown by dry-run, but xxci does not act on it"
 
 
-def services_not_started(where: str) -> str:
-    return (
-        f"'services' in {where}: xxci does not start service containers yet;"
-        " 'xxci run' refuses a job that uses them"
-    )
-
-
-def cache_not_kept(where: str) -> str:
-    return f"'cache' in {where}: xxci does not keep caches yet; jobs run as on a cache miss"
-
-
 def variable_in_default() -> str:
     return "'variables' cannot be set in 'default' of a .gitlab-ci.yml; set them at the top level"
 
