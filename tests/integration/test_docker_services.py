@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_docker_executor import Recorder, execute
-from xxci.common.spec.services_cache import Cache, CachePolicy, Service
+from xxci.common.spec.services_cache import Cache, CachePolicy, CacheWhen, Service
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.container_config import LABEL_HOST, LABEL_PID
 from xxci.worker.docker.engine import DockerEngine
@@ -118,6 +118,32 @@ async def test_a_cache_is_restored_before_the_script_and_saved_after(
         assert sorted(tar.getnames()) == ["dl", "dl/dl.txt", "dl/new.txt"]
 
 
+async def test_an_untracked_cache_takes_what_the_source_tree_lacks_and_when_picks_results(
+    docker_image: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "source.tar"
+    with tarfile.open(source, "w") as tar:
+        tar.add(_file(tmp_path / "tracked.txt", "in git\n"), "tracked.txt")
+    result, _ = await execute(
+        docker_image,
+        ["mkdir -p build", "echo made > build/out.o", "echo notes > notes.txt", "exit 1"],
+        workspace=Workspace(source=source),
+        caches=(
+            Cache(key="untracked", untracked=True, when=CacheWhen.ON_FAILURE),
+            Cache(key="on-success", paths=("build/",)),
+        ),
+        executor=DockerExecutor(artifact_dir=tmp_path),
+    )
+    assert (result.status, result.failure_reason) == (
+        JobStatus.FAILED,
+        FailureReason.SCRIPT_FAILURE,
+    )
+    assert list(result.caches) == [0]  # the failure saves the on_failure cache only
+    with tarfile.open(result.caches[0]) as tar:
+        files = sorted(m.name for m in tar if m.isfile())
+    assert files == ["build/out.o", "notes.txt"]  # not tracked.txt, which is in the tree
+
+
 def _file(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -143,7 +169,11 @@ async def test_the_orphan_sweep_removes_a_dead_workers_networks_too(docker_image
         service = await engine.create_container(config, name=None)
         await service.start()
         try:
-            await DockerExecutor().remove_orphans()
+            # Two sweeps at once (two workers starting on one host): both end, neither
+            # fails on what the other is removing.
+            await asyncio.gather(
+                DockerExecutor().remove_orphans(), DockerExecutor().remove_orphans()
+            )
             assert network not in [n for n, _ in await engine.labelled_networks({LABEL_PID: ""})]
             assert service.id not in await engine.container_ids({LABEL_PID: ""})
         finally:

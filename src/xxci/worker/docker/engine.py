@@ -327,14 +327,26 @@ class Container:
         return "".join(lines).encode()
 
     async def remove(self) -> None:
-        """Remove the container and its anonymous volumes, killing it if needed."""
+        """Remove the container and its anonymous volumes, killing it if needed. One
+        that is gone already, or that another client is removing (two workers of a
+        host sweeping at once), is not an error: this returns once it is gone."""
         try:
             async with _call("removing the container"):
                 await self._handle.delete(force=True, v=True)
         except DockerError as exc:
             if exc.status == 404:
                 return
-            raise
+            if exc.status != 409 or "already in progress" not in str(exc):
+                raise
+            await self._removed()
+
+    async def _removed(self) -> None:
+        try:
+            async with _call("waiting for the container's removal"):
+                await self._handle.wait(condition="removed")
+        except DockerError as exc:
+            if exc.status != 404:
+                raise
 
 
 async def _chunks(content: aiohttp.StreamReader, action: str) -> AsyncIterator[bytes]:

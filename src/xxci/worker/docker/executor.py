@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from xxci.common.spec.model import AFTER_SCRIPT_TIMEOUT_SECONDS
 from xxci.common.status import FailureReason, JobStatus
 from xxci.worker.docker.container_config import LABEL_HOST, LABEL_PID
 from xxci.worker.docker.container_files import BodyCache
-from xxci.worker.docker.engine import DockerEngine, DockerError
+from xxci.worker.docker.engine import DockerEngine, DockerError, DockerUnavailable
 from xxci.worker.docker.images import ImageCache
 from xxci.worker.docker.output import SerialListener
 from xxci.worker.docker.supervisor import Supervisor
@@ -83,12 +83,10 @@ class DockerExecutor:
         removed = []
         async with self._engine() as engine:
             for container_id, labels in await engine.labelled(wanted):
-                if _orphan(labels):
-                    await engine.container(container_id).remove()
+                if _orphan(labels) and await _removing(engine.container(container_id).remove()):
                     removed.append(container_id)
             for network_id, labels in await engine.labelled_networks(wanted):
-                if _orphan(labels):
-                    await engine.remove_network(network_id)
+                if _orphan(labels) and await _removing(engine.remove_network(network_id)):
                     removed.append(network_id)
         return removed
 
@@ -148,6 +146,19 @@ class DockerExecutor:
 LOCAL_DEFAULT_IMAGE = "xxci-test/busybox:latest"
 """The image ``make`` builds from Debian's busybox: no registry needed."""
 FALLBACK_IMAGE = "alpine:latest"
+
+
+async def _removing(removal: Awaitable[None]) -> bool:
+    """Whether ``removal`` succeeded; one orphan that resists is logged and left for the
+    next sweep, not a reason to leave the others (an unreachable engine still raises)."""
+    try:
+        await removal
+    except DockerUnavailable:
+        raise
+    except DockerError as exc:
+        log.warning("could not remove an orphan: %s", exc)
+        return False
+    return True
 
 
 def _orphan(labels: dict[str, str]) -> bool:
