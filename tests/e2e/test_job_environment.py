@@ -12,11 +12,12 @@ import socket
 import sqlite3
 import tarfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster, free_port, make_repo, run_id_of
+from tests.e2e.cluster import TOKEN, Cluster, free_port, make_repo, run_id_of
 from tests.e2e.test_engine import jobs_of, wait_for_job
 from xxci.worker.docker.container_config import LABEL_HOST, LABEL_PID, LABEL_RUN
 from xxci.worker.docker.engine import DockerEngine
@@ -24,11 +25,14 @@ from xxci.worker.docker.engine import DockerEngine
 IMAGE = "xxci-test/busybox:latest"
 SECRET = "e2e-s3cret-ABCD1"  # 16 characters: split 8 + 8 below
 SECRET_B64 = base64.b64encode(SECRET.encode()).decode()
+SALT = "salt-0123456789"  # a masked: true variable (in the pipeline file, so not secret)
 
 PIPELINE = f"""
 pipeline: {{name: env}}
 stages: [build, test]
 default: {{image: {IMAGE}}}
+variables:
+  SIGNING_SALT: {{value: {SALT}, masked: true}}
 jobs:
   - name: fetch
     stage: build
@@ -53,6 +57,7 @@ jobs:
       - printf 'split %s' "${{DEPLOY_TOKEN%????????}}"; printf '%s\\n' "${{DEPLOY_TOKEN#????????}}"
       - printf '%s' "$DEPLOY_TOKEN" | base64
       - cat "$TOKEN_FILE"; echo
+      - echo "salt $SIGNING_SALT"
   - name: reader
     stage: test
     cache: {{key: dl-$CI_COMMIT_REF_SLUG, paths: [dl/], policy: pull}}
@@ -122,12 +127,13 @@ def check_first_run(log: str) -> None:
     assert "fetched payload" in log
     assert "whole [MASKED]" in log
     assert "split [MASKED]" in log
-    assert log.count("[MASKED]") >= 4  # whole, split, base64, the file
+    assert "salt [MASKED]" in log and SALT not in log
+    assert log.count("[MASKED]") >= 5  # whole, split, base64, the file, the variable
     assert SECRET not in log and SECRET_B64.rstrip("=") not in log
 
 
 def test_services_caches_and_secrets_on_workers(tmp_path: Path, docker_image: str) -> None:
-    c = Cluster(tmp=tmp_path, port=free_port(), data_dir=tmp_path / "data")
+    c = Cluster(tmp=tmp_path, port=free_port(), data_dir=tmp_path / "data", http_port=free_port())
     c.start_server()
     try:
         repo = make_repo(tmp_path / "repo", {"env.yml": PIPELINE})
@@ -188,12 +194,36 @@ def test_services_caches_and_secrets_on_workers(tmp_path: Path, docker_image: st
         ):
             shown = c.xxci(*command)
             assert shown.returncode == 0 and SECRET not in shown.stdout
+        web = web_texts(c, run1)
+        assert "[MASKED]" in web[f"/api/v1/runs/{run1}/jobs/fetch/log"]
+        assert [path for path, text in web.items() if SECRET in text] == []
         assert c.xxci("cache", "rm", "--pipeline", "env").stdout == "removed 1 cache entry\n"
     finally:
         c.stop()
     assert stat_mode(tmp_path / "data" / "secrets.db") == 0o600
     assert leaks(tmp_path / "data") == []
     assert leaks(tmp_path / "home") == []
+
+
+def web_texts(c: Cluster, run_id: str) -> dict[str, str]:
+    """What the web view and its JSON API answer about ``run_id``, by path."""
+    paths = [
+        f"/api/v1/runs/{run_id}",
+        f"/api/v1/runs/{run_id}/jobs/fetch",
+        f"/api/v1/runs/{run_id}/jobs/fetch/log",
+        "/api/v1/events?limit=1000",
+        f"/runs/{run_id}",
+        f"/runs/{run_id}/jobs/fetch",
+        f"/runs/{run_id}/jobs/fetch/log.txt",
+    ]
+    texts = {}
+    for path in paths:
+        request = urllib.request.Request(
+            c.web_url + path, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            texts[path] = answer.read().decode()
+    return texts
 
 
 def stat_mode(path: Path) -> int:
