@@ -46,8 +46,10 @@ async def test_an_upload_cut_off_by_its_orchestrator_dying_is_made_on_the_next(
     chunks = xxci.common.blobs._chunks
     sent: list[int] = []
 
-    async def killed_midway(path: Path, digest: str) -> AsyncIterator[blob_pb2.BlobChunk]:
-        async for chunk in chunks(path, digest):
+    async def killed_midway(
+        path: Path, digest: str, store: str = ""
+    ) -> AsyncIterator[blob_pb2.BlobChunk]:
+        async for chunk in chunks(path, digest, store):
             sent.append(len(chunk.data))
             if len(sent) == 3 and 0 in shared.servers:  # server 0 has the first chunks
                 shared.kill_server(0)
