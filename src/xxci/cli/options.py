@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import re
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,23 +202,3 @@ def exits_cleanly(command: Callable[P, Any]) -> Callable[P, Any]:
             return command(*args, **kwargs)
 
     return run
-
-
-_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1024, "M": 1000**2, "MB": 1000**2}
-_UNITS |= {"MIB": 1024**2, "G": 1000**3, "GB": 1000**3, "GIB": 1024**3}
-_UNITS |= {"T": 1000**4, "TB": 1000**4, "TIB": 1024**4}
-
-
-class ByteSize(click.ParamType[int]):
-    """A size in bytes: ``1048576``, ``500MiB``, ``5GiB``, ``2GB``."""
-
-    name = "SIZE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
-        unit = match.group(2).upper() if match else ""
-        if match is None or unit not in _UNITS:
-            self.fail(f"{value!r} is not a size (e.g. 1048576, 500MiB, 5GiB)", param, ctx)
-        return int(float(match.group(1)) * _UNITS[unit])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncclick as click
 
-from xxci.cli.options import ByteSize, Size, exits_cleanly
+from xxci.cli.options import Size, exits_cleanly
 from xxci.common.errors import UsageError
 from xxci.common.spec.limits import SpecLimits
 from xxci.orchestrator.application import OrchestratorService
@@ -160,7 +160,7 @@ DEFAULTS = Settings()
 )
 @click.option(
     "--cache-max-bytes",
-    type=ByteSize(),
+    type=Size(),
     default="5GiB",
     show_default=True,
     help="Size the job caches may take together (e.g. 500MiB, 5GiB); the least"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import asyncclick as click
 
 from xxci.cli.commands import workers
-from xxci.cli.options import ByteSize
+from xxci.cli.options import Size
 from xxci.common.errors import XxciError
 from xxci.worker.connection.agent import WorkerAgent
 
@@ -141,7 +141,7 @@ async def _serve(agent: WorkerAgent) -> None:
 )
 @click.option(
     "--cache-max-bytes",
-    type=ByteSize(),
+    type=Size(),
     default="5GiB",
     show_default=True,
     help="Size of those copies together; the least recently used go past it.",
