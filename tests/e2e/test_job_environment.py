@@ -244,6 +244,12 @@ def test_services_caches_and_secrets_locally(tmp_path: Path, docker_image: str) 
     assert "cache hit payload" in log2 and "from this worker's copy" in log2
     report = json.loads((tmp_path / "home" / "reports" / "env" / "2.json").read_text())
     assert report["status"] == "SUCCESS"
+    broken = jobs_of(report)["broken"]
+    assert (broken["status"], broken["failure_reason"]) == ("FAILED", "service_failure")
+    reader = c.xxci("logs", "--local", "env#2", "reader").stdout
+    assert "reader sees payload" in reader and "token:[]" in reader
+    service = c.xxci("logs", "--local", "env#2", "fetch", "--service", "web").stdout
+    assert service.startswith("service-up\n")
     assert leaks(tmp_path / "home") == []
     assert stat_mode(tmp_path / "home" / "secrets.db") == 0o600
 
