@@ -38,7 +38,7 @@ from xxci.common.events import (
     StepFinished,
     run_stream,
 )
-from xxci.orchestrator.domain.state import replay
+from xxci.orchestrator.domain.fold import replay
 from xxci.orchestrator.store import EventStore, LogChunk, LogStore
 from xxci.orchestrator.store._sqlite import Synchronous
 

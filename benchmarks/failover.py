@@ -31,7 +31,7 @@ from xxci.cli.client.remote import GrpcClient
 from xxci.common.api import Submission
 from xxci.common.errors import ConnectionFailed
 from xxci.common.events import JobAssigned, JobFinished, JobStarted, RecordedEvent
-from xxci.orchestrator.domain.state import replay
+from xxci.orchestrator.domain.fold import replay
 from xxci.worker.docker.container_config import LABEL_RUN
 from xxci.worker.docker.engine import DockerEngine
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_queries import PIPELINES, filled_copy, spec
 
 from xxci.common.events import RunCreated, StageStarted, run_stream
-from xxci.orchestrator.domain.state import replay
+from xxci.orchestrator.domain.fold import replay
 from xxci.orchestrator.runtime.orchestrator import Orchestrator
 from xxci.orchestrator.store import EventStore
 

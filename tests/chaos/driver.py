@@ -39,8 +39,9 @@ from xxci.cli.client.remote import GrpcClient
 from xxci.common.api import Submission
 from xxci.common.errors import ConnectionFailed
 from xxci.common.events import JobAttemptLost, JobFinished, RecordedEvent
+from xxci.orchestrator.domain.fold import replay
 from xxci.orchestrator.domain.settings import Settings
-from xxci.orchestrator.domain.state import RunState, replay
+from xxci.orchestrator.domain.state import RunState
 from xxci.worker.docker.container_config import LABEL_RUN
 from xxci.worker.docker.engine import DockerEngine
 from xxci.worker.docker.executor import DockerExecutor

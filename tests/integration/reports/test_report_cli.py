@@ -15,7 +15,8 @@ from ruamel.yaml import YAML
 from tests.integration.reports.conftest import serve
 from tests.integration.reports.recorder import BUILD, Recorder, run_cli
 from xxci.common.events import run_stream
-from xxci.orchestrator.domain.state import RunState, replay
+from xxci.orchestrator.domain.fold import replay
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStore
 from xxci.orchestrator.views.report import run_report, summary_of
 

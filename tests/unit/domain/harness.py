@@ -40,11 +40,12 @@ from xxci.common.events import (
 )
 from xxci.common.spec.model import AllowFailure, Job, Pipeline
 from xxci.common.status import FailureReason, JobStatus, RunStatus
+from xxci.orchestrator.domain.fold import apply
 from xxci.orchestrator.domain.messages import JobReport
 from xxci.orchestrator.domain.results import finished_event
 from xxci.orchestrator.domain.scheduler import decide
 from xxci.orchestrator.domain.settings import Settings
-from xxci.orchestrator.domain.state import JobState, RunState, apply
+from xxci.orchestrator.domain.state import JobState, RunState
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -19,8 +19,8 @@ from xxci.common.events import (
     WorkerConnected,
 )
 from xxci.common.status import JobStatus, RunStatus, StageStatus
+from xxci.orchestrator.domain.fold import apply, replay
 from xxci.orchestrator.domain.lookup import is_current
-from xxci.orchestrator.domain.state import apply, replay
 
 from .harness import T0, Scenario, job, pipeline
 

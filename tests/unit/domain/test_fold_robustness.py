@@ -29,8 +29,8 @@ from xxci.common.events import (
     StepFinished,
 )
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
+from xxci.orchestrator.domain.fold import replay
 from xxci.orchestrator.domain.scheduler import decide, jobs_to_cancel
-from xxci.orchestrator.domain.state import replay
 
 from .harness import Scenario, job, pipeline, without_position
 

@@ -28,7 +28,8 @@ from xxci.common.events import (
 )
 from xxci.common.printable import printable
 from xxci.common.status import FailureReason, JobStatus, RunStatus, StageStatus
-from xxci.orchestrator.domain.state import JobState, RunState, apply
+from xxci.orchestrator.domain.fold import apply
+from xxci.orchestrator.domain.state import JobState, RunState
 
 __all__ = [
     "Progress",

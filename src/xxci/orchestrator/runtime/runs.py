@@ -20,9 +20,10 @@ from xxci.common.clock import SYSTEM_CLOCK, Clock
 from xxci.common.errors import ConflictError, UsageError, XxciError
 from xxci.common.events import Event, RecordedEvent, RunCreated, RunReopened, run_stream
 from xxci.common.spec.model import Pipeline
+from xxci.orchestrator.domain.fold import apply, replay
 from xxci.orchestrator.domain.scheduler import decide
 from xxci.orchestrator.domain.settings import Settings
-from xxci.orchestrator.domain.state import RunState, apply, replay
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStorage
 from xxci.orchestrator.store.conflicts import retry_on_conflict
 from xxci.orchestrator.store.run_index import pipeline_name

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from xxci.common.errors import NotFoundError
 from xxci.common.events import run_stream
-from xxci.orchestrator.domain.state import RunState, replay
+from xxci.orchestrator.domain.fold import replay
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import EventStorage
 
 __all__ = ["load_run"]

@@ -21,7 +21,8 @@ from typing import Any
 from xxci.common.api import ReportQuery
 from xxci.common.errors import NotFoundError, XxciError
 from xxci.common.events import RecordedEvent
-from xxci.orchestrator.domain.state import RunState, replay
+from xxci.orchestrator.domain.fold import replay
+from xxci.orchestrator.domain.state import RunState
 from xxci.orchestrator.store import CachedReport, CacheHit, EventStorage, ReportStorage, RunRow
 from xxci.orchestrator.store.report_cache import Detail
 from xxci.orchestrator.views.report import (

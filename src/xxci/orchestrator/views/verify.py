@@ -26,7 +26,7 @@ from typing import Any
 
 from xxci.common.api import VerifyResult
 from xxci.common.events import RecordedEvent, RunCreated
-from xxci.orchestrator.domain.state import replay
+from xxci.orchestrator.domain.fold import replay
 from xxci.orchestrator.store import Anchor, CachedReport, EventStorage, ReportStorage, RunRow
 from xxci.orchestrator.store.run_index import finished_seq_of, row_from_event
 from xxci.orchestrator.views.queries import Folded
