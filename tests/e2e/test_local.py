@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster, make_repo
+from tests.e2e.cluster import XXCI, Cluster, make_repo
 
 IMAGE = "xxci-test/busybox:latest"
 
@@ -85,3 +85,40 @@ def test_local_runs_share_one_orchestrator(tmp_path: Path, docker_image: str) ->
         ["one", "CANCELED"],
         ["two", "CANCELED"],
     ]
+
+
+def test_sigterm_ends_a_local_run_as_ctrl_c_does(tmp_path: Path, docker_image: str) -> None:
+    """``timeout``, a supervisor or a closing session stop ``run --local`` with SIGTERM:
+    its run is canceled, its container stopped, and nothing is left in the temp folder."""
+    cluster = Cluster(tmp=tmp_path, port=0, data_dir=tmp_path / "unused")
+    repo = make_repo(tmp_path / "repo", {"one.yml": HELD.format(name="one", image=IMAGE)})
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    process = subprocess.Popen(
+        [*XXCI, "run", "--local", "--pipeline", "one"],
+        cwd=repo,
+        env={**cluster.env, "TMPDIR": str(temp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line_with(process.stdout, "hold: RUNNING on")
+        assert list(temp.iterdir()) != [], "the run works in the temp folder"
+        process.terminate()
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, out + err
+    assert "canceling the run (interrupt again to stop waiting)..." in out
+    assert "pipeline one #1 CANCELED" in out
+    assert list(temp.iterdir()) == []
+    left = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=xxci.worker.pid={process.pid}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert left.stdout == ""

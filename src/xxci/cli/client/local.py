@@ -26,7 +26,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 import sqlite3
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 import asyncclick as click
 
 from xxci.cli.client.remote import GrpcClient
+from xxci.cli.display.interrupt import STOP_SIGNALS
 from xxci.common.api import OrchestratorApi
 from xxci.common.errors import ConnectionFailed, NotFoundError, UsageError, XxciError
 from xxci.orchestrator.application import OrchestratorService
@@ -263,7 +263,7 @@ async def _worker(
 
 @contextlib.contextmanager
 def _interrupt(action: Callable[[], None] | None = None) -> Iterator[asyncio.Event]:
-    """An event set by Ctrl-C while the block runs (calling ``action`` too)."""
+    """An event set by Ctrl-C (or SIGTERM) while the block runs (calling ``action`` too)."""
     interrupted = asyncio.Event()
 
     def on_interrupt() -> None:
@@ -273,7 +273,8 @@ def _interrupt(action: Callable[[], None] | None = None) -> Iterator[asyncio.Eve
 
     loop = asyncio.get_running_loop()
     try:
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, on_interrupt)
         installed = True
     except (NotImplementedError, RuntimeError):  # not the main thread
         installed = False
@@ -281,4 +282,5 @@ def _interrupt(action: Callable[[], None] | None = None) -> Iterator[asyncio.Eve
         yield interrupted
     finally:
         if installed:
-            loop.remove_signal_handler(signal.SIGINT)
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 
 from rich.console import Console
 from rich.text import Text
 
+from xxci.cli.display.interrupt import STOP_SIGNALS
 from xxci.cli.display.progress import Progress, command_line
 from xxci.common.api import OrchestratorApi
 from xxci.common.errors import ConnectionFailed
@@ -48,7 +48,8 @@ async def follow_run(
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, interrupted.set)
     link = _Link(progress, retry=not local)
     watcher = asyncio.create_task(_watch(api, run_id, progress, followers, verbose, link))
     try:
@@ -69,8 +70,9 @@ async def follow_run(
                         break
                     progress.log("canceling the run (interrupt again to stop waiting)...")
                     await api.cancel(run_id)
-                    loop.remove_signal_handler(signal.SIGINT)
-                    loop.add_signal_handler(signal.SIGINT, watcher.cancel)
+                    for sig in STOP_SIGNALS:
+                        loop.remove_signal_handler(sig)
+                        loop.add_signal_handler(sig, watcher.cancel)
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             finally:
@@ -82,7 +84,8 @@ async def follow_run(
                     await asyncio.wait(followers, timeout=5)
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGINT)
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
         for task in (watcher, *followers):
             task.cancel()
         await asyncio.gather(watcher, *followers, return_exceptions=True)

@@ -15,6 +15,11 @@ T = TypeVar("T")
 INTERRUPTED_EXIT = 130
 """What a shell reports for a command ended by SIGINT (128 + 2)."""
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""What stops a client command as Ctrl-C does: a SIGTERM (``timeout``, a job
+control system, a closing terminal session manager) ends a ``run --local`` the same
+clean way, its jobs canceled and its temporary files removed."""
+
 
 async def until_interrupted(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
     """The items of ``source`` until it ends, or until Ctrl-C: then ``source`` is
@@ -22,7 +27,8 @@ async def until_interrupted(source: AsyncIterator[T]) -> AsyncGenerator[T, None]
     loop = asyncio.get_running_loop()
     interrupted = asyncio.Event()
     try:
-        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, interrupted.set)
         installed = True
     except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
         installed = False
@@ -43,7 +49,8 @@ async def until_interrupted(source: AsyncIterator[T]) -> AsyncGenerator[T, None]
     finally:
         stopper.cancel()
         if installed:
-            loop.remove_signal_handler(signal.SIGINT)
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
         if isinstance(source, AsyncGenerator):
             with contextlib.suppress(Exception):
                 await source.aclose()
