@@ -42,13 +42,26 @@ from xxci.orchestrator.runtime.sessions import WorkerSession
 from xxci.worker.connection.agent import WorkerAgent
 from xxci.worker.executor import Assignment
 
-__all__ = ["Cluster", "Entry", "Link", "Worker"]
+__all__ = ["ONE_JOB", "Cluster", "Entry", "Link", "Worker"]
 
 WAIT_SECONDS = 5.0
 
 SETTINGS = Settings(heartbeat_interval=0.2)
 """What a cluster runs with unless a test says otherwise: the defaults of ``xxci
 server``, with workers that heartbeat often (in real time)."""
+
+ONE_JOB = """
+pipeline:
+  name: scenario
+stages: [test]
+default:
+  image: busybox
+jobs:
+  - name: job
+    stage: test
+    script: [make, make check]
+"""
+"""A pipeline of one job of two steps, for scenarios about a single attempt."""
 
 
 class Entry(NamedTuple):

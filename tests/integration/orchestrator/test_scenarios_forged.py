@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes.raw_worker import RawWorker, ref
-from tests.integration.orchestrator.harness import Cluster, Entry
+from tests.integration.orchestrator.harness import ONE_JOB, Cluster, Entry
 from xxci.common.attempts import AttemptKey, LogStream
 from xxci.common.pb.v1 import types_pb2, worker_pb2
 from xxci.common.status import FailureReason, JobStatus, RunStatus
@@ -15,18 +15,6 @@ from xxci.orchestrator.domain.messages import JobReport, Output
 from xxci.orchestrator.rpc.worker_service import WorkerServicer
 
 pytestmark = pytest.mark.timeout(30)
-
-ONE_JOB = """
-pipeline:
-  name: scenario
-stages: [test]
-default:
-  image: busybox
-jobs:
-  - name: job
-    stage: test
-    script: [make, make check]
-"""
 
 NOT_ITS_OWN = "the attempt is not assigned to this worker"
 

@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.executor import FakeJob
 from tests.fakes.raw_worker import RawWorker
 from tests.integration.orchestrator.conftest import ClusterFactory
-from tests.integration.orchestrator.harness import Cluster, Entry
+from tests.integration.orchestrator.harness import ONE_JOB, Cluster, Entry
 from xxci.common.api import Outcome
 from xxci.common.errors import AuthError, NotFoundError
 from xxci.common.events import (
@@ -27,18 +27,6 @@ from xxci.common.status import RunStatus
 from xxci.orchestrator.application import OrchestratorService
 
 pytestmark = pytest.mark.timeout(30)
-
-ONE_JOB = """
-pipeline:
-  name: scenario
-stages: [test]
-default:
-  image: busybox
-jobs:
-  - name: job
-    stage: test
-    script: [make, make check]
-"""
 
 DONE_ON_ATTEMPT_1 = [
     Entry("RunCreated", "", 0),

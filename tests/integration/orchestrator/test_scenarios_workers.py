@@ -13,7 +13,7 @@ import pytest
 from tests.fakes.executor import FakeJob, FakeStep
 from tests.fakes.raw_worker import RawWorker
 from tests.integration.orchestrator.conftest import ClusterFactory
-from tests.integration.orchestrator.harness import Cluster, Entry
+from tests.integration.orchestrator.harness import ONE_JOB, Cluster, Entry
 from xxci.common.attempts import AttemptKey
 from xxci.common.events import WorkerConnected, WorkerDisconnected
 from xxci.common.pb.v1 import worker_pb2
@@ -23,18 +23,6 @@ from xxci.orchestrator.rpc.worker_service import WorkerServicer
 from xxci.orchestrator.runtime.sessions import WorkerSession
 
 pytestmark = pytest.mark.timeout(30)
-
-ONE_JOB = """
-pipeline:
-  name: scenario
-stages: [test]
-default:
-  image: busybox
-jobs:
-  - name: job
-    stage: test
-    script: [make, make check]
-"""
 
 TWO_JOBS = """
 pipeline:
