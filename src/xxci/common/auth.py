@@ -192,11 +192,23 @@ def _denying_handler(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethod
 
 
 WORKER_STREAM = "/xxci.v1.WorkerService/Connect"
-WORKER_CALLS = ("/xxci.v1.BlobService/", "/xxci.v1.CacheService/")
-"""Services a registered worker calls beside its stream, with its own credential."""
+WORKER_CALLS = (
+    "/xxci.v1.BlobService/",
+    "/xxci.v1.CacheService/Lookup",
+    "/xxci.v1.CacheService/Save",
+)
+"""What a registered worker calls beside its stream, with its own credential: blobs,
+and a job's cache lookups and saves. Listing and removing caches is for people (the
+shared token), not for a worker or a job's script that reads its credential."""
 
 Vouch = Callable[[str], Awaitable[str | None]]
 """The id of the worker whose valid credential a bearer is, else None."""
+
+
+def _worker_call(method: str) -> bool:
+    return any(
+        method.startswith(call) if call.endswith("/") else method == call for call in WORKER_CALLS
+    )
 
 
 class AccessInterceptor(_ServerInterceptor):
@@ -225,7 +237,7 @@ class AccessInterceptor(_ServerInterceptor):
             return False
         if method == WORKER_STREAM:
             return True  # the stream admits it, and records whom it claimed to be
-        if method.startswith(WORKER_CALLS) and self._vouch is not None:
+        if _worker_call(method) and self._vouch is not None:
             return await self._vouch(presented) is not None
         return False
 

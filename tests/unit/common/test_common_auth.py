@@ -72,6 +72,12 @@ async def test_a_worker_credential_opens_only_the_worker_s_calls() -> None:
     assert not await auth.allows(SUBMIT, bearer(GOOD))
     assert not await auth.allows(REGISTER, bearer(GOOD))
     assert not await auth.allows("/xxci.v1.SecretService/SetSecret", bearer(GOOD))
+    # A job's caches, yes; listing or removing the caches of every pipeline, no.
+    assert await auth.allows("/xxci.v1.CacheService/Lookup", bearer(GOOD))
+    assert await auth.allows("/xxci.v1.CacheService/Save", bearer(GOOD))
+    assert not await auth.allows("/xxci.v1.CacheService/List", bearer(GOOD))
+    assert not await auth.allows("/xxci.v1.CacheService/Remove", bearer(GOOD))
+    assert not await auth.allows("/xxci.v1.CacheService/LookupAll", bearer(GOOD))
     # The stream admits credentials itself, so that it can record whom they claimed.
     assert await auth.allows(CONNECT, bearer(FORGED))
     assert not await auth.allows(CONNECT, bearer("not-a-credential"))
