@@ -12,9 +12,8 @@ no fsync (only checkpoints do), a process crash loses nothing committed, and a p
 loss can lose the last moments of output but never corrupts the file. Chunks arrive
 far more often than events, so this is the right trade.
 
-Writes are group-committed: appends wait in a bounded queue (a full queue slows the
-producers down) and one writer task stores everything queued so far in one
-transaction, so many jobs streaming at once cost one commit per burst, not per chunk.
+Writes are group-committed by a :class:`~xxci.orchestrator.store.log_writer.LogWriter`:
+many jobs streaming at once cost one commit per burst, not per chunk.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import aiosqlite
 
 from xxci.common.closing import AsyncClosing
 from xxci.orchestrator.store._sqlite import Database, Synchronous, format_time, parse_time
+from xxci.orchestrator.store.log_writer import ChunkId, LogWriter
 
 __all__ = ["LogChunk", "LogStore"]
 
@@ -47,11 +47,9 @@ CREATE TABLE IF NOT EXISTS logs (
 """
 
 _COLUMNS = "run_id, job, attempt, seq, stream, data, at"
-_QUEUE_SIZE = 256  # pending append calls
-_BATCH_ROWS = 1000  # chunks per transaction (and per INSERT: 7 parameters each)
+_INSERT_ROWS = 1000  # chunks per INSERT: 7 parameters each
 
 _Key = tuple[str, str, int]
-_ChunkId = tuple[str, str, int, int]
 
 
 @dataclass(frozen=True)
@@ -71,16 +69,8 @@ class LogChunk:
         return (self.run_id, self.job, self.attempt)
 
     @property
-    def id(self) -> _ChunkId:
+    def id(self) -> ChunkId:
         return (self.run_id, self.job, self.attempt, self.seq)
-
-
-@dataclass
-class _Pending:
-    """One append call waiting for the writer: its chunks and how many were new."""
-
-    chunks: list[LogChunk]
-    stored: asyncio.Future[int]
 
 
 class LogStore(AsyncClosing):
@@ -93,9 +83,7 @@ class LogStore(AsyncClosing):
         # Highest committed seq per attempt, kept only while someone follows it.
         self._followed: Counter[_Key] = Counter()
         self._latest: dict[_Key, int] = {}
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(_QUEUE_SIZE)
-        self._closing = False
-        self._writer = asyncio.create_task(self._write_forever(), name=f"log writer {db.path}")
+        self._writer = LogWriter(str(db.path), self._insert, self._published)
 
     @classmethod
     async def open(cls, path: Path, *, synchronous: Synchronous = "NORMAL") -> LogStore:
@@ -109,10 +97,7 @@ class LogStore(AsyncClosing):
 
     async def close(self) -> None:
         """Store every append already queued, stop the writer and close. Idempotent."""
-        if not self._closing:
-            self._closing = True
-            await self._queue.put(None)
-            await self._writer
+        await self._writer.close()
         await self._db.close()
 
     # --- writing ------------------------------------------------------------------
@@ -134,56 +119,11 @@ class LogStore(AsyncClosing):
     async def append_many(self, chunks: Iterable[LogChunk]) -> int:
         """Store ``chunks`` (atomically, with whatever else is queued); returns how many
         were new. Cancelling the caller does not withdraw chunks already queued."""
-        batch = list(chunks)
-        for chunk in batch:
-            if chunk.seq < 1 or chunk.attempt < 1:
-                raise ValueError(f"log chunk seq and attempt start at 1: {chunk.id}")
-            format_time(chunk.at)  # reject naive timestamps here, not in the writer
-        if not batch:
-            return 0
-        if self._closing:
-            raise RuntimeError(f"{self._db.path}: log store is closed")
-        pending = _Pending(batch, asyncio.get_running_loop().create_future())
-        await self._queue.put(pending)
-        return await pending.stored
+        return await self._writer.append_many(chunks)
 
-    async def _write_forever(self) -> None:
-        """The writer task: take what is queued, store it in one transaction, repeat."""
-        while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            group, rows, stop = [first], len(first.chunks), False
-            while rows < _BATCH_ROWS and not self._queue.empty():
-                pending = self._queue.get_nowait()
-                if pending is None:
-                    stop = True
-                    break
-                group.append(pending)
-                rows += len(pending.chunks)
-            await self._write(group)
-            if stop:
-                return
-
-    async def _write(self, group: list[_Pending]) -> None:
-        chunks = [chunk for pending in group for chunk in pending.chunks]
-        try:
-            async with self._db.transaction() as conn:
-                new = await _insert(conn, chunks)
-        except Exception as exc:  # reported to every caller of the group
-            for pending in group:
-                if not pending.stored.done():
-                    pending.stored.set_exception(exc)
-            return
-        for pending in group:
-            count = 0
-            for chunk in pending.chunks:
-                if chunk.id in new:
-                    new.discard(chunk.id)  # a chunk twice in one group is new once
-                    count += 1
-            if not pending.stored.done():  # done: the caller was cancelled
-                pending.stored.set_result(count)
-        await self._published(chunks)
+    async def _insert(self, chunks: Sequence[LogChunk]) -> set[ChunkId]:
+        async with self._db.transaction() as conn:
+            return await _insert(conn, chunks)
 
     async def _published(self, batch: Sequence[LogChunk]) -> None:
         woken = False
@@ -271,11 +211,11 @@ async def _create_schema(db: Database) -> None:
         await conn.execute_fetchall(LOGS_SCHEMA)
 
 
-async def _insert(conn: aiosqlite.Connection, chunks: Sequence[LogChunk]) -> set[_ChunkId]:
+async def _insert(conn: aiosqlite.Connection, chunks: Sequence[LogChunk]) -> set[ChunkId]:
     """Insert ``chunks``, skipping keys already stored; returns the ids of the new ones."""
-    new: set[_ChunkId] = set()
-    for start in range(0, len(chunks), _BATCH_ROWS):
-        part = chunks[start : start + _BATCH_ROWS]
+    new: set[ChunkId] = set()
+    for start in range(0, len(chunks), _INSERT_ROWS):
+        part = chunks[start : start + _INSERT_ROWS]
         params: list[object] = []
         for c in part:
             params += (

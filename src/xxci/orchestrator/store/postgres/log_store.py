@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from xxci.common.closing import AsyncClosing
 from xxci.orchestrator.store._sqlite import format_time, parse_time
 from xxci.orchestrator.store.log_store import LogChunk
+from xxci.orchestrator.store.log_writer import ChunkId, LogWriter
 from xxci.orchestrator.store.postgres._pg import Listener, PgDatabase
 from xxci.orchestrator.store.postgres.event_store import create_schema
 
@@ -24,17 +24,9 @@ __all__ = ["LOGS_CHANNEL", "PgLogStore"]
 
 LOGS_CHANNEL = "xxci_logs"
 _SEP = "\x1f"
-_QUEUE_SIZE = 256
-_BATCH_ROWS = 1000
 _COLUMNS = "run_id, job, attempt, seq, stream, data, at"
 
 _Key = tuple[str, str, int]
-
-
-@dataclass
-class _Pending:
-    chunks: list[LogChunk]
-    stored: asyncio.Future[int]
 
 
 class PgLogStore(AsyncClosing):
@@ -45,9 +37,7 @@ class PgLogStore(AsyncClosing):
         self._changed = asyncio.Condition()
         self._followed: Counter[_Key] = Counter()
         self._latest: dict[_Key, int] = {}
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(_QUEUE_SIZE)
-        self._closing = False
-        self._writer = asyncio.create_task(self._write_forever(), name=f"log writer {db.name}")
+        self._writer = LogWriter(db.name, self._insert, self._stored)
         self._listener = Listener(db.url, [LOGS_CHANNEL], self._notified, self._wake_all)
 
     @classmethod
@@ -68,10 +58,7 @@ class PgLogStore(AsyncClosing):
 
     async def close(self) -> None:
         await self._listener.close()
-        if not self._closing:
-            self._closing = True
-            await self._queue.put(None)
-            await self._writer
+        await self._writer.close()
         await self._db.close()
 
     async def append(
@@ -88,56 +75,12 @@ class PgLogStore(AsyncClosing):
         return await self.append_many([chunk]) == 1
 
     async def append_many(self, chunks: Iterable[LogChunk]) -> int:
-        batch = list(chunks)
-        for chunk in batch:
-            if chunk.seq < 1 or chunk.attempt < 1:
-                raise ValueError(f"log chunk seq and attempt start at 1: {chunk.id}")
-            format_time(chunk.at)
-        if not batch:
-            return 0
-        if self._closing:
-            raise RuntimeError(f"{self._db.name}: log store is closed")
-        pending = _Pending(batch, asyncio.get_running_loop().create_future())
-        await self._queue.put(pending)
-        return await pending.stored
+        return await self._writer.append_many(chunks)
 
-    async def _write_forever(self) -> None:
-        while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            group, rows, stop = [first], len(first.chunks), False
-            while rows < _BATCH_ROWS and not self._queue.empty():
-                pending = self._queue.get_nowait()
-                if pending is None:
-                    stop = True
-                    break
-                group.append(pending)
-                rows += len(pending.chunks)
-            await self._write(group)
-            if stop:
-                return
-
-    async def _write(self, group: list[_Pending]) -> None:
-        chunks = [chunk for pending in group for chunk in pending.chunks]
-        try:
-            new = await self._insert(chunks)
-        except Exception as exc:
-            for pending in group:
-                if not pending.stored.done():
-                    pending.stored.set_exception(exc)
-            return
-        for pending in group:
-            count = 0
-            for chunk in pending.chunks:
-                if chunk.id in new:
-                    new.discard(chunk.id)
-                    count += 1
-            if not pending.stored.done():
-                pending.stored.set_result(count)
+    async def _stored(self, chunks: Sequence[LogChunk]) -> None:
         await self._published({c.key: c.seq for c in sorted(chunks, key=lambda c: c.seq)})
 
-    async def _insert(self, chunks: Sequence[LogChunk]) -> set[tuple[str, str, int, int]]:
+    async def _insert(self, chunks: Sequence[LogChunk]) -> set[ChunkId]:
         highest: dict[_Key, int] = {}
         for c in chunks:
             highest[c.key] = max(highest.get(c.key, 0), c.seq)
